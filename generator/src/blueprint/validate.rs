@@ -1,0 +1,592 @@
+//! Stage 2, validate: the checks of the v1 spec's last section, made on the whole parsed
+//! blueprint before anything is written. Every finding is collected; none stops the others.
+//!
+//! Owns: naming rules, duplicate names, unknown references (services, events, roles, fields,
+//! paths), publish/consume consistency, cycles in `calls`, port clashes, paths exposed twice,
+//! saga participants, read-model coverage (a warning), and style/store combinations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use super::model::*;
+use crate::diagnostics::{Diagnostic, Diagnostics, suggestion};
+use crate::names::{RUST_RESERVED, is_kebab, is_pascal, to_kebab};
+
+/// Names taken by the generated platform and shared crates.
+pub const RESERVED_NAMES: &[&str] = &["gateway", "registry", "config-server", "auth", "runtime", "contracts", "e2e"];
+/// Fields every entity gets; a blueprint may not declare them.
+pub const BUILTIN_FIELDS: &[&str] = &["id", "created-at", "updated-at", "version"];
+/// Fixed ports of the platform services (the gateway's comes from `[gateway]`).
+pub const PLATFORM_PORTS: &[(&str, u16)] = &[("registry", 8761), ("config-server", 8888), ("auth", 9000)];
+
+pub fn validate(bp: &Blueprint) -> Diagnostics {
+    let mut v = Validator { bp, d: Diagnostics::default() };
+    v.names();
+    v.duplicates();
+    v.fields();
+    v.styles();
+    v.events();
+    v.calls();
+    v.ports();
+    v.exposes();
+    v.sagas();
+    v.bffs();
+    v.views();
+    v.d.sort();
+    v.d
+}
+
+struct Validator<'a> {
+    bp: &'a Blueprint,
+    d: Diagnostics,
+}
+
+fn hint_err(span: Range<usize>, msg: String, hint: String) -> Diagnostic {
+    Diagnostic::error(span, msg).with_hint(hint)
+}
+
+impl<'a> Validator<'a> {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.d.error(span, msg);
+    }
+
+    fn service_names(&self) -> Vec<&'a str> {
+        self.bp.services.iter().map(|s| s.name.as_str()).filter(|n| !n.is_empty()).collect()
+    }
+
+    fn event_names(&self) -> Vec<&'a str> {
+        self.bp.events.iter().map(|e| e.name.as_str()).filter(|n| !n.is_empty()).collect()
+    }
+
+    fn roles(&self) -> Vec<&'a str> {
+        self.bp.auth.iter().flat_map(|a| a.roles.iter().map(|r| r.as_str())).collect()
+    }
+
+    fn kebab(&mut self, name: &Sp<String>, what: &str) {
+        if !name.value.is_empty() && !is_kebab(&name.value) {
+            let fix = to_kebab(&name.value);
+            self.d.push(hint_err(
+                name.span.clone(),
+                format!("{what} name `{}` must be kebab-case", name.value),
+                format!("write `{fix}`"),
+            ));
+        }
+    }
+
+    fn pascal(&mut self, name: &Sp<String>, what: &str) {
+        if !name.value.is_empty() && !is_pascal(&name.value) {
+            let fix = crate::names::to_pascal(&name.value);
+            self.d.push(hint_err(
+                name.span.clone(),
+                format!("{what} name `{}` must be PascalCase", name.value),
+                format!("write `{fix}`"),
+            ));
+        }
+    }
+
+    fn names(&mut self) {
+        let bp = self.bp;
+        self.kebab(&bp.system.name, "system");
+        for s in &bp.services {
+            self.kebab(&s.name, "service");
+            if RESERVED_NAMES.contains(&s.name.as_str()) {
+                self.err(s.name.span.clone(), format!("service name `{}` is reserved for a generated platform crate", s.name.value));
+            }
+            for e in &s.entities {
+                self.pascal(&e.name, "entity");
+            }
+            for a in &s.aggregates {
+                self.pascal(&a.name, "aggregate");
+                for c in &a.commands {
+                    self.kebab(&c.name, "command");
+                }
+            }
+            for v in &s.views {
+                self.pascal(&v.name, "view");
+            }
+        }
+        for e in &bp.events {
+            self.pascal(&e.name, "event");
+        }
+        for s in &bp.sagas {
+            self.kebab(&s.name, "saga");
+            for st in &s.steps {
+                self.kebab(&st.action, "saga action");
+                if let Some(c) = &st.compensation {
+                    self.kebab(c, "saga compensation");
+                }
+            }
+        }
+        for b in &bp.bffs {
+            self.kebab(&b.name, "bff");
+            if RESERVED_NAMES.contains(&b.name.as_str()) {
+                self.err(b.name.span.clone(), format!("bff name `{}` is reserved for a generated platform crate", b.name.value));
+            }
+        }
+        if let Some(a) = &bp.auth {
+            for r in &a.roles {
+                self.kebab(r, "role");
+            }
+        }
+    }
+
+    /// Reports the second and later uses of a name among `items`.
+    fn dup<'n>(&mut self, what: &str, items: impl IntoIterator<Item = &'n Sp<String>>) {
+        let mut seen: BTreeMap<&str, &Range<usize>> = BTreeMap::new();
+        for n in items {
+            if n.value.is_empty() {
+                continue;
+            }
+            if seen.contains_key(n.as_str()) {
+                self.err(n.span.clone(), format!("duplicate {what} name `{}`", n.value));
+            } else {
+                seen.insert(n.as_str(), &n.span);
+            }
+        }
+    }
+
+    fn duplicates(&mut self) {
+        let bp = self.bp;
+        // Services and BFFs share the crate and host name space.
+        self.dup("service or bff", bp.services.iter().map(|s| &s.name).chain(bp.bffs.iter().map(|b| &b.name)));
+        self.dup("event", bp.events.iter().map(|e| &e.name));
+        self.dup("saga", bp.sagas.iter().map(|s| &s.name));
+        if let Some(a) = &bp.auth {
+            self.dup("role", a.roles.iter());
+        }
+        for s in &bp.services {
+            self.dup(
+                "entity, aggregate or view",
+                s.entities.iter().map(|e| &e.name).chain(s.aggregates.iter().map(|a| &a.name)).chain(s.views.iter().map(|v| &v.name)),
+            );
+            self.dup("published event", s.publishes.iter());
+            self.dup("consumed event", s.consumes.iter());
+            for a in &s.aggregates {
+                self.dup("command", a.commands.iter().map(|c| &c.name));
+            }
+        }
+    }
+
+    fn field_list(&mut self, fields: &[Field], owner: &str, builtins: bool) {
+        for f in fields {
+            if !is_kebab(&f.name.value) {
+                self.d.push(hint_err(
+                    f.name.span.clone(),
+                    format!("field name `{}` of {owner} must be kebab-case", f.name.value),
+                    format!("write `{}`", to_kebab(&f.name.value)),
+                ));
+            } else if builtins && BUILTIN_FIELDS.contains(&f.name.as_str()) {
+                self.d.push(hint_err(
+                    f.name.span.clone(),
+                    format!("field `{}` of {owner} is built in", f.name.value),
+                    "every entity already has `id`, `created-at`, `updated-at` and `version`; remove it".into(),
+                ));
+            } else if RUST_RESERVED.contains(&crate::names::to_snake(&f.name.value).as_str()) {
+                self.err(f.name.span.clone(), format!("field name `{}` of {owner} cannot be a Rust identifier", f.name.value));
+            }
+        }
+    }
+
+    fn fields(&mut self) {
+        let bp = self.bp;
+        for s in &bp.services {
+            for e in &s.entities {
+                self.field_list(&e.fields, &format!("entity `{}`", e.name.value), true);
+                if e.fields.is_empty() {
+                    self.err(e.name.span.clone(), format!("entity `{}` has no fields", e.name.value));
+                }
+            }
+            for v in &s.views {
+                self.field_list(&v.fields, &format!("view `{}`", v.name.value), false);
+                if !v.key.value.is_empty() && !v.fields.iter().any(|f| f.name.value == v.key.value) {
+                    let names: Vec<&str> = v.fields.iter().map(|f| f.name.as_str()).collect();
+                    self.d.push(hint_err(
+                        v.key.span.clone(),
+                        format!("key `{}` of view `{}` is not one of its fields", v.key.value, v.name.value),
+                        suggestion(&v.key.value, &names),
+                    ));
+                }
+            }
+        }
+        for e in &bp.events {
+            self.field_list(&e.fields, &format!("event `{}`", e.name.value), false);
+        }
+    }
+
+    fn styles(&mut self) {
+        for s in &self.bp.services {
+            let name = &s.name.value;
+            let style = s.style.value;
+            if s.store.value == Store::None && matches!(style, Style::Crud | Style::EventSourced | Style::ReadModel) {
+                self.d.push(hint_err(
+                    s.store.span.clone(),
+                    format!("service `{name}`: style `{}` cannot work with store `none`", style.as_str()),
+                    "use store = \"postgres\", or style = \"worker\" for a service without state".into(),
+                ));
+            }
+            let misplaced: [(&str, bool, Style); 3] = [
+                ("entities", !s.entities.is_empty(), Style::Crud),
+                ("aggregates", !s.aggregates.is_empty(), Style::EventSourced),
+                ("views", !s.views.is_empty(), Style::ReadModel),
+            ];
+            for (key, present, wanted) in misplaced {
+                if present && style != wanted {
+                    self.err(
+                        s.style.span.clone(),
+                        format!("service `{name}` declares {key}, which only a `{}` service has (its style is `{}`)", wanted.as_str(), style.as_str()),
+                    );
+                } else if !present && style == wanted {
+                    self.err(s.name.span.clone(), format!("{} service `{name}` declares no {key}", wanted.as_str()));
+                }
+            }
+            if style == Style::Worker && s.consumes.is_empty() {
+                self.d.push(Diagnostic::warning(s.name.span.clone(), format!("worker `{name}` consumes no events; it will do nothing")));
+            }
+        }
+    }
+
+    fn event_ref(&mut self, name: &Sp<String>, context: &str) -> bool {
+        if name.value.is_empty() || self.bp.event(&name.value).is_some() {
+            return true;
+        }
+        let names = self.event_names();
+        self.d.push(hint_err(name.span.clone(), format!("unknown event `{}` in {context}", name.value), suggestion(&name.value, &names)));
+        false
+    }
+
+    fn service_ref(&mut self, name: &Sp<String>, context: &str) -> Option<&'a Service> {
+        if name.value.is_empty() {
+            return None;
+        }
+        let found = self.bp.service(&name.value);
+        if found.is_none() {
+            let names = self.service_names();
+            self.d.push(hint_err(name.span.clone(), format!("unknown service `{}` in {context}", name.value), suggestion(&name.value, &names)));
+        }
+        found
+    }
+
+    /// Events published by each service: `publishes` plus events recorded by its aggregates.
+    fn publishers(&self) -> BTreeMap<&'a str, Vec<&'a Sp<String>>> {
+        let mut map: BTreeMap<&str, Vec<&Sp<String>>> = BTreeMap::new();
+        for s in &self.bp.services {
+            let recorded = s.aggregates.iter().flat_map(|a| a.commands.iter().map(|c| &c.event));
+            let mut seen = BTreeSet::new();
+            for e in s.publishes.iter().chain(recorded) {
+                if seen.insert(e.as_str()) {
+                    map.entry(e.as_str()).or_default().push(&s.name);
+                }
+            }
+        }
+        map
+    }
+
+    fn events(&mut self) {
+        let bp = self.bp;
+        for s in &bp.services {
+            let ctx = format!("`publishes` of service `{}`", s.name.value);
+            for e in &s.publishes {
+                self.event_ref(e, &ctx);
+            }
+            let ctx = format!("`consumes` of service `{}`", s.name.value);
+            for e in &s.consumes {
+                self.event_ref(e, &ctx);
+            }
+        }
+        let publishers = self.publishers();
+        for e in &bp.events {
+            match publishers.get(e.name.as_str()).map(Vec::as_slice) {
+                Some([_]) => {}
+                Some(many) => {
+                    let names: Vec<String> = many.iter().map(|n| format!("`{}`", n.value)).collect();
+                    self.err(e.name.span.clone(), format!("event `{}` is published by {} services ({}); each event has exactly one publisher", e.name.value, many.len(), names.join(", ")));
+                }
+                None => {
+                    if bp.services.iter().any(|s| s.consumes.iter().any(|c| c.value == e.name.value)) {
+                        continue; // reported below, at the consumer
+                    }
+                    self.err(e.name.span.clone(), format!("event `{}` is published by no service", e.name.value));
+                }
+            }
+        }
+        if bp.platform.broker.value == Broker::None && bp.services.iter().any(|s| !s.publishes.is_empty() || !s.consumes.is_empty()) {
+            self.d.push(hint_err(
+                bp.platform.broker.span.clone(),
+                "services publish or consume events, but `broker` is `none`".into(),
+                "choose a broker: nats, rabbitmq or kafka".into(),
+            ));
+        }
+        for s in &bp.services {
+            for c in &s.consumes {
+                if bp.event(&c.value).is_some() && !publishers.contains_key(c.as_str()) {
+                    self.err(c.span.clone(), format!("service `{}` consumes `{}`, which no service publishes", s.name.value, c.value));
+                }
+            }
+            for a in &s.aggregates {
+                let id_field = format!("{}-id", to_kebab(&a.name.value));
+                for cmd in &a.commands {
+                    let ctx = format!("command `{}` of aggregate `{}`", cmd.name.value, a.name.value);
+                    if self.event_ref(&cmd.event, &ctx) {
+                        if let Some(ev) = bp.event(&cmd.event.value) {
+                            if !ev.fields.iter().any(|f| f.name.value == id_field) {
+                                self.err(cmd.event.span.clone(), format!("event `{}` recorded by aggregate `{}` has no `{id_field}` field", ev.name.value, a.name.value));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn calls(&mut self) {
+        let bp = self.bp;
+        let mut edges: BTreeMap<&str, Vec<&Sp<String>>> = BTreeMap::new();
+        for s in &bp.services {
+            for c in &s.calls {
+                let ctx = format!("`calls` of service `{}`", s.name.value);
+                if let Some(target) = self.service_ref(&c.service, &ctx) {
+                    if target.name.value == s.name.value {
+                        self.err(c.service.span.clone(), format!("service `{}` calls itself", s.name.value));
+                    } else {
+                        edges.entry(s.name.as_str()).or_default().push(&c.service);
+                    }
+                }
+            }
+        }
+        // Depth-first search for a cycle; each cycle is reported once, at the call that closes it.
+        let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+        for start in edges.keys().copied().collect::<Vec<_>>() {
+            let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
+            while let Some((node, path)) = stack.pop() {
+                for next in edges.get(node).into_iter().flatten() {
+                    if next.as_str() == start {
+                        let mut key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                        key.sort();
+                        if reported.insert(key) {
+                            let cycle = path.iter().chain([&start]).copied().collect::<Vec<_>>().join(" → ");
+                            self.err(next.span.clone(), format!("cycle in `calls`: {cycle}"));
+                        }
+                    } else if !path.contains(&next.as_str()) {
+                        let mut p = path.clone();
+                        p.push(next.as_str());
+                        stack.push((next.as_str(), p));
+                    }
+                }
+            }
+        }
+    }
+
+    fn ports(&mut self) {
+        let bp = self.bp;
+        let mut used: BTreeMap<u16, String> = BTreeMap::new();
+        used.insert(bp.gateway.port.value, "the gateway".into());
+        for (name, port) in PLATFORM_PORTS {
+            if let Some(other) = used.get(port) {
+                self.err(bp.gateway.port.span.clone(), format!("port {port} of the {name} is already used by {other}"));
+            }
+            used.insert(*port, format!("the {name}"));
+        }
+        let items = bp
+            .services
+            .iter()
+            .map(|s| (&s.port, format!("service `{}`", s.name.value)))
+            .chain(bp.bffs.iter().filter(|b| b.port.value != 0).map(|b| (&b.port, format!("bff `{}`", b.name.value))));
+        for (port, who) in items {
+            if let Some(other) = used.get(&port.value) {
+                self.err(port.span.clone(), format!("port {} of {who} is already used by {other}", port.value));
+            } else {
+                used.insert(port.value, who);
+            }
+        }
+    }
+
+    fn roles_ref(&mut self, roles: &[Sp<String>], context: &str) {
+        let known = self.roles();
+        for r in roles {
+            if self.bp.auth.is_none() {
+                self.d.push(hint_err(r.span.clone(), format!("{context} names role `{}`, but there is no [auth] section", r.value), "add [auth] with `roles`".into()));
+            } else if !known.contains(&r.as_str()) {
+                self.d.push(hint_err(r.span.clone(), format!("unknown role `{}` in {context}", r.value), suggestion(&r.value, &known)));
+            }
+        }
+    }
+
+    fn path_shape(&mut self, path: &Sp<String>, context: &str, params: bool) {
+        let p = &path.value;
+        let ok = p.starts_with('/')
+            && (p.len() == 1 || !p.ends_with('/'))
+            && !p.contains("//")
+            && p.split('/').skip(1).all(|seg| {
+                if params && seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
+                    return true;
+                }
+                !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            });
+        if !p.is_empty() && !ok {
+            let hint = if params { "write `/segment/{param}`: lowercase segments, no trailing slash" } else { "write `/segment`: lowercase segments, no trailing slash, no parameters" };
+            self.d.push(hint_err(path.span.clone(), format!("`{p}` is not a valid path in {context}"), hint.into()));
+        }
+    }
+
+    fn exposes(&mut self) {
+        let bp = self.bp;
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for s in &bp.services {
+            let exposes = s
+                .entities
+                .iter()
+                .map(|e| (&e.expose, &e.name))
+                .chain(s.aggregates.iter().map(|a| (&a.expose, &a.name)))
+                .chain(s.views.iter().map(|v| (&v.expose, &v.name)));
+            for (ex, owner) in exposes {
+                let Some(ex) = ex else { continue };
+                let ctx = format!("`expose` of `{}`", owner.value);
+                self.path_shape(&ex.path, &ctx, false);
+                self.roles_ref(&ex.read, &ctx);
+                self.roles_ref(&ex.write, &ctx);
+                if ex.path.value.is_empty() {
+                    continue;
+                }
+                let who = format!("`{}` of service `{}`", owner.value, s.name.value);
+                if let Some(other) = seen.get(&ex.path.value) {
+                    self.err(ex.path.span.clone(), format!("path `{}` is exposed twice (also by {other})", ex.path.value));
+                } else {
+                    seen.insert(ex.path.value.clone(), who);
+                }
+            }
+        }
+    }
+
+    fn sagas(&mut self) {
+        let bp = self.bp;
+        let publishers = self.publishers();
+        for saga in &bp.sagas {
+            let ctx = format!("saga `{}`", saga.name.value);
+            let owner = self.service_ref(&saga.owner, &ctx);
+            let mut previous: Option<&Service> = owner;
+            for step in &saga.steps {
+                let Some(svc) = self.service_ref(&step.service, &ctx) else {
+                    previous = None;
+                    continue;
+                };
+                if saga.style == SagaStyle::Choreography {
+                    if step.on_success.is_none() {
+                        self.d.push(hint_err(step.action.span.clone(), format!("step `{}` of choreography {ctx} has no `on-success` event", step.action.value), "name the event the participant publishes when the step succeeds".into()));
+                    }
+                    // The participant reacts to an event of the one before it.
+                    if let Some(prev) = previous {
+                        let triggers = svc.consumes.iter().any(|c| publishers.get(c.as_str()).is_some_and(|p| p.iter().any(|n| n.value == prev.name.value)));
+                        if !triggers {
+                            self.err(step.service.span.clone(), format!("service `{}` takes part in {ctx} but consumes no event that `{}` publishes", svc.name.value, prev.name.value));
+                        }
+                    }
+                }
+                for ev in [&step.on_success, &step.on_failure].into_iter().flatten() {
+                    if !self.event_ref(ev, &ctx) {
+                        continue;
+                    }
+                    if !publishers.get(ev.as_str()).is_some_and(|p| p.iter().any(|n| n.value == svc.name.value)) {
+                        self.err(ev.span.clone(), format!("service `{}` does not publish `{}`, named by a step of {ctx}", svc.name.value, ev.value));
+                    }
+                    if let Some(o) = owner {
+                        if !o.consumes.iter().any(|c| c.value == ev.value) {
+                            self.d.push(hint_err(ev.span.clone(), format!("owner `{}` of {ctx} does not consume `{}`", o.name.value, ev.value), format!("add \"{}\" to `consumes` of `{}`", ev.value, o.name.value)));
+                        }
+                    }
+                }
+                previous = Some(svc);
+            }
+        }
+    }
+
+    fn bffs(&mut self) {
+        let bp = self.bp;
+        let exposed: Vec<(&str, &Service)> = bp
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.entities
+                    .iter()
+                    .filter_map(|e| e.expose.as_ref())
+                    .chain(s.aggregates.iter().filter_map(|a| a.expose.as_ref()))
+                    .chain(s.views.iter().filter_map(|v| v.expose.as_ref()))
+                    .map(move |x| (x.path.as_str(), s))
+            })
+            .collect();
+        let paths: Vec<&str> = exposed.iter().map(|(p, _)| *p).collect();
+        for b in &bp.bffs {
+            let ctx = format!("bff `{}`", b.name.value);
+            for r in &b.routes {
+                if !paths.contains(&r.as_str()) {
+                    self.d.push(hint_err(r.span.clone(), format!("route `{}` of {ctx} is not exposed by any service", r.value), suggestion(&r.value, &paths)));
+                }
+            }
+            self.dup("route", b.routes.iter());
+            self.dup("composition path", b.compositions.iter().map(|c| &c.path));
+            for c in &b.compositions {
+                let cctx = format!("composition `{}` of {ctx}", c.path.value);
+                self.path_shape(&c.path, &cctx, true);
+                self.roles_ref(&c.read, &cctx);
+                let own_params: Vec<&str> = params(&c.path.value);
+                let mut earlier: Vec<&str> = Vec::new();
+                for call in &c.calls {
+                    let Some(svc) = self.service_ref(&call.service, &cctx) else { continue };
+                    self.path_shape(&call.path, &cctx, true);
+                    let base = call.path.value.split("/{").next().unwrap_or("");
+                    if !exposed.iter().any(|(p, s)| *p == base && s.name.value == svc.name.value) {
+                        self.err(call.path.span.clone(), format!("service `{}` exposes no path `{base}` (in {cctx})", svc.name.value));
+                    }
+                    for p in params(&call.path.value) {
+                        match p.split_once('.') {
+                            None if own_params.contains(&p) => {}
+                            None => self.d.push(hint_err(call.path.span.clone(), format!("`{{{p}}}` in {cctx} is not a parameter of `{}`", c.path.value), suggestion(p, &own_params))),
+                            Some((from, field)) => {
+                                if !earlier.contains(&from) {
+                                    self.err(call.path.span.clone(), format!("`{{{p}}}` in {cctx} refers to `{from}`, which is not an earlier call"));
+                                } else if let Some(src) = bp.service(from) {
+                                    let fields: Vec<&str> = src.entities.iter().flat_map(|e| e.fields.iter()).chain(src.views.iter().flat_map(|v| v.fields.iter())).map(|f| f.name.as_str()).chain(["id"]).collect();
+                                    if !fields.contains(&field) {
+                                        self.d.push(hint_err(call.path.span.clone(), format!("unknown field `{field}` of service `{from}` in {cctx}"), suggestion(field, &fields)));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    earlier.push(svc.name.as_str());
+                }
+            }
+        }
+    }
+
+    fn views(&mut self) {
+        let bp = self.bp;
+        for s in &bp.services {
+            for v in &s.views {
+                let ctx = format!("`from` of view `{}`", v.name.value);
+                let mut sources: Vec<&Event> = Vec::new();
+                for f in &v.from {
+                    if self.event_ref(f, &ctx) {
+                        if let Some(e) = bp.event(&f.value) {
+                            sources.push(e);
+                        }
+                        if !s.consumes.iter().any(|c| c.value == f.value) {
+                            self.d.push(hint_err(f.span.clone(), format!("view `{}` is fed by `{}`, which service `{}` does not consume", v.name.value, f.value, s.name.value), format!("add \"{}\" to `consumes`", f.value)));
+                        }
+                    }
+                }
+                for field in &v.fields {
+                    if !sources.iter().any(|e| e.fields.iter().any(|ef| ef.name.value == field.name.value)) {
+                        self.d.push(
+                            Diagnostic::warning(field.name.span.clone(), format!("no event in `from` of view `{}` has a field `{}`; user code must fill it", v.name.value, field.name.value)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The `{param}` names of a path, in order.
+pub fn params(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}
