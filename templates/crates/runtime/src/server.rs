@@ -1,0 +1,158 @@
+//! The service process: settings, logging, database, the generated router plus the standard
+//! endpoints (health, metrics, docs), and graceful shutdown on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use axum::Router;
+use axum::routing::get;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::config::{self, Settings, Sources};
+
+/// What a generated `main.rs` tells the runtime about its service.
+pub struct ServiceSpec {
+    pub name: &'static str,
+    pub default_port: u16,
+    /// The embedded migrations, for services that own a database.
+    pub migrator: Option<&'static Migrator>,
+    /// The OpenAPI document of the service's own routes.
+    pub openapi: serde_json::Value,
+}
+
+/// Everything a generated router needs at start.
+#[derive(Clone)]
+pub struct Context {
+    pub settings: Settings,
+    pub db: Option<PgPool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Adds the standard endpoints and middleware around a service's own routes.
+pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Value) -> Router {
+    let _ = crate::metrics::handle();
+    let health = Router::new()
+        .route("/health/live", get(crate::health::live))
+        .route("/health/ready", get(crate::health::ready))
+        .with_state(db);
+    own.merge(health)
+        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .route("/openapi.json", get(crate::docs::openapi_handler(openapi)))
+        .route("/docs", get(crate::docs::page))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(crate::telemetry::trace_requests))
+}
+
+/// Runs a service until SIGTERM / Ctrl-C. `router` builds the service's own routes.
+pub async fn run(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> ExitCode {
+    match start(spec, router).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "service failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> Result<(), StartError> {
+    let settings = config::load(spec.name, spec.default_port, &Sources::from_process())?;
+    crate::telemetry::init(&settings.log_level);
+    let db = match spec.migrator {
+        Some(migrator) => {
+            let url = settings.database_url.as_deref().ok_or(crate::db::DbError::NoUrl)?;
+            let pool = crate::db::connect(url, settings.database_pool_size, settings.database_wait_secs).await?;
+            crate::db::migrate(&pool, migrator).await?;
+            tracing::info!("database ready, migrations applied");
+            Some(pool)
+        }
+        None => None,
+    };
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let ctx = Context { settings: settings.clone(), db: db.clone() };
+    let app = standard_routes(router(ctx), db, spec.openapi);
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+    let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
+    tracing::info!(service = spec.name, %local, profile = %settings.profile, "listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)?;
+    tracing::info!(service = spec.name, "stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Unix) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn get_status(app: Router, uri: &str) -> (StatusCode, String) {
+        let r = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let status = r.status();
+        let trace = r.headers().get("x-trace-id").map(|v| v.to_str().unwrap().to_string());
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        assert!(trace.is_some_and(|t| t.len() == 32), "every response carries a trace id");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn standard_endpoints_answer() {
+        let app = standard_routes(Router::new(), None, serde_json::json!({"openapi": "3.1.0"}));
+        assert_eq!(get_status(app.clone(), "/health/live").await.0, StatusCode::OK);
+        assert_eq!(get_status(app.clone(), "/health/ready").await.0, StatusCode::OK);
+        let (s, body) = get_status(app.clone(), "/openapi.json").await;
+        assert_eq!((s, body.as_str()), (StatusCode::OK, r#"{"openapi":"3.1.0"}"#));
+        assert!(get_status(app.clone(), "/docs").await.1.contains("openapi.json"));
+        let _ = get_status(app.clone(), "/health/live").await;
+        let (s, metrics) = get_status(app, "/metrics").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(metrics.contains("http_requests_total"), "{metrics}");
+    }
+
+    #[tokio::test]
+    async fn ready_is_503_when_database_is_down() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_millis(200))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let app = standard_routes(Router::new(), Some(pool), serde_json::Value::Null);
+        assert_eq!(get_status(app, "/health/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,84 @@
+//! Structured logging and per-request trace ids.
+//!
+//! Logs are one JSON object per line on stdout. Every request runs in a span carrying its
+//! `trace_id`: taken from an incoming W3C `traceparent` header when present, otherwise new. The
+//! id is echoed in the `x-trace-id` response header so a client can quote it.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the JSON subscriber. `level` is an `EnvFilter` directive (`info`, `orders=debug`);
+/// `RUST_LOG` wins when set. Calling it twice is harmless.
+pub fn init(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .try_init();
+}
+
+/// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
+pub fn trace_id_from_traceparent(value: &str) -> Option<String> {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    match parts.as_slice() {
+        [version, trace, span, flags]
+            if version.len() == 2
+                && trace.len() == 32
+                && span.len() == 16
+                && flags.len() == 2
+                && trace.chars().all(|c| c.is_ascii_hexdigit())
+                && *trace != "00000000000000000000000000000000" =>
+        {
+            Some(trace.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// A new random trace id (32 lowercase hex digits).
+pub fn new_trace_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Middleware: runs the request inside a span with its trace id and logs its outcome.
+pub async fn trace_requests(req: Request, next: Next) -> Response {
+    let trace_id = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id_from_traceparent)
+        .unwrap_or_else(new_trace_id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", trace_id = %trace_id, %method, %path);
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+    });
+    if let Ok(v) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert("x-trace-id", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_traceparent() {
+        let tp = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id_from_traceparent(tp).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id_from_traceparent("00-0000-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id_from_traceparent("garbage"), None);
+        assert_eq!(new_trace_id().len(), 32);
+    }
+}
