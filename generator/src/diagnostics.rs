@@ -26,11 +26,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(span: Range<usize>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, message: message.into(), span, hint: None }
+        Self {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
 
     pub fn warning(span: Range<usize>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, message: message.into(), span, hint: None }
+        Self {
+            severity: Severity::Warning,
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -89,7 +99,9 @@ impl Diagnostics {
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items.iter().filter(|d| d.severity == Severity::Warning)
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -148,7 +160,9 @@ pub fn render_one(d: &Diagnostic, file: &str, source: &str) -> String {
     let pad = " ".repeat(width);
     let start = floor_char_boundary(source, d.span.start.min(source.len()));
     let end = floor_char_boundary(source, d.span.end.min(source.len())).max(start);
-    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
     let carets = source[start..end.min(line_end)].chars().count().max(1);
     let mut out = String::new();
     let _ = writeln!(out, "{kind}: {}", d.message);
@@ -179,7 +193,11 @@ pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> String {
         None if candidates.is_empty() => "nothing of that kind is declared".to_string(),
         None => format!(
             "expected one of: {}",
-            candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

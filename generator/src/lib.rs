@@ -3,8 +3,22 @@
 //! The pipeline, one module per stage:
 //! [`blueprint::parse`] → [`blueprint::validate`] → [`plan`] → [`render`] → [`write`].
 //! [`cli`] wires the stages to the commands; [`graph`] and [`schema`] are read-only views of a
-//! blueprint and of the format.
+//! blueprint and of the format; [`embedded`] holds the `templates/` tree.
 
 pub mod blueprint;
+pub mod cli;
 pub mod diagnostics;
+pub mod embedded;
+pub mod graph;
 pub mod names;
+pub mod plan;
+pub mod render;
+pub mod schema;
+pub mod write;
+
+/// Runs parse → validate → plan → render on a blueprint's text, without touching the disk.
+pub fn generate_in_memory(text: &str) -> Result<Vec<render::RenderedFile>, String> {
+    let loaded = blueprint::load(text).map_err(|d| d.render("blueprint.toml", text))?;
+    let plan = plan::plan(&loaded.blueprint, text);
+    render::render(&plan).map_err(|e| e.to_string())
+}

@@ -61,12 +61,15 @@ pub fn is_kebab(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')
         && !name.contains("--")
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `OrderCreated`: starts uppercase, ASCII letters and digits only.
 pub fn is_pascal(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// Rust keywords that need a raw identifier (`r#type`) when used as a field name.
@@ -83,7 +86,11 @@ pub const RUST_RESERVED: &[&str] = &["self", "super", "crate", "Self", "_"];
 
 /// A snake_case name usable as a Rust identifier (`type` → `r#type`).
 pub fn rust_ident(snake: &str) -> String {
-    if RUST_KEYWORDS.contains(&snake) { format!("r#{snake}") } else { snake.to_string() }
+    if RUST_KEYWORDS.contains(&snake) {
+        format!("r#{snake}")
+    } else {
+        snake.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -80,13 +80,19 @@ impl FieldType {
 }
 
 fn err(message: impl Into<String>, hint: Option<String>) -> TypeError {
-    TypeError { message: message.into(), hint }
+    TypeError {
+        message: message.into(),
+        hint,
+    }
 }
 
 fn parse_kind(text: &str) -> Result<Kind, TypeError> {
     if let Some(inner) = text.strip_prefix("list<") {
         let Some(inner) = inner.strip_suffix('>') else {
-            return Err(err(format!("`{text}` is missing the closing `>`"), Some("write `list<T>`".into())));
+            return Err(err(
+                format!("`{text}` is missing the closing `>`"),
+                Some("write `list<T>`".into()),
+            ));
         };
         let inner = inner.trim();
         if inner.ends_with('?') {
@@ -97,19 +103,28 @@ fn parse_kind(text: &str) -> Result<Kind, TypeError> {
         }
         let element = parse_kind(inner)?;
         if matches!(element, Kind::List(_)) {
-            return Err(err("lists of lists are not supported", Some("use `json` for nested data".into())));
+            return Err(err(
+                "lists of lists are not supported",
+                Some("use `json` for nested data".into()),
+            ));
         }
         return Ok(Kind::List(Box::new(element)));
     }
     if let Some(inner) = text.strip_prefix("enum(") {
         let Some(inner) = inner.strip_suffix(')') else {
-            return Err(err(format!("`{text}` is missing the closing `)`"), Some("write `enum(a, b)`".into())));
+            return Err(err(
+                format!("`{text}` is missing the closing `)`"),
+                Some("write `enum(a, b)`".into()),
+            ));
         };
         let mut variants: Vec<String> = Vec::new();
         for raw in inner.split(',') {
             let v = raw.trim();
             if v.is_empty() {
-                return Err(err("an enum variant is empty", Some("write `enum(a, b, c)`".into())));
+                return Err(err(
+                    "an enum variant is empty",
+                    Some("write `enum(a, b, c)`".into()),
+                ));
             }
             if !crate::names::is_kebab(v) {
                 return Err(err(
@@ -151,14 +166,32 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(FieldType::parse("decimal").unwrap(), FieldType { kind: Kind::Decimal, optional: false });
-        assert_eq!(FieldType::parse("text?").unwrap(), FieldType { kind: Kind::Text, optional: true });
+        assert_eq!(
+            FieldType::parse("decimal").unwrap(),
+            FieldType {
+                kind: Kind::Decimal,
+                optional: false
+            }
+        );
+        assert_eq!(
+            FieldType::parse("text?").unwrap(),
+            FieldType {
+                kind: Kind::Text,
+                optional: true
+            }
+        );
         assert_eq!(
             FieldType::parse("enum(pending, approved)").unwrap().kind,
             Kind::Enum(vec!["pending".into(), "approved".into()])
         );
-        assert_eq!(FieldType::parse("list<uuid>?").unwrap().kind, Kind::List(Box::new(Kind::Uuid)));
-        assert_eq!(FieldType::parse("list<enum(a, b)>").unwrap().to_string(), "list<enum(a, b)>");
+        assert_eq!(
+            FieldType::parse("list<uuid>?").unwrap().kind,
+            Kind::List(Box::new(Kind::Uuid))
+        );
+        assert_eq!(
+            FieldType::parse("list<enum(a, b)>").unwrap().to_string(),
+            "list<enum(a, b)>"
+        );
     }
 
     #[test]

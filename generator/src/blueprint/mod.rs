@@ -26,7 +26,14 @@ pub fn load(source: &str) -> Result<Loaded, Diagnostics> {
     let Some(bp) = bp else { return Err(diags) };
     diags.extend(validate::validate(&bp));
     diags.sort();
-    if diags.has_errors() { Err(diags) } else { Ok(Loaded { blueprint: bp, warnings: diags }) }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(Loaded {
+            blueprint: bp,
+            warnings: diags,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -45,10 +52,23 @@ mod tests {
         let ports: Vec<u16> = bp.services.iter().map(|s| s.port.value).collect();
         assert_eq!(ports, vec![8101, 8102, 8103, 8104, 8105, 8106, 8107]);
         let orders = bp.service("orders").unwrap();
-        let fields: Vec<&str> = orders.entities[0].fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(fields, vec!["customer-id", "total", "status", "reason"], "source order is kept");
+        let fields: Vec<&str> = orders.entities[0]
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["customer-id", "total", "status", "reason"],
+            "source order is kept"
+        );
         let w: Vec<&str> = loaded.warnings.iter().map(|d| d.message.as_str()).collect();
-        assert_eq!(w, vec!["no event in `from` of view `OrderSummary` has a field `status`; user code must fill it"]);
+        assert_eq!(
+            w,
+            vec![
+                "no event in `from` of view `OrderSummary` has a field `status`; user code must fill it"
+            ]
+        );
     }
 
     #[test]
@@ -56,10 +76,20 @@ mod tests {
         let src = "[system]\nname = \"Shop\"\nnmae = 1\n[[services]]\nname = \"a\"\nstyle = \"crud\"\nport = 99999\n";
         let d = load(src).unwrap_err();
         let msgs: Vec<&str> = d.errors().map(|d| d.message.as_str()).collect();
-        assert!(msgs.contains(&"system name `Shop` must be kebab-case"), "{msgs:?}");
+        assert!(
+            msgs.contains(&"system name `Shop` must be kebab-case"),
+            "{msgs:?}"
+        );
         assert!(msgs.contains(&"unknown key `nmae` in [system]"), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("`port` in [[services]] `a` must be between")), "{msgs:?}");
-        assert!(msgs.contains(&"crud service `a` declares no entities"), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("`port` in [[services]] `a` must be between")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"crud service `a` declares no entities"),
+            "{msgs:?}"
+        );
     }
 
     #[test]

@@ -35,13 +35,21 @@ pub fn type_name(v: &DeValue<'_>) -> &'static str {
 fn wrong_type(d: &mut Diagnostics, v: &Spanned<DeValue<'_>>, key: &str, ctx: &str, expected: &str) {
     d.error(
         v.span(),
-        format!("`{key}` in {ctx} must be {expected}, found {}", type_name(v.get_ref())),
+        format!(
+            "`{key}` in {ctx} must be {expected}, found {}",
+            type_name(v.get_ref())
+        ),
     );
 }
 
 impl<'a, 'i> Reader<'a, 'i> {
     pub fn new(table: &'a DeTable<'i>, span: Range<usize>, context: impl Into<String>) -> Self {
-        Self { table, span, context: context.into(), known: Vec::new() }
+        Self {
+            table,
+            span,
+            context: context.into(),
+            known: Vec::new(),
+        }
     }
 
     /// Wraps a value that must be a table (inline or not).
@@ -70,11 +78,17 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// Span of the key itself (for "unknown key" carets), falling back to the table.
     fn key_span(&self, key: &str) -> Range<usize> {
-        self.table.get_key_value(key).map(|(k, _)| k.span()).unwrap_or(self.span.clone())
+        self.table
+            .get_key_value(key)
+            .map(|(k, _)| k.span())
+            .unwrap_or(self.span.clone())
     }
 
     pub fn missing(&self, key: &str, d: &mut Diagnostics) {
-        d.error(self.span.clone(), format!("missing required key `{key}` in {}", self.context));
+        d.error(
+            self.span.clone(),
+            format!("missing required key `{key}` in {}", self.context),
+        );
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -92,7 +106,11 @@ impl<'a, 'i> Reader<'a, 'i> {
         }
     }
 
-    pub fn required_string(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<Sp<String>> {
+    pub fn required_string(
+        &mut self,
+        key: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<Sp<String>> {
         if !self.has(key) {
             self.get(key);
             self.missing(key, d);
@@ -102,7 +120,13 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 
     /// An integer within `min..=max`.
-    pub fn int(&mut self, key: &'static str, min: i64, max: i64, d: &mut Diagnostics) -> Option<Sp<i64>> {
+    pub fn int(
+        &mut self,
+        key: &'static str,
+        min: i64,
+        max: i64,
+        d: &mut Diagnostics,
+    ) -> Option<Sp<i64>> {
         let v = self.get(key)?;
         match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
@@ -110,7 +134,10 @@ impl<'a, 'i> Reader<'a, 'i> {
                 _ => {
                     d.error(
                         v.span(),
-                        format!("`{key}` in {} must be between {min} and {max}, found {i}", self.context),
+                        format!(
+                            "`{key}` in {} must be between {min} and {max}, found {i}",
+                            self.context
+                        ),
                     );
                     None
                 }
@@ -123,11 +150,19 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 
     /// A number (integer or float) within `min..=max`.
-    pub fn number(&mut self, key: &'static str, min: f64, max: f64, d: &mut Diagnostics) -> Option<Sp<f64>> {
+    pub fn number(
+        &mut self,
+        key: &'static str,
+        min: f64,
+        max: f64,
+        d: &mut Diagnostics,
+    ) -> Option<Sp<f64>> {
         let v = self.get(key)?;
         let n = match v.get_ref() {
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
-            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .map(|n| n as f64),
             _ => {
                 wrong_type(d, v, key, &self.context, "a number");
                 return None;
@@ -136,7 +171,13 @@ impl<'a, 'i> Reader<'a, 'i> {
         match n {
             Some(n) if n >= min && n <= max => Some(Sp::new(n, v.span())),
             _ => {
-                d.error(v.span(), format!("`{key}` in {} must be between {min} and {max}", self.context));
+                d.error(
+                    v.span(),
+                    format!(
+                        "`{key}` in {} must be between {min} and {max}",
+                        self.context
+                    ),
+                );
                 None
             }
         }
@@ -166,7 +207,11 @@ impl<'a, 'i> Reader<'a, 'i> {
                 DeValue::String(s) => out.push(Sp::new(s.to_string(), item.span())),
                 other => d.error(
                     item.span(),
-                    format!("`{key}` in {} must contain only strings, found {}", self.context, type_name(other)),
+                    format!(
+                        "`{key}` in {} must contain only strings, found {}",
+                        self.context,
+                        type_name(other)
+                    ),
                 ),
             }
         }
@@ -205,7 +250,10 @@ impl<'a, 'i> Reader<'a, 'i> {
                 d.push(
                     Diagnostic::error(
                         s.span.clone(),
-                        format!("`{}` is not a duration (`{key}` in {})", s.value, self.context),
+                        format!(
+                            "`{}` is not a duration (`{key}` in {})",
+                            s.value, self.context
+                        ),
                     )
                     .with_hint("write a whole number and a unit: 500ms, 30s, 15m, 2h or 7d"),
                 );
@@ -215,14 +263,21 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 
     /// A sub-table (inline or standard).
-    pub fn table(&mut self, key: &'static str, context: impl Into<String>, d: &mut Diagnostics) -> Option<Reader<'a, 'i>> {
+    pub fn table(
+        &mut self,
+        key: &'static str,
+        context: impl Into<String>,
+        d: &mut Diagnostics,
+    ) -> Option<Reader<'a, 'i>> {
         let v = self.get(key)?;
         Reader::of_value(v, key, &self.context.clone(), context, d)
     }
 
     /// An array of tables (`[[x]]` or `x = [{...}]`).
     pub fn tables(&mut self, key: &'static str, d: &mut Diagnostics) -> Vec<Reader<'a, 'i>> {
-        let Some(v) = self.get(key) else { return Vec::new() };
+        let Some(v) = self.get(key) else {
+            return Vec::new();
+        };
         let DeValue::Array(items) = v.get_ref() else {
             wrong_type(d, v, key, &self.context, "an array of tables");
             return Vec::new();
@@ -239,7 +294,11 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// A table whose keys are names and whose values are strings, in source order
     /// (`[services.entities.fields]`, `[services.aggregates.commands]`).
-    pub fn string_map(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<Vec<(Sp<String>, Sp<String>)>> {
+    pub fn string_map(
+        &mut self,
+        key: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<Vec<(Sp<String>, Sp<String>)>> {
         let v = self.get(key)?;
         let DeValue::Table(t) = v.get_ref() else {
             wrong_type(d, v, key, &self.context, "a table");
@@ -248,9 +307,10 @@ impl<'a, 'i> Reader<'a, 'i> {
         let mut out = Vec::new();
         for (k, val) in t.iter() {
             match val.get_ref() {
-                DeValue::String(s) => {
-                    out.push((Sp::new(k.get_ref().to_string(), k.span()), Sp::new(s.to_string(), val.span())))
-                }
+                DeValue::String(s) => out.push((
+                    Sp::new(k.get_ref().to_string(), k.span()),
+                    Sp::new(s.to_string(), val.span()),
+                )),
                 other => d.error(
                     val.span(),
                     format!(
@@ -271,8 +331,11 @@ impl<'a, 'i> Reader<'a, 'i> {
             let name = k.get_ref().as_ref();
             if !self.known.contains(&name) {
                 d.push(
-                    Diagnostic::error(self.key_span(name), format!("unknown key `{name}` in {}", self.context))
-                        .with_hint(suggestion(name, &self.known)),
+                    Diagnostic::error(
+                        self.key_span(name),
+                        format!("unknown key `{name}` in {}", self.context),
+                    )
+                    .with_hint(suggestion(name, &self.known)),
                 );
             }
         }
@@ -294,7 +357,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "d" => 86_400_000,
         _ => return None,
     };
-    Some(Duration { millis: n.checked_mul(factor)? })
+    Some(Duration {
+        millis: n.checked_mul(factor)?,
+    })
 }
 
 #[cfg(test)]
@@ -304,7 +369,12 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration { millis: 500 }));
-        assert_eq!(parse_duration("7d"), Some(Duration { millis: 7 * 86_400_000 }));
+        assert_eq!(
+            parse_duration("7d"),
+            Some(Duration {
+                millis: 7 * 86_400_000
+            })
+        );
         assert_eq!(parse_duration("15"), None);
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("1.5s"), None);

@@ -13,14 +13,26 @@ use crate::diagnostics::{Diagnostic, Diagnostics, suggestion};
 use crate::names::{RUST_RESERVED, is_kebab, is_pascal, to_kebab};
 
 /// Names taken by the generated platform and shared crates.
-pub const RESERVED_NAMES: &[&str] = &["gateway", "registry", "config-server", "auth", "runtime", "contracts", "e2e"];
+pub const RESERVED_NAMES: &[&str] = &[
+    "gateway",
+    "registry",
+    "config-server",
+    "auth",
+    "runtime",
+    "contracts",
+    "e2e",
+];
 /// Fields every entity gets; a blueprint may not declare them.
 pub const BUILTIN_FIELDS: &[&str] = &["id", "created-at", "updated-at", "version"];
 /// Fixed ports of the platform services (the gateway's comes from `[gateway]`).
-pub const PLATFORM_PORTS: &[(&str, u16)] = &[("registry", 8761), ("config-server", 8888), ("auth", 9000)];
+pub const PLATFORM_PORTS: &[(&str, u16)] =
+    &[("registry", 8761), ("config-server", 8888), ("auth", 9000)];
 
 pub fn validate(bp: &Blueprint) -> Diagnostics {
-    let mut v = Validator { bp, d: Diagnostics::default() };
+    let mut v = Validator {
+        bp,
+        d: Diagnostics::default(),
+    };
     v.names();
     v.duplicates();
     v.fields();
@@ -51,15 +63,29 @@ impl<'a> Validator<'a> {
     }
 
     fn service_names(&self) -> Vec<&'a str> {
-        self.bp.services.iter().map(|s| s.name.as_str()).filter(|n| !n.is_empty()).collect()
+        self.bp
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     fn event_names(&self) -> Vec<&'a str> {
-        self.bp.events.iter().map(|e| e.name.as_str()).filter(|n| !n.is_empty()).collect()
+        self.bp
+            .events
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|n| !n.is_empty())
+            .collect()
     }
 
     fn roles(&self) -> Vec<&'a str> {
-        self.bp.auth.iter().flat_map(|a| a.roles.iter().map(|r| r.as_str())).collect()
+        self.bp
+            .auth
+            .iter()
+            .flat_map(|a| a.roles.iter().map(|r| r.as_str()))
+            .collect()
     }
 
     fn kebab(&mut self, name: &Sp<String>, what: &str) {
@@ -90,7 +116,13 @@ impl<'a> Validator<'a> {
         for s in &bp.services {
             self.kebab(&s.name, "service");
             if RESERVED_NAMES.contains(&s.name.as_str()) {
-                self.err(s.name.span.clone(), format!("service name `{}` is reserved for a generated platform crate", s.name.value));
+                self.err(
+                    s.name.span.clone(),
+                    format!(
+                        "service name `{}` is reserved for a generated platform crate",
+                        s.name.value
+                    ),
+                );
             }
             for e in &s.entities {
                 self.pascal(&e.name, "entity");
@@ -120,7 +152,13 @@ impl<'a> Validator<'a> {
         for b in &bp.bffs {
             self.kebab(&b.name, "bff");
             if RESERVED_NAMES.contains(&b.name.as_str()) {
-                self.err(b.name.span.clone(), format!("bff name `{}` is reserved for a generated platform crate", b.name.value));
+                self.err(
+                    b.name.span.clone(),
+                    format!(
+                        "bff name `{}` is reserved for a generated platform crate",
+                        b.name.value
+                    ),
+                );
             }
         }
         if let Some(a) = &bp.auth {
@@ -138,7 +176,10 @@ impl<'a> Validator<'a> {
                 continue;
             }
             if seen.contains_key(n.as_str()) {
-                self.err(n.span.clone(), format!("duplicate {what} name `{}`", n.value));
+                self.err(
+                    n.span.clone(),
+                    format!("duplicate {what} name `{}`", n.value),
+                );
             } else {
                 seen.insert(n.as_str(), &n.span);
             }
@@ -148,7 +189,13 @@ impl<'a> Validator<'a> {
     fn duplicates(&mut self) {
         let bp = self.bp;
         // Services and BFFs share the crate and host name space.
-        self.dup("service or bff", bp.services.iter().map(|s| &s.name).chain(bp.bffs.iter().map(|b| &b.name)));
+        self.dup(
+            "service or bff",
+            bp.services
+                .iter()
+                .map(|s| &s.name)
+                .chain(bp.bffs.iter().map(|b| &b.name)),
+        );
         self.dup("event", bp.events.iter().map(|e| &e.name));
         self.dup("saga", bp.sagas.iter().map(|s| &s.name));
         if let Some(a) = &bp.auth {
@@ -157,7 +204,11 @@ impl<'a> Validator<'a> {
         for s in &bp.services {
             self.dup(
                 "entity, aggregate or view",
-                s.entities.iter().map(|e| &e.name).chain(s.aggregates.iter().map(|a| &a.name)).chain(s.views.iter().map(|v| &v.name)),
+                s.entities
+                    .iter()
+                    .map(|e| &e.name)
+                    .chain(s.aggregates.iter().map(|a| &a.name))
+                    .chain(s.views.iter().map(|v| &v.name)),
             );
             self.dup("published event", s.publishes.iter());
             self.dup("consumed event", s.consumes.iter());
@@ -172,7 +223,10 @@ impl<'a> Validator<'a> {
             if !is_kebab(&f.name.value) {
                 self.d.push(hint_err(
                     f.name.span.clone(),
-                    format!("field name `{}` of {owner} must be kebab-case", f.name.value),
+                    format!(
+                        "field name `{}` of {owner} must be kebab-case",
+                        f.name.value
+                    ),
                     format!("write `{}`", to_kebab(&f.name.value)),
                 ));
             } else if builtins && BUILTIN_FIELDS.contains(&f.name.as_str()) {
@@ -182,7 +236,13 @@ impl<'a> Validator<'a> {
                     "every entity already has `id`, `created-at`, `updated-at` and `version`; remove it".into(),
                 ));
             } else if RUST_RESERVED.contains(&crate::names::to_snake(&f.name.value).as_str()) {
-                self.err(f.name.span.clone(), format!("field name `{}` of {owner} cannot be a Rust identifier", f.name.value));
+                self.err(
+                    f.name.span.clone(),
+                    format!(
+                        "field name `{}` of {owner} cannot be a Rust identifier",
+                        f.name.value
+                    ),
+                );
             }
         }
     }
@@ -193,16 +253,23 @@ impl<'a> Validator<'a> {
             for e in &s.entities {
                 self.field_list(&e.fields, &format!("entity `{}`", e.name.value), true);
                 if e.fields.is_empty() {
-                    self.err(e.name.span.clone(), format!("entity `{}` has no fields", e.name.value));
+                    self.err(
+                        e.name.span.clone(),
+                        format!("entity `{}` has no fields", e.name.value),
+                    );
                 }
             }
             for v in &s.views {
                 self.field_list(&v.fields, &format!("view `{}`", v.name.value), false);
-                if !v.key.value.is_empty() && !v.fields.iter().any(|f| f.name.value == v.key.value) {
+                if !v.key.value.is_empty() && !v.fields.iter().any(|f| f.name.value == v.key.value)
+                {
                     let names: Vec<&str> = v.fields.iter().map(|f| f.name.as_str()).collect();
                     self.d.push(hint_err(
                         v.key.span.clone(),
-                        format!("key `{}` of view `{}` is not one of its fields", v.key.value, v.name.value),
+                        format!(
+                            "key `{}` of view `{}` is not one of its fields",
+                            v.key.value, v.name.value
+                        ),
                         suggestion(&v.key.value, &names),
                     ));
                 }
@@ -217,11 +284,17 @@ impl<'a> Validator<'a> {
         for s in &self.bp.services {
             let name = &s.name.value;
             let style = s.style.value;
-            if s.store.value == Store::None && matches!(style, Style::Crud | Style::EventSourced | Style::ReadModel) {
+            if s.store.value == Store::None
+                && matches!(style, Style::Crud | Style::EventSourced | Style::ReadModel)
+            {
                 self.d.push(hint_err(
                     s.store.span.clone(),
-                    format!("service `{name}`: style `{}` cannot work with store `none`", style.as_str()),
-                    "use store = \"postgres\", or style = \"worker\" for a service without state".into(),
+                    format!(
+                        "service `{name}`: style `{}` cannot work with store `none`",
+                        style.as_str()
+                    ),
+                    "use store = \"postgres\", or style = \"worker\" for a service without state"
+                        .into(),
                 ));
             }
             let misplaced: [(&str, bool, Style); 3] = [
@@ -236,11 +309,17 @@ impl<'a> Validator<'a> {
                         format!("service `{name}` declares {key}, which only a `{}` service has (its style is `{}`)", wanted.as_str(), style.as_str()),
                     );
                 } else if !present && style == wanted {
-                    self.err(s.name.span.clone(), format!("{} service `{name}` declares no {key}", wanted.as_str()));
+                    self.err(
+                        s.name.span.clone(),
+                        format!("{} service `{name}` declares no {key}", wanted.as_str()),
+                    );
                 }
             }
             if style == Style::Worker && s.consumes.is_empty() {
-                self.d.push(Diagnostic::warning(s.name.span.clone(), format!("worker `{name}` consumes no events; it will do nothing")));
+                self.d.push(Diagnostic::warning(
+                    s.name.span.clone(),
+                    format!("worker `{name}` consumes no events; it will do nothing"),
+                ));
             }
         }
     }
@@ -250,7 +329,11 @@ impl<'a> Validator<'a> {
             return true;
         }
         let names = self.event_names();
-        self.d.push(hint_err(name.span.clone(), format!("unknown event `{}` in {context}", name.value), suggestion(&name.value, &names)));
+        self.d.push(hint_err(
+            name.span.clone(),
+            format!("unknown event `{}` in {context}", name.value),
+            suggestion(&name.value, &names),
+        ));
         false
     }
 
@@ -261,7 +344,11 @@ impl<'a> Validator<'a> {
         let found = self.bp.service(&name.value);
         if found.is_none() {
             let names = self.service_names();
-            self.d.push(hint_err(name.span.clone(), format!("unknown service `{}` in {context}", name.value), suggestion(&name.value, &names)));
+            self.d.push(hint_err(
+                name.span.clone(),
+                format!("unknown service `{}` in {context}", name.value),
+                suggestion(&name.value, &names),
+            ));
         }
         found
     }
@@ -270,7 +357,10 @@ impl<'a> Validator<'a> {
     fn publishers(&self) -> BTreeMap<&'a str, Vec<&'a Sp<String>>> {
         let mut map: BTreeMap<&str, Vec<&Sp<String>>> = BTreeMap::new();
         for s in &self.bp.services {
-            let recorded = s.aggregates.iter().flat_map(|a| a.commands.iter().map(|c| &c.event));
+            let recorded = s
+                .aggregates
+                .iter()
+                .flat_map(|a| a.commands.iter().map(|c| &c.event));
             let mut seen = BTreeSet::new();
             for e in s.publishes.iter().chain(recorded) {
                 if seen.insert(e.as_str()) {
@@ -298,18 +388,31 @@ impl<'a> Validator<'a> {
             match publishers.get(e.name.as_str()).map(Vec::as_slice) {
                 Some([_]) => {}
                 Some(many) => {
-                    let names: Vec<String> = many.iter().map(|n| format!("`{}`", n.value)).collect();
+                    let names: Vec<String> =
+                        many.iter().map(|n| format!("`{}`", n.value)).collect();
                     self.err(e.name.span.clone(), format!("event `{}` is published by {} services ({}); each event has exactly one publisher", e.name.value, many.len(), names.join(", ")));
                 }
                 None => {
-                    if bp.services.iter().any(|s| s.consumes.iter().any(|c| c.value == e.name.value)) {
+                    if bp
+                        .services
+                        .iter()
+                        .any(|s| s.consumes.iter().any(|c| c.value == e.name.value))
+                    {
                         continue; // reported below, at the consumer
                     }
-                    self.err(e.name.span.clone(), format!("event `{}` is published by no service", e.name.value));
+                    self.err(
+                        e.name.span.clone(),
+                        format!("event `{}` is published by no service", e.name.value),
+                    );
                 }
             }
         }
-        if bp.platform.broker.value == Broker::None && bp.services.iter().any(|s| !s.publishes.is_empty() || !s.consumes.is_empty()) {
+        if bp.platform.broker.value == Broker::None
+            && bp
+                .services
+                .iter()
+                .any(|s| !s.publishes.is_empty() || !s.consumes.is_empty())
+        {
             self.d.push(hint_err(
                 bp.platform.broker.span.clone(),
                 "services publish or consume events, but `broker` is `none`".into(),
@@ -319,13 +422,22 @@ impl<'a> Validator<'a> {
         for s in &bp.services {
             for c in &s.consumes {
                 if bp.event(&c.value).is_some() && !publishers.contains_key(c.as_str()) {
-                    self.err(c.span.clone(), format!("service `{}` consumes `{}`, which no service publishes", s.name.value, c.value));
+                    self.err(
+                        c.span.clone(),
+                        format!(
+                            "service `{}` consumes `{}`, which no service publishes",
+                            s.name.value, c.value
+                        ),
+                    );
                 }
             }
             for a in &s.aggregates {
                 let id_field = format!("{}-id", to_kebab(&a.name.value));
                 for cmd in &a.commands {
-                    let ctx = format!("command `{}` of aggregate `{}`", cmd.name.value, a.name.value);
+                    let ctx = format!(
+                        "command `{}` of aggregate `{}`",
+                        cmd.name.value, a.name.value
+                    );
                     if self.event_ref(&cmd.event, &ctx) {
                         if let Some(ev) = bp.event(&cmd.event.value) {
                             if !ev.fields.iter().any(|f| f.name.value == id_field) {
@@ -346,7 +458,10 @@ impl<'a> Validator<'a> {
                 let ctx = format!("`calls` of service `{}`", s.name.value);
                 if let Some(target) = self.service_ref(&c.service, &ctx) {
                     if target.name.value == s.name.value {
-                        self.err(c.service.span.clone(), format!("service `{}` calls itself", s.name.value));
+                        self.err(
+                            c.service.span.clone(),
+                            format!("service `{}` calls itself", s.name.value),
+                        );
                     } else {
                         edges.entry(s.name.as_str()).or_default().push(&c.service);
                     }
@@ -363,7 +478,12 @@ impl<'a> Validator<'a> {
                         let mut key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
                         key.sort();
                         if reported.insert(key) {
-                            let cycle = path.iter().chain([&start]).copied().collect::<Vec<_>>().join(" → ");
+                            let cycle = path
+                                .iter()
+                                .chain([&start])
+                                .copied()
+                                .collect::<Vec<_>>()
+                                .join(" → ");
                             self.err(next.span.clone(), format!("cycle in `calls`: {cycle}"));
                         }
                     } else if !path.contains(&next.as_str()) {
@@ -382,7 +502,10 @@ impl<'a> Validator<'a> {
         used.insert(bp.gateway.port.value, "the gateway".into());
         for (name, port) in PLATFORM_PORTS {
             if let Some(other) = used.get(port) {
-                self.err(bp.gateway.port.span.clone(), format!("port {port} of the {name} is already used by {other}"));
+                self.err(
+                    bp.gateway.port.span.clone(),
+                    format!("port {port} of the {name} is already used by {other}"),
+                );
             }
             used.insert(*port, format!("the {name}"));
         }
@@ -390,10 +513,18 @@ impl<'a> Validator<'a> {
             .services
             .iter()
             .map(|s| (&s.port, format!("service `{}`", s.name.value)))
-            .chain(bp.bffs.iter().filter(|b| b.port.value != 0).map(|b| (&b.port, format!("bff `{}`", b.name.value))));
+            .chain(
+                bp.bffs
+                    .iter()
+                    .filter(|b| b.port.value != 0)
+                    .map(|b| (&b.port, format!("bff `{}`", b.name.value))),
+            );
         for (port, who) in items {
             if let Some(other) = used.get(&port.value) {
-                self.err(port.span.clone(), format!("port {} of {who} is already used by {other}", port.value));
+                self.err(
+                    port.span.clone(),
+                    format!("port {} of {who} is already used by {other}", port.value),
+                );
             } else {
                 used.insert(port.value, who);
             }
@@ -404,9 +535,20 @@ impl<'a> Validator<'a> {
         let known = self.roles();
         for r in roles {
             if self.bp.auth.is_none() {
-                self.d.push(hint_err(r.span.clone(), format!("{context} names role `{}`, but there is no [auth] section", r.value), "add [auth] with `roles`".into()));
+                self.d.push(hint_err(
+                    r.span.clone(),
+                    format!(
+                        "{context} names role `{}`, but there is no [auth] section",
+                        r.value
+                    ),
+                    "add [auth] with `roles`".into(),
+                ));
             } else if !known.contains(&r.as_str()) {
-                self.d.push(hint_err(r.span.clone(), format!("unknown role `{}` in {context}", r.value), suggestion(&r.value, &known)));
+                self.d.push(hint_err(
+                    r.span.clone(),
+                    format!("unknown role `{}` in {context}", r.value),
+                    suggestion(&r.value, &known),
+                ));
             }
         }
     }
@@ -420,11 +562,22 @@ impl<'a> Validator<'a> {
                 if params && seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
                     return true;
                 }
-                !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                !seg.is_empty()
+                    && seg.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                    })
             });
         if !p.is_empty() && !ok {
-            let hint = if params { "write `/segment/{param}`: lowercase segments, no trailing slash" } else { "write `/segment`: lowercase segments, no trailing slash, no parameters" };
-            self.d.push(hint_err(path.span.clone(), format!("`{p}` is not a valid path in {context}"), hint.into()));
+            let hint = if params {
+                "write `/segment/{param}`: lowercase segments, no trailing slash"
+            } else {
+                "write `/segment`: lowercase segments, no trailing slash, no parameters"
+            };
+            self.d.push(hint_err(
+                path.span.clone(),
+                format!("`{p}` is not a valid path in {context}"),
+                hint.into(),
+            ));
         }
     }
 
@@ -449,7 +602,13 @@ impl<'a> Validator<'a> {
                 }
                 let who = format!("`{}` of service `{}`", owner.value, s.name.value);
                 if let Some(other) = seen.get(&ex.path.value) {
-                    self.err(ex.path.span.clone(), format!("path `{}` is exposed twice (also by {other})", ex.path.value));
+                    self.err(
+                        ex.path.span.clone(),
+                        format!(
+                            "path `{}` is exposed twice (also by {other})",
+                            ex.path.value
+                        ),
+                    );
                 } else {
                     seen.insert(ex.path.value.clone(), who);
                 }
@@ -471,11 +630,23 @@ impl<'a> Validator<'a> {
                 };
                 if saga.style == SagaStyle::Choreography {
                     if step.on_success.is_none() {
-                        self.d.push(hint_err(step.action.span.clone(), format!("step `{}` of choreography {ctx} has no `on-success` event", step.action.value), "name the event the participant publishes when the step succeeds".into()));
+                        self.d.push(hint_err(
+                            step.action.span.clone(),
+                            format!(
+                                "step `{}` of choreography {ctx} has no `on-success` event",
+                                step.action.value
+                            ),
+                            "name the event the participant publishes when the step succeeds"
+                                .into(),
+                        ));
                     }
                     // The participant reacts to an event of the one before it.
                     if let Some(prev) = previous {
-                        let triggers = svc.consumes.iter().any(|c| publishers.get(c.as_str()).is_some_and(|p| p.iter().any(|n| n.value == prev.name.value)));
+                        let triggers = svc.consumes.iter().any(|c| {
+                            publishers
+                                .get(c.as_str())
+                                .is_some_and(|p| p.iter().any(|n| n.value == prev.name.value))
+                        });
                         if !triggers {
                             self.err(step.service.span.clone(), format!("service `{}` takes part in {ctx} but consumes no event that `{}` publishes", svc.name.value, prev.name.value));
                         }
@@ -485,12 +656,28 @@ impl<'a> Validator<'a> {
                     if !self.event_ref(ev, &ctx) {
                         continue;
                     }
-                    if !publishers.get(ev.as_str()).is_some_and(|p| p.iter().any(|n| n.value == svc.name.value)) {
-                        self.err(ev.span.clone(), format!("service `{}` does not publish `{}`, named by a step of {ctx}", svc.name.value, ev.value));
+                    if !publishers
+                        .get(ev.as_str())
+                        .is_some_and(|p| p.iter().any(|n| n.value == svc.name.value))
+                    {
+                        self.err(
+                            ev.span.clone(),
+                            format!(
+                                "service `{}` does not publish `{}`, named by a step of {ctx}",
+                                svc.name.value, ev.value
+                            ),
+                        );
                     }
                     if let Some(o) = owner {
                         if !o.consumes.iter().any(|c| c.value == ev.value) {
-                            self.d.push(hint_err(ev.span.clone(), format!("owner `{}` of {ctx} does not consume `{}`", o.name.value, ev.value), format!("add \"{}\" to `consumes` of `{}`", ev.value, o.name.value)));
+                            self.d.push(hint_err(
+                                ev.span.clone(),
+                                format!(
+                                    "owner `{}` of {ctx} does not consume `{}`",
+                                    o.name.value, ev.value
+                                ),
+                                format!("add \"{}\" to `consumes` of `{}`", ev.value, o.name.value),
+                            ));
                         }
                     }
                 }
@@ -518,7 +705,11 @@ impl<'a> Validator<'a> {
             let ctx = format!("bff `{}`", b.name.value);
             for r in &b.routes {
                 if !paths.contains(&r.as_str()) {
-                    self.d.push(hint_err(r.span.clone(), format!("route `{}` of {ctx} is not exposed by any service", r.value), suggestion(&r.value, &paths)));
+                    self.d.push(hint_err(
+                        r.span.clone(),
+                        format!("route `{}` of {ctx} is not exposed by any service", r.value),
+                        suggestion(&r.value, &paths),
+                    ));
                 }
             }
             self.dup("route", b.routes.iter());
@@ -530,21 +721,46 @@ impl<'a> Validator<'a> {
                 let own_params: Vec<&str> = params(&c.path.value);
                 let mut earlier: Vec<&str> = Vec::new();
                 for call in &c.calls {
-                    let Some(svc) = self.service_ref(&call.service, &cctx) else { continue };
+                    let Some(svc) = self.service_ref(&call.service, &cctx) else {
+                        continue;
+                    };
                     self.path_shape(&call.path, &cctx, true);
                     let base = call.path.value.split("/{").next().unwrap_or("");
-                    if !exposed.iter().any(|(p, s)| *p == base && s.name.value == svc.name.value) {
-                        self.err(call.path.span.clone(), format!("service `{}` exposes no path `{base}` (in {cctx})", svc.name.value));
+                    if !exposed
+                        .iter()
+                        .any(|(p, s)| *p == base && s.name.value == svc.name.value)
+                    {
+                        self.err(
+                            call.path.span.clone(),
+                            format!(
+                                "service `{}` exposes no path `{base}` (in {cctx})",
+                                svc.name.value
+                            ),
+                        );
                     }
                     for p in params(&call.path.value) {
                         match p.split_once('.') {
                             None if own_params.contains(&p) => {}
-                            None => self.d.push(hint_err(call.path.span.clone(), format!("`{{{p}}}` in {cctx} is not a parameter of `{}`", c.path.value), suggestion(p, &own_params))),
+                            None => self.d.push(hint_err(
+                                call.path.span.clone(),
+                                format!(
+                                    "`{{{p}}}` in {cctx} is not a parameter of `{}`",
+                                    c.path.value
+                                ),
+                                suggestion(p, &own_params),
+                            )),
                             Some((from, field)) => {
                                 if !earlier.contains(&from) {
                                     self.err(call.path.span.clone(), format!("`{{{p}}}` in {cctx} refers to `{from}`, which is not an earlier call"));
                                 } else if let Some(src) = bp.service(from) {
-                                    let fields: Vec<&str> = src.entities.iter().flat_map(|e| e.fields.iter()).chain(src.views.iter().flat_map(|v| v.fields.iter())).map(|f| f.name.as_str()).chain(["id"]).collect();
+                                    let fields: Vec<&str> = src
+                                        .entities
+                                        .iter()
+                                        .flat_map(|e| e.fields.iter())
+                                        .chain(src.views.iter().flat_map(|v| v.fields.iter()))
+                                        .map(|f| f.name.as_str())
+                                        .chain(["id"])
+                                        .collect();
                                     if !fields.contains(&field) {
                                         self.d.push(hint_err(call.path.span.clone(), format!("unknown field `{field}` of service `{from}` in {cctx}"), suggestion(field, &fields)));
                                     }
@@ -570,12 +786,22 @@ impl<'a> Validator<'a> {
                             sources.push(e);
                         }
                         if !s.consumes.iter().any(|c| c.value == f.value) {
-                            self.d.push(hint_err(f.span.clone(), format!("view `{}` is fed by `{}`, which service `{}` does not consume", v.name.value, f.value, s.name.value), format!("add \"{}\" to `consumes`", f.value)));
+                            self.d.push(hint_err(
+                                f.span.clone(),
+                                format!(
+                                    "view `{}` is fed by `{}`, which service `{}` does not consume",
+                                    v.name.value, f.value, s.name.value
+                                ),
+                                format!("add \"{}\" to `consumes`", f.value),
+                            ));
                         }
                     }
                 }
                 for field in &v.fields {
-                    if !sources.iter().any(|e| e.fields.iter().any(|ef| ef.name.value == field.name.value)) {
+                    if !sources
+                        .iter()
+                        .any(|e| e.fields.iter().any(|ef| ef.name.value == field.name.value))
+                    {
                         self.d.push(
                             Diagnostic::warning(field.name.span.clone(), format!("no event in `from` of view `{}` has a field `{}`; user code must fill it", v.name.value, field.name.value)),
                         );
@@ -588,5 +814,7 @@ impl<'a> Validator<'a> {
 
 /// The `{param}` names of a path, in order.
 pub fn params(path: &str) -> Vec<&str> {
-    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
 }

@@ -55,7 +55,10 @@ fn default_pool() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid TOML in {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid setting: {0}")]
@@ -72,7 +75,9 @@ pub struct Sources {
 impl Sources {
     pub fn from_process() -> Self {
         let env: BTreeMap<String, String> = std::env::vars().collect();
-        let dir = env.get("CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        let dir = env
+            .get("CONFIG_DIR")
+            .map_or_else(|| PathBuf::from("config"), PathBuf::from);
         Self { dir, env }
     }
 }
@@ -81,10 +86,17 @@ fn read_layer(path: &Path, into: &mut BTreeMap<String, toml::Value>) -> Result<(
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     for (k, v) in table {
         into.insert(k.replace('-', "_"), v);
     }
@@ -96,10 +108,17 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
     let mut map: BTreeMap<String, toml::Value> = BTreeMap::new();
     map.insert("service".into(), toml::Value::String(service.into()));
     map.insert("port".into(), toml::Value::Integer(i64::from(port)));
-    let profile = sources.env.get("APP_PROFILE").cloned().unwrap_or_else(default_profile);
+    let profile = sources
+        .env
+        .get("APP_PROFILE")
+        .cloned()
+        .unwrap_or_else(default_profile);
     map.insert("profile".into(), toml::Value::String(profile.clone()));
     read_layer(&sources.dir.join(format!("{service}.toml")), &mut map)?;
-    read_layer(&sources.dir.join(format!("{service}-{profile}.toml")), &mut map)?;
+    read_layer(
+        &sources.dir.join(format!("{service}-{profile}.toml")),
+        &mut map,
+    )?;
     for (alias, key) in [("DATABASE_URL", "database_url"), ("PORT", "port")] {
         if let Some(v) = sources.env.get(alias) {
             map.insert(key.into(), env_value(v));
@@ -111,7 +130,9 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
         }
     }
     let table: toml::Table = map.clone().into_iter().collect();
-    let mut settings: Settings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    let mut settings: Settings = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
     settings.extra = map;
     Ok(settings)
 }
@@ -132,31 +153,70 @@ mod tests {
     use super::*;
 
     fn sources(dir: &Path, env: &[(&str, &str)]) -> Sources {
-        Sources { dir: dir.to_path_buf(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Sources {
+            dir: dir.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     #[test]
     fn layers_override_in_order() {
         let dir = std::env::temp_dir().join(format!("rt-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("orders.toml"), "port = 9000\nlog-level = \"debug\"\ndatabase-url = \"postgres://file\"\n").unwrap();
+        std::fs::write(
+            dir.join("orders.toml"),
+            "port = 9000\nlog-level = \"debug\"\ndatabase-url = \"postgres://file\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("orders-prod.toml"), "log-level = \"warn\"\n").unwrap();
         let s = load("orders", 8101, &sources(&dir, &[])).unwrap();
-        assert_eq!((s.port, s.log_level.as_str(), s.profile.as_str()), (9000, "debug", "dev"));
-        let s = load("orders", 8101, &sources(&dir, &[("APP_PROFILE", "prod"), ("DATABASE_URL", "postgres://env")])).unwrap();
+        assert_eq!(
+            (s.port, s.log_level.as_str(), s.profile.as_str()),
+            (9000, "debug", "dev")
+        );
+        let s = load(
+            "orders",
+            8101,
+            &sources(
+                &dir,
+                &[("APP_PROFILE", "prod"), ("DATABASE_URL", "postgres://env")],
+            ),
+        )
+        .unwrap();
         assert_eq!(s.log_level, "warn");
         assert_eq!(s.database_url.as_deref(), Some("postgres://env"));
-        let s = load("orders", 8101, &sources(&dir, &[("APP_PORT", "7000"), ("PORT", "6000")])).unwrap();
+        let s = load(
+            "orders",
+            8101,
+            &sources(&dir, &[("APP_PORT", "7000"), ("PORT", "6000")]),
+        )
+        .unwrap();
         assert_eq!(s.port, 7000, "APP_ keys win over conventional names");
         std::fs::write(dir.join("orders.toml"), "port = [").unwrap();
-        assert!(matches!(load("orders", 8101, &sources(&dir, &[])), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            load("orders", 8101, &sources(&dir, &[])),
+            Err(ConfigError::Parse { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn defaults_apply_without_files() {
         let s = load("payments", 8104, &sources(Path::new("/nonexistent"), &[])).unwrap();
-        assert_eq!((s.port, s.host.as_str(), s.database_url), (8104, "0.0.0.0", None));
-        assert!(matches!(load("p", 1, &sources(Path::new("/nonexistent"), &[("APP_PORT", "x")])), Err(ConfigError::Invalid(_))));
+        assert_eq!(
+            (s.port, s.host.as_str(), s.database_url),
+            (8104, "0.0.0.0", None)
+        );
+        assert!(matches!(
+            load(
+                "p",
+                1,
+                &sources(Path::new("/nonexistent"), &[("APP_PORT", "x")])
+            ),
+            Err(ConfigError::Invalid(_))
+        ));
     }
 }

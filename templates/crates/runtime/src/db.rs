@@ -11,7 +11,10 @@ pub enum DbError {
     #[error("no database_url configured (set DATABASE_URL or APP_DATABASE_URL)")]
     NoUrl,
     #[error("database unreachable after {waited_secs}s: {source}")]
-    Unreachable { waited_secs: u64, source: sqlx::Error },
+    Unreachable {
+        waited_secs: u64,
+        source: sqlx::Error,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -29,7 +32,10 @@ pub async fn connect(url: &str, pool_size: u32, wait_secs: u64) -> Result<PgPool
         match attempt {
             Ok(pool) => return Ok(pool),
             Err(source) if started.elapsed().as_secs() >= wait_secs => {
-                return Err(DbError::Unreachable { waited_secs: wait_secs, source });
+                return Err(DbError::Unreachable {
+                    waited_secs: wait_secs,
+                    source,
+                });
             }
             Err(e) => {
                 tracing::info!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");

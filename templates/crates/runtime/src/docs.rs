@@ -47,6 +47,8 @@ pub async fn page() -> Html<&'static str> {
 }
 
 /// Serves a prepared OpenAPI document.
-pub fn openapi_handler(doc: serde_json::Value) -> impl Fn() -> std::future::Ready<Json<serde_json::Value>> + Clone {
+pub fn openapi_handler(
+    doc: serde_json::Value,
+) -> impl Fn() -> std::future::Ready<Json<serde_json::Value>> + Clone {
     move || std::future::ready(Json(doc.clone()))
 }

@@ -16,7 +16,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -76,7 +79,9 @@ impl ApiError {
         };
         let detail = match self {
             // Never leak internals; the log has them.
-            ApiError::Internal(_) => "an internal error occurred; see the service log for this trace id".to_string(),
+            ApiError::Internal(_) => {
+                "an internal error occurred; see the service log for this trace id".to_string()
+            }
             other => other.to_string(),
         };
         Problem {
@@ -101,7 +106,12 @@ impl IntoResponse for ApiError {
             tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -109,11 +119,20 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => ApiError::NotFound("row".into()),
-            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::Conflict(format!("already exists: {}", db.message())),
-            sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
-                ApiError::Validation(vec![FieldError::new(db.constraint().unwrap_or("body"), db.message())])
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                ApiError::Conflict(format!("already exists: {}", db.message()))
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => ApiError::Unavailable("database".into()),
+            sqlx::Error::Database(db)
+                if db.is_check_violation() || db.is_foreign_key_violation() =>
+            {
+                ApiError::Validation(vec![FieldError::new(
+                    db.constraint().unwrap_or("body"),
+                    db.message(),
+                )])
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                ApiError::Unavailable("database".into())
+            }
             _ => ApiError::Internal(e.to_string()),
         }
     }
@@ -143,6 +162,9 @@ mod tests {
     fn problem_content_type() {
         let r = ApiError::NotFound("order 1".into()).into_response();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }

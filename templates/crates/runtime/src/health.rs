@@ -14,13 +14,25 @@ pub async fn live() -> Json<Value> {
 /// Readiness of a service with a database.
 pub async fn ready(State(pool): State<Option<PgPool>>) -> (StatusCode, Json<Value>) {
     let Some(pool) = pool else {
-        return (StatusCode::OK, Json(json!({ "status": "up", "checks": {} })));
+        return (
+            StatusCode::OK,
+            Json(json!({ "status": "up", "checks": {} })),
+        );
     };
-    match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "up", "checks": { "database": "up" } }))),
+    match sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&pool)
+        .await
+    {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({ "status": "up", "checks": { "database": "up" } })),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "down", "checks": { "database": "down" } })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "down", "checks": { "database": "down" } })),
+            )
         }
     }
 }

@@ -30,13 +30,14 @@ pub mod telemetry;
 pub mod text_enum;
 
 pub use error::{ApiError, FieldError};
-pub use json::ValidJson;
+pub use json::{ValidJson, ValidPath, ValidQuery};
 pub use paging::{Page, PageParams};
-pub use server::{ServiceSpec, run};
+pub use server::{Context, ServiceSpec, run, run_with_db};
 
 /// Re-exports the generated crates use, so their dependency lists stay short.
 pub mod reexports {
     pub use axum;
+    pub use serde_json;
     pub use sqlx;
     pub use utoipa;
 }

@@ -19,7 +19,10 @@ pub struct PageParams {
 impl PageParams {
     /// `(page, size)` with defaults applied and `size` clamped to `1..=MAX_SIZE`.
     pub fn resolve(self) -> (u32, u32) {
-        (self.page.unwrap_or(0), self.size.unwrap_or(DEFAULT_SIZE).clamp(1, MAX_SIZE))
+        (
+            self.page.unwrap_or(0),
+            self.size.unwrap_or(DEFAULT_SIZE).clamp(1, MAX_SIZE),
+        )
     }
 
     pub fn limit_offset(self) -> (i64, i64) {
@@ -41,7 +44,12 @@ pub struct Page<T> {
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, params: PageParams, total: i64) -> Self {
         let (page, size) = params.resolve();
-        Self { items, page, size, total }
+        Self {
+            items,
+            page,
+            size,
+            total,
+        }
     }
 }
 
@@ -52,7 +60,21 @@ mod tests {
     #[test]
     fn clamps_and_offsets() {
         assert_eq!(PageParams::default().resolve(), (0, DEFAULT_SIZE));
-        assert_eq!(PageParams { page: Some(2), size: Some(500) }.limit_offset(), (100, 200));
-        assert_eq!(PageParams { page: None, size: Some(0) }.resolve(), (0, 1));
+        assert_eq!(
+            PageParams {
+                page: Some(2),
+                size: Some(500)
+            }
+            .limit_offset(),
+            (100, 200)
+        );
+        assert_eq!(
+            PageParams {
+                page: None,
+                size: Some(0)
+            }
+            .resolve(),
+            (0, 1)
+        );
     }
 }

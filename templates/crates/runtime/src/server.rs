@@ -15,8 +15,6 @@ use crate::config::{self, Settings, Sources};
 pub struct ServiceSpec {
     pub name: &'static str,
     pub default_port: u16,
-    /// The embedded migrations, for services that own a database.
-    pub migrator: Option<&'static Migrator>,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
 }
@@ -25,7 +23,6 @@ pub struct ServiceSpec {
 #[derive(Clone)]
 pub struct Context {
     pub settings: Settings,
-    pub db: Option<PgPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +32,10 @@ pub enum StartError {
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -55,9 +55,29 @@ pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Val
         .layer(axum::middleware::from_fn(crate::telemetry::trace_requests))
 }
 
-/// Runs a service until SIGTERM / Ctrl-C. `router` builds the service's own routes.
+/// Runs a service without a database until SIGTERM / Ctrl-C. `router` builds its own routes.
 pub async fn run(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> ExitCode {
-    match start(spec, router).await {
+    exit(start(spec, None, |ctx, _| router(ctx)).await)
+}
+
+/// Runs a service that owns a database: connects (with retries), applies `migrator`, then
+/// serves until SIGTERM / Ctrl-C. `router` builds its own routes from the pool.
+pub async fn run_with_db(
+    spec: ServiceSpec,
+    migrator: &'static Migrator,
+    router: impl FnOnce(Context, PgPool) -> Router,
+) -> ExitCode {
+    exit(
+        start(spec, Some(migrator), |ctx, db| match db {
+            Some(db) => router(ctx, db),
+            None => Router::new(),
+        })
+        .await,
+    )
+}
+
+fn exit(result: Result<(), StartError>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "service failed");
@@ -67,13 +87,25 @@ pub async fn run(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> E
     }
 }
 
-async fn start(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> Result<(), StartError> {
+async fn start(
+    spec: ServiceSpec,
+    migrator: Option<&'static Migrator>,
+    router: impl FnOnce(Context, Option<PgPool>) -> Router,
+) -> Result<(), StartError> {
     let settings = config::load(spec.name, spec.default_port, &Sources::from_process())?;
     crate::telemetry::init(&settings.log_level);
-    let db = match spec.migrator {
+    let db = match migrator {
         Some(migrator) => {
-            let url = settings.database_url.as_deref().ok_or(crate::db::DbError::NoUrl)?;
-            let pool = crate::db::connect(url, settings.database_pool_size, settings.database_wait_secs).await?;
+            let url = settings
+                .database_url
+                .as_deref()
+                .ok_or(crate::db::DbError::NoUrl)?;
+            let pool = crate::db::connect(
+                url,
+                settings.database_pool_size,
+                settings.database_wait_secs,
+            )
+            .await?;
             crate::db::migrate(&pool, migrator).await?;
             tracing::info!("database ready, migrations applied");
             Some(pool)
@@ -81,12 +113,22 @@ async fn start(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> Res
         None => None,
     };
     let addr = format!("{}:{}", settings.host, settings.port);
-    let ctx = Context { settings: settings.clone(), db: db.clone() };
-    let app = standard_routes(router(ctx), db, spec.openapi);
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+    let ctx = Context {
+        settings: settings.clone(),
+    };
+    let app = standard_routes(router(ctx, db.clone()), db, spec.openapi);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(service = spec.name, %local, profile = %settings.profile, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(StartError::Serve)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartError::Serve)?;
     tracing::info!(service = spec.name, "stopped");
     Ok(())
 }
@@ -124,22 +166,45 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get_status(app: Router, uri: &str) -> (StatusCode, String) {
-        let r = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let r = app
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = r.status();
-        let trace = r.headers().get("x-trace-id").map(|v| v.to_str().unwrap().to_string());
+        let trace = r
+            .headers()
+            .get("x-trace-id")
+            .map(|v| v.to_str().unwrap().to_string());
         let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        assert!(trace.is_some_and(|t| t.len() == 32), "every response carries a trace id");
+        assert!(
+            trace.is_some_and(|t| t.len() == 32),
+            "every response carries a trace id"
+        );
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
     #[tokio::test]
     async fn standard_endpoints_answer() {
         let app = standard_routes(Router::new(), None, serde_json::json!({"openapi": "3.1.0"}));
-        assert_eq!(get_status(app.clone(), "/health/live").await.0, StatusCode::OK);
-        assert_eq!(get_status(app.clone(), "/health/ready").await.0, StatusCode::OK);
+        assert_eq!(
+            get_status(app.clone(), "/health/live").await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            get_status(app.clone(), "/health/ready").await.0,
+            StatusCode::OK
+        );
         let (s, body) = get_status(app.clone(), "/openapi.json").await;
-        assert_eq!((s, body.as_str()), (StatusCode::OK, r#"{"openapi":"3.1.0"}"#));
-        assert!(get_status(app.clone(), "/docs").await.1.contains("openapi.json"));
+        assert_eq!(
+            (s, body.as_str()),
+            (StatusCode::OK, r#"{"openapi":"3.1.0"}"#)
+        );
+        assert!(
+            get_status(app.clone(), "/docs")
+                .await
+                .1
+                .contains("openapi.json")
+        );
         let _ = get_status(app.clone(), "/health/live").await;
         let (s, metrics) = get_status(app, "/metrics").await;
         assert_eq!(s, StatusCode::OK);
@@ -153,6 +218,9 @@ mod tests {
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .unwrap();
         let app = standard_routes(Router::new(), Some(pool), serde_json::Value::Null);
-        assert_eq!(get_status(app, "/health/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get_status(app, "/health/ready").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -61,7 +61,11 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
@@ -76,8 +80,14 @@ mod tests {
     #[test]
     fn parses_traceparent() {
         let tp = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
-        assert_eq!(trace_id_from_traceparent(tp).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-        assert_eq!(trace_id_from_traceparent("00-0000-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            trace_id_from_traceparent(tp).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            trace_id_from_traceparent("00-0000-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(trace_id_from_traceparent("garbage"), None);
         assert_eq!(new_trace_id().len(), 32);
     }

@@ -47,7 +47,11 @@ mod tests {
     impl std::str::FromStr for Tier {
         type Err = String;
         fn from_str(s: &str) -> Result<Self, String> {
-            if s == "basic" { Ok(Tier::Basic) } else { Err(format!("unknown tier {s}")) }
+            if s == "basic" {
+                Ok(Tier::Basic)
+            } else {
+                Err(format!("unknown tier {s}"))
+            }
         }
     }
     crate::text_enum!(Tier);
@@ -59,7 +63,10 @@ mod tests {
         let r = <Tier as Encode<'_, Postgres>>::encode_by_ref(&Tier::Basic, &mut buf).unwrap();
         assert!(matches!(r, sqlx::encode::IsNull::No));
         assert_eq!(&**buf, b"basic");
-        assert_eq!(<Tier as Type<Postgres>>::type_info(), <&str as Type<Postgres>>::type_info());
+        assert_eq!(
+            <Tier as Type<Postgres>>::type_info(),
+            <&str as Type<Postgres>>::type_info()
+        );
         assert_eq!(Tier::Basic.as_str(), "basic");
     }
 }

@@ -1,0 +1,255 @@
+//! The `msa-gen` command line: argument parsing (clap derive) and one function per command,
+//! each running the pipeline stages it needs. Exit codes: 0 success, 1 invalid blueprint,
+//! 2 usage or I/O error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::blueprint::{self, Loaded};
+use crate::write::Action;
+
+/// Generate a complete Rust microservice workspace from one TOML blueprint.
+///
+/// Write a blueprint (see docs/blueprint-reference.md, or `msa-gen schema` for editor
+/// completion), check it, then create a workspace with `new`. Edit the blueprint inside the
+/// workspace and run `generate` to bring the code up to date: generated files (they start with
+/// an `@generated` header) are rewritten, files that hold your code are never touched.
+#[derive(Debug, Parser)]
+#[command(name = "msa-gen", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create a new workspace from a blueprint.
+    ///
+    /// Writes every file of the system into DIR (default: a folder named after the system) and
+    /// copies the blueprint there as `blueprint.toml`. Refuses a DIR that exists and is not empty.
+    New {
+        /// The blueprint file.
+        blueprint: PathBuf,
+        /// Where to write the workspace.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Regenerate a workspace from the `blueprint.toml` inside it.
+    ///
+    /// Rewrites generated files that changed, creates new ones, deletes generated files the
+    /// blueprint no longer asks for (unless you edited them), and never touches user-owned files.
+    Generate {
+        /// The workspace (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Validate a blueprint and report every problem, with file, line and column.
+    Check {
+        /// The blueprint file.
+        blueprint: PathBuf,
+    },
+    /// Show what `generate` would create, update or delete, without writing anything.
+    Plan {
+        /// The workspace (default: the current directory).
+        dir: Option<PathBuf>,
+        /// Also print a unified diff of every file that would change.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print a Mermaid diagram of services, gateway, BFFs, broker and events.
+    Graph {
+        /// The blueprint file.
+        blueprint: PathBuf,
+    },
+    /// Print the JSON Schema of the blueprint format (for editor completion).
+    Schema,
+}
+
+/// Why a command failed, mapped to the exit code.
+#[derive(Debug)]
+enum Failure {
+    /// The blueprint is invalid; diagnostics were printed. Exit 1.
+    Invalid,
+    /// Usage or I/O problem. Exit 2.
+    Usage(String),
+}
+
+type Outcome = Result<(), Failure>;
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Cmd::New { blueprint, out } => cmd_new(&blueprint, out),
+        Cmd::Generate { dir } => cmd_generate(&dir.unwrap_or_else(|| PathBuf::from("."))),
+        Cmd::Check { blueprint } => load_file(&blueprint).map(|l| {
+            println!(
+                "{}: valid ({} services, {} events)",
+                blueprint.display(),
+                l.blueprint.services.len(),
+                l.blueprint.events.len()
+            );
+        }),
+        Cmd::Plan { dir, diff } => cmd_plan(&dir.unwrap_or_else(|| PathBuf::from(".")), diff),
+        Cmd::Graph { blueprint } => {
+            load_file(&blueprint).map(|l| print!("{}", crate::graph::mermaid(&l.blueprint)))
+        }
+        Cmd::Schema => {
+            print!("{}", crate::schema::json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid) => ExitCode::from(1),
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Reads, parses and validates; prints diagnostics (warnings too) to stderr.
+fn load_file(path: &Path) -> Result<Loaded, Failure> {
+    let text = read(path)?;
+    load_text(path, &text)
+}
+
+fn load_text(path: &Path, text: &str) -> Result<Loaded, Failure> {
+    let name = path.display().to_string();
+    match blueprint::load(text) {
+        Ok(l) => {
+            if !l.warnings.is_empty() {
+                eprint!("{}", l.warnings.render(&name, text));
+            }
+            Ok(l)
+        }
+        Err(d) => {
+            eprint!("{}", d.render(&name, text));
+            Err(Failure::Invalid)
+        }
+    }
+}
+
+fn render_all(
+    l: &Loaded,
+    text: &str,
+) -> Result<(Vec<crate::render::RenderedFile>, Vec<String>), Failure> {
+    let plan = crate::plan::plan(&l.blueprint, text);
+    let files =
+        crate::render::render(&plan).map_err(|e| Failure::Usage(format!("internal error: {e}")))?;
+    Ok((files, plan.not_generated))
+}
+
+fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
+    let text = read(bp_path)?;
+    let loaded = load_text(bp_path, &text)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from(&loaded.blueprint.system.name.value));
+    if let Ok(mut entries) = std::fs::read_dir(&dir) {
+        if entries.next().is_some() {
+            return Err(Failure::Usage(format!(
+                "{} exists and is not empty; use `msa-gen generate {}` to update a workspace",
+                dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    let started = std::time::Instant::now();
+    let (files, not_generated) = render_all(&loaded, &text)?;
+    let changes = crate::write::apply(&dir, &files, text.as_bytes())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    for line in &not_generated {
+        println!("{line}");
+    }
+    println!(
+        "created {} with {} files in {} ms",
+        dir.display(),
+        changes
+            .iter()
+            .filter(|c| c.action == Action::Create)
+            .count(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+fn workspace_blueprint(dir: &Path) -> Result<(PathBuf, String), Failure> {
+    let path = dir.join("blueprint.toml");
+    if !path.exists() {
+        return Err(Failure::Usage(format!(
+            "{} has no blueprint.toml; is it a workspace made by `msa-gen new`?",
+            dir.display()
+        )));
+    }
+    let text = read(&path)?;
+    Ok((path, text))
+}
+
+fn cmd_generate(dir: &Path) -> Outcome {
+    let (path, text) = workspace_blueprint(dir)?;
+    let loaded = load_text(&path, &text)?;
+    let (files, not_generated) = render_all(&loaded, &text)?;
+    let changes = crate::write::apply(dir, &files, text.as_bytes())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    for line in &not_generated {
+        println!("{line}");
+    }
+    for c in changes
+        .iter()
+        .filter(|c| !matches!(c.action, Action::Unchanged | Action::KeepUser))
+    {
+        println!("{:>10} {}", c.action.label(), c.path);
+    }
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    println!(
+        "generated: {} created, {} updated, {} deleted, {} unchanged, {} user-owned kept",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Delete),
+        count(Action::Unchanged),
+        count(Action::KeepUser)
+    );
+    Ok(())
+}
+
+fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
+    let (path, text) = workspace_blueprint(dir)?;
+    let loaded = load_text(&path, &text)?;
+    let (files, _) = render_all(&loaded, &text)?;
+    let changes = crate::write::changes(dir, &files).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut any = false;
+    for c in changes
+        .iter()
+        .filter(|c| !matches!(c.action, Action::Unchanged | Action::KeepUser))
+    {
+        any = true;
+        println!("{:>10} {}", c.action.label(), c.path);
+        if diff {
+            let old = c
+                .old
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let new = c
+                .new
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let d = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
+            print!(
+                "{}",
+                d.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{}", c.path), &format!("b/{}", c.path))
+            );
+        }
+    }
+    if !any {
+        println!("up to date: generate would change nothing");
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Stage 3, plan: a validated blueprint → the complete list of files of the workspace, each with
+//! its path, its ownership and how to produce its bytes. No I/O happens here; the plan is a
+//! value, so `msa-gen plan` can show it and tests can inspect it.
+//!
+//! Ownership decides what regeneration may do: a [`Ownership::Generated`] file is rewritten
+//! from the blueprint every time; a [`Ownership::User`] file is written once and then belongs
+//! to the user. The blueprint copy is [`Ownership::Input`]: written by `new`, read by `generate`.
+
+pub mod view;
+
+use serde::Serialize;
+
+use crate::blueprint::{Blueprint, DeployTarget, Style};
+use crate::embedded;
+
+/// Who owns a file once it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ownership {
+    /// Rewritten on every generation; carries the `@generated` header.
+    Generated,
+    /// Written only when absent; never overwritten.
+    User,
+    /// The blueprint itself: written by `new` only.
+    Input,
+}
+
+/// How a planned file gets its bytes.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A Tera template rendered with a context.
+    Template {
+        name: String,
+        context: serde_json::Value,
+    },
+    /// Copied byte for byte from the embedded `templates/` tree (the runtime crate).
+    Verbatim { bytes: &'static [u8] },
+    /// Text computed by the plan itself.
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Relative, `/`-separated path inside the workspace.
+    pub path: String,
+    pub ownership: Ownership,
+    pub source: Source,
+}
+
+/// Every file of a workspace, sorted by path, plus one line per section that is not generated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub files: Vec<PlannedFile>,
+    pub not_generated: Vec<String>,
+}
+
+fn template(
+    path: impl Into<String>,
+    ownership: Ownership,
+    name: &str,
+    context: &impl Serialize,
+) -> PlannedFile {
+    PlannedFile {
+        path: path.into(),
+        ownership,
+        source: Source::Template {
+            name: name.to_string(),
+            context: serde_json::to_value(context).unwrap_or(serde_json::Value::Null),
+        },
+    }
+}
+
+/// Builds the plan. `blueprint_text` is copied into the workspace as `blueprint.toml`.
+pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
+    let not_generated = not_generated(bp);
+    let services: Vec<view::ServiceView> = bp
+        .services
+        .iter()
+        .filter(|s| matches!(s.style.value, Style::Crud | Style::Worker))
+        .map(view::service_view)
+        .collect();
+    let system = view::SystemView {
+        name: bp.system.name.value.clone(),
+        snake: crate::names::to_snake(&bp.system.name.value),
+        version: bp.system.version.value.clone(),
+        description: bp.system.description.clone().unwrap_or_default(),
+        events: bp.events.iter().map(|e| view::event_view(e, bp)).collect(),
+        services: services.clone(),
+        broker: format!("{:?}", bp.platform.broker.value).to_lowercase(),
+        image_registry: bp.platform.image_registry.clone(),
+        graph: crate::graph::mermaid(bp),
+        not_generated: not_generated.clone(),
+    };
+    let mut files = vec![
+        PlannedFile {
+            path: "blueprint.toml".into(),
+            ownership: Ownership::Input,
+            source: Source::Text(blueprint_text.to_string()),
+        },
+        template(
+            "Cargo.toml",
+            Ownership::Generated,
+            "workspace/Cargo.toml.tera",
+            &system,
+        ),
+        template(
+            "README.md",
+            Ownership::Generated,
+            "workspace/README.md.tera",
+            &system,
+        ),
+        template(
+            ".gitignore",
+            Ownership::User,
+            "workspace/gitignore.tera",
+            &system,
+        ),
+        template(
+            "crates/contracts/Cargo.toml",
+            Ownership::Generated,
+            "crates/contracts/Cargo.toml.tera",
+            &system,
+        ),
+        template(
+            "crates/contracts/src/lib.rs",
+            Ownership::Generated,
+            "crates/contracts/src/lib.rs.tera",
+            &system,
+        ),
+    ];
+    for (path, bytes) in embedded::verbatim() {
+        files.push(PlannedFile {
+            path,
+            ownership: Ownership::Generated,
+            source: Source::Verbatim { bytes },
+        });
+    }
+    for s in &services {
+        let dir = format!("services/{}", s.name);
+        let ctx = serde_json::json!({ "system": &system, "service": s });
+        files.push(template(
+            format!("{dir}/Cargo.toml"),
+            Ownership::Generated,
+            "services/Cargo.toml.tera",
+            &ctx,
+        ));
+        files.push(template(
+            format!("config/{}.toml", s.name),
+            Ownership::User,
+            "config/service.toml.tera",
+            &ctx,
+        ));
+        if s.style == "worker" {
+            files.push(template(
+                format!("{dir}/src/main.rs"),
+                Ownership::Generated,
+                "services/worker/main.rs.tera",
+                &ctx,
+            ));
+        } else {
+            files.push(template(
+                format!("{dir}/src/main.rs"),
+                Ownership::Generated,
+                "services/crud/main.rs.tera",
+                &ctx,
+            ));
+            files.push(template(
+                format!("{dir}/src/api.rs"),
+                Ownership::Generated,
+                "services/crud/api.rs.tera",
+                &ctx,
+            ));
+            files.push(template(
+                format!("{dir}/src/model.rs"),
+                Ownership::Generated,
+                "services/crud/model.rs.tera",
+                &ctx,
+            ));
+            files.push(template(
+                format!("{dir}/src/logic/mod.rs"),
+                Ownership::Generated,
+                "services/crud/logic_mod.rs.tera",
+                &ctx,
+            ));
+            for e in &s.entities {
+                let ectx = serde_json::json!({ "system": &system, "service": s, "entity": e });
+                files.push(template(
+                    format!("{dir}/src/logic/{}.rs", e.snake),
+                    Ownership::User,
+                    "services/crud/logic_entity.rs.tera",
+                    &ectx,
+                ));
+            }
+        }
+        if s.has_db {
+            files.push(template(
+                format!("{dir}/migrations/0001_init.sql"),
+                Ownership::Generated,
+                "services/migrations/0001_init.sql.tera",
+                &ctx,
+            ));
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Plan {
+        files,
+        not_generated,
+    }
+}
+
+/// One line per declared section that this version of msa-gen does not generate yet.
+pub fn not_generated(bp: &Blueprint) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "not generated yet: API gateway (port {}, routes from `expose`)",
+            bp.gateway.port.value
+        ),
+        "not generated yet: service registry and config server ([platform] discovery, config)"
+            .to_string(),
+    ];
+    if let Some(a) = &bp.auth {
+        out.push(format!(
+            "not generated yet: auth service and JWT checks (roles: {})",
+            a.roles
+                .iter()
+                .map(|r| r.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if bp
+        .services
+        .iter()
+        .any(|s| !s.publishes.is_empty() || !s.consumes.is_empty())
+    {
+        out.push(format!(
+            "not generated yet: event publishing and consuming over {:?} (outbox, inbox); the `contracts` crate is generated",
+            bp.platform.broker.value
+        ));
+    }
+    for s in &bp.services {
+        match s.style.value {
+            Style::EventSourced => out.push(format!(
+                "not generated yet: event-sourced service `{}`",
+                s.name.value
+            )),
+            Style::ReadModel => out.push(format!(
+                "not generated yet: read-model service `{}`",
+                s.name.value
+            )),
+            _ => {}
+        }
+        if !s.calls.is_empty() {
+            let to: Vec<&str> = s.calls.iter().map(|c| c.service.value.as_str()).collect();
+            out.push(format!(
+                "not generated yet: synchronous calls with breakers from `{}` to {}",
+                s.name.value,
+                to.join(", ")
+            ));
+        }
+    }
+    for s in &bp.sagas {
+        let style = match s.style {
+            crate::blueprint::SagaStyle::Choreography => "choreography",
+            crate::blueprint::SagaStyle::Orchestration => "orchestration",
+        };
+        out.push(format!(
+            "not generated yet: saga `{}` ({style})",
+            s.name.value
+        ));
+    }
+    for b in &bp.bffs {
+        out.push(format!("not generated yet: bff `{}`", b.name.value));
+    }
+    let targets: Vec<&str> = bp
+        .platform
+        .deploy
+        .iter()
+        .map(|t| match t.value {
+            DeployTarget::Compose => "compose",
+            DeployTarget::Kubernetes => "kubernetes",
+        })
+        .collect();
+    if !targets.is_empty() {
+        out.push(format!(
+            "not generated yet: deployment artifacts ({}), Dockerfiles and CI pipelines",
+            targets.join(", ")
+        ));
+    }
+    out
+}

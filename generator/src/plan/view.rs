@@ -1,0 +1,376 @@
+//! Typed view models handed to the templates. Every decision about names, Rust types and SQL
+//! types is made here, in Rust, so templates only place values and never compute them.
+
+use serde::Serialize;
+
+use crate::blueprint::{Blueprint, Entity, Event, Field, FieldType, Kind, Service, Store, Style};
+use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantView {
+    /// As written in the blueprint and on the wire (`pending`).
+    pub wire: String,
+    /// Rust variant (`Pending`).
+    pub pascal: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnumView {
+    /// Rust type name (`OrderStatus`).
+    pub name: String,
+    pub variants: Vec<VariantView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldView {
+    /// Blueprint name (`customer-id`).
+    pub name: String,
+    /// JSON member and SQL column (`customer_id`).
+    pub snake: String,
+    /// Rust identifier (`customer_id`, `r#type`).
+    pub ident: String,
+    /// Full Rust type, `Option<…>` included.
+    pub rust_type: String,
+    /// Rust type without `Option`.
+    pub rust_base: String,
+    /// Rust type to name in a utoipa `value_type` (lists and JSON need one), or empty.
+    pub schema_type: String,
+    /// SQL column type.
+    pub sql_type: String,
+    /// `NOT NULL` unless optional.
+    pub optional: bool,
+    /// Stored as JSONB and decoded with `#[sqlx(json)]` (lists).
+    pub json_column: bool,
+    /// Can be used as an equality filter on list endpoints.
+    pub filterable: bool,
+    /// Strings are limited to 255 characters.
+    pub max_len: Option<u32>,
+    /// Must be a finite number.
+    pub finite: bool,
+    /// A `CHECK` constraint for enums (or lists of enums), empty otherwise.
+    pub check: String,
+    /// The Rust type is `Copy`: bound and compared by value.
+    pub copy: bool,
+    /// A uuid field named `*-id`: indexed, as it is usually looked up by.
+    pub indexed: bool,
+    /// Example value (JSON) for tests and docs.
+    pub example: String,
+    /// The blueprint type, for comments and docs.
+    pub blueprint_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityView {
+    pub name: String,
+    pub snake: String,
+    pub kebab: String,
+    /// Postgres table (`order`), always quoted in SQL.
+    pub table: String,
+    pub path: String,
+    pub exposed: bool,
+    pub read_roles: Vec<String>,
+    pub write_roles: Vec<String>,
+    pub fields: Vec<FieldView>,
+    pub enums: Vec<EnumView>,
+    /// Some field has a built-in check (string length, finite number).
+    pub has_checks: bool,
+    /// Some field can filter the list endpoint.
+    pub has_filters: bool,
+    /// `INSERT … RETURNING *` with `$1` = id and the fields in order.
+    pub insert_sql: String,
+    /// `UPDATE … RETURNING *` with `$1` = id, the fields, then the expected version.
+    pub update_sql: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub snake: String,
+    pub pascal: String,
+    pub style: String,
+    pub port: u16,
+    pub has_db: bool,
+    pub database: String,
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
+    pub entities: Vec<EntityView>,
+    pub uses_decimal: bool,
+    pub uses_date: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub name: String,
+    pub kebab: String,
+    pub version: u32,
+    pub fields: Vec<FieldView>,
+    pub enums: Vec<EnumView>,
+    /// The first uuid field, used as the envelope's aggregate id.
+    pub aggregate_id: Option<String>,
+    pub publisher: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemView {
+    pub name: String,
+    pub snake: String,
+    pub version: String,
+    pub description: String,
+    pub services: Vec<ServiceView>,
+    pub events: Vec<EventView>,
+    pub broker: String,
+    pub image_registry: String,
+    pub graph: String,
+    pub not_generated: Vec<String>,
+}
+
+fn rust_of(kind: &Kind, owner: &str, field: &str) -> String {
+    match kind {
+        Kind::String | Kind::Text => "String".into(),
+        Kind::Bool => "bool".into(),
+        Kind::I32 => "i32".into(),
+        Kind::I64 => "i64".into(),
+        Kind::F64 => "f64".into(),
+        Kind::Decimal => "rust_decimal::Decimal".into(),
+        Kind::Uuid => "uuid::Uuid".into(),
+        Kind::Date => "chrono::NaiveDate".into(),
+        Kind::Datetime => "chrono::DateTime<chrono::Utc>".into(),
+        Kind::Json => "serde_json::Value".into(),
+        Kind::Enum(_) => enum_name(owner, field),
+        Kind::List(inner) => format!("Vec<{}>", rust_of(inner, owner, field)),
+    }
+}
+
+/// `Order` + `status` → `OrderStatus`.
+pub fn enum_name(owner: &str, field: &str) -> String {
+    format!("{}{}", to_pascal(owner), to_pascal(field))
+}
+
+fn sql_of(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::String | Kind::Text | Kind::Enum(_) => "TEXT",
+        Kind::Bool => "BOOLEAN",
+        Kind::I32 => "INTEGER",
+        Kind::I64 => "BIGINT",
+        Kind::F64 => "DOUBLE PRECISION",
+        Kind::Decimal => "NUMERIC",
+        Kind::Uuid => "UUID",
+        Kind::Date => "DATE",
+        Kind::Datetime => "TIMESTAMPTZ",
+        Kind::Json | Kind::List(_) => "JSONB",
+    }
+}
+
+fn example_of(kind: &Kind, n: usize) -> String {
+    match kind {
+        Kind::String | Kind::Text => format!("\"example {n}\""),
+        Kind::Bool => "true".into(),
+        Kind::I32 | Kind::I64 => format!("{}", n + 1),
+        Kind::F64 => format!("{}.5", n + 1),
+        Kind::Decimal => format!("\"{}.25\"", n + 10),
+        Kind::Uuid => format!("\"00000000-0000-4000-8000-{:012}\"", n + 1),
+        Kind::Date => "\"2026-01-31\"".into(),
+        Kind::Datetime => "\"2026-01-31T12:00:00Z\"".into(),
+        Kind::Json => "{\"key\": \"value\"}".into(),
+        Kind::Enum(v) => format!("\"{}\"", v.first().map_or("", String::as_str)),
+        Kind::List(inner) => format!("[{}]", example_of(inner, n)),
+    }
+}
+
+pub fn field_view(f: &Field, owner: &str, n: usize) -> FieldView {
+    let FieldType { kind, optional } = &f.ty.value;
+    let snake = to_snake(&f.name.value);
+    let base = rust_of(kind, owner, &f.name.value);
+    let rust_type = if *optional {
+        format!("Option<{base}>")
+    } else {
+        base.clone()
+    };
+    // utoipa needs a stand-in for JSON values; everything else it derives itself.
+    let schema_type = match kind {
+        Kind::Json => "Object".to_string(),
+        Kind::List(inner) if matches!(inner.as_ref(), Kind::Json) => "Vec<Object>".to_string(),
+        _ => String::new(),
+    };
+    let column = format!("\"{snake}\"");
+    let check = match kind {
+        Kind::Enum(v) => {
+            let list = v
+                .iter()
+                .map(|x| format!("'{x}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("CHECK ({column} IN ({list}))")
+        }
+        _ => String::new(),
+    };
+    FieldView {
+        name: f.name.value.clone(),
+        ident: rust_ident(&snake),
+        snake,
+        rust_type,
+        rust_base: base,
+        schema_type,
+        sql_type: sql_of(kind).into(),
+        optional: *optional,
+        json_column: matches!(kind, Kind::List(_)),
+        filterable: !matches!(kind, Kind::Json | Kind::List(_) | Kind::F64 | Kind::Text),
+        max_len: matches!(kind, Kind::String).then_some(255),
+        finite: matches!(kind, Kind::F64),
+        check,
+        copy: !matches!(kind, Kind::String | Kind::Text | Kind::Json | Kind::List(_)),
+        indexed: matches!(kind, Kind::Uuid) && f.name.value.ends_with("-id"),
+        example: example_of(kind, n),
+        blueprint_type: f.ty.value.to_string(),
+    }
+}
+
+fn enums_of(fields: &[Field], owner: &str) -> Vec<EnumView> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            let variants = match &f.ty.value.kind {
+                Kind::Enum(v) => v,
+                Kind::List(inner) => match inner.as_ref() {
+                    Kind::Enum(v) => v,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            Some(EnumView {
+                name: enum_name(owner, &f.name.value),
+                variants: variants
+                    .iter()
+                    .map(|v| VariantView {
+                        wire: v.clone(),
+                        pascal: to_pascal(v),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn entity_view(e: &Entity) -> EntityView {
+    let name = e.name.value.clone();
+    let fields: Vec<FieldView> = e
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| field_view(f, &name, i))
+        .collect();
+    let table = to_snake(&name);
+    let cols: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.snake)).collect();
+    let insert_sql = format!(
+        "INSERT INTO \"{table}\" (\"id\", {}) VALUES ($1, {}) RETURNING *",
+        cols.join(", "),
+        (0..cols.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let update_sql = format!(
+        "UPDATE \"{table}\" SET {}, \"version\" = \"version\" + 1, \"updated_at\" = now() WHERE \"id\" = $1 AND \"version\" = ${} RETURNING *",
+        cols.iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cols.len() + 2
+    );
+    EntityView {
+        has_checks: fields.iter().any(|f| f.max_len.is_some() || f.finite),
+        has_filters: fields.iter().any(|f| f.filterable),
+        insert_sql,
+        update_sql,
+        snake: to_snake(&name),
+        kebab: to_kebab(&name),
+        table,
+        path: e
+            .expose
+            .as_ref()
+            .map_or_else(|| format!("/{}", to_kebab(&name)), |x| x.path.value.clone()),
+        exposed: e.expose.is_some(),
+        read_roles: e
+            .expose
+            .iter()
+            .flat_map(|x| x.read.iter().map(|r| r.value.clone()))
+            .collect(),
+        write_roles: e
+            .expose
+            .iter()
+            .flat_map(|x| x.write.iter().map(|r| r.value.clone()))
+            .collect(),
+        fields,
+        enums: enums_of(&e.fields, &name),
+        name,
+    }
+}
+
+fn kinds(f: &Field) -> Vec<&Kind> {
+    match &f.ty.value.kind {
+        Kind::List(inner) => vec![&f.ty.value.kind, inner.as_ref()],
+        k => vec![k],
+    }
+}
+
+pub fn service_view(s: &Service) -> ServiceView {
+    let all_fields: Vec<&Field> = s.entities.iter().flat_map(|e| e.fields.iter()).collect();
+    let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
+    ServiceView {
+        name: s.name.value.clone(),
+        snake: to_snake(&s.name.value),
+        pascal: to_pascal(&s.name.value),
+        style: s.style.value.as_str().into(),
+        port: s.port.value,
+        has_db: s.store.value == Store::Postgres,
+        database: to_snake(&s.name.value),
+        publishes: s.publishes.iter().map(|p| p.value.clone()).collect(),
+        consumes: s.consumes.iter().map(|p| p.value.clone()).collect(),
+        entities: if s.style.value == Style::Crud {
+            s.entities.iter().map(entity_view).collect()
+        } else {
+            Vec::new()
+        },
+        uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
+        uses_date: uses(|k| matches!(k, Kind::Date)),
+    }
+}
+
+pub fn event_view(e: &Event, bp: &Blueprint) -> EventView {
+    let name = e.name.value.clone();
+    let publisher = bp
+        .services
+        .iter()
+        .find(|s| {
+            s.publishes.iter().any(|p| p.value == name)
+                || s.aggregates
+                    .iter()
+                    .any(|a| a.commands.iter().any(|c| c.event.value == name))
+        })
+        .map(|s| s.name.value.clone());
+    EventView {
+        kebab: to_kebab(&name),
+        version: e.version.value,
+        fields: e
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| field_view(f, &name, i))
+            .collect(),
+        enums: enums_of(&e.fields, &name),
+        aggregate_id: e
+            .fields
+            .iter()
+            .find(|f| {
+                f.ty.value
+                    == FieldType {
+                        kind: Kind::Uuid,
+                        optional: false,
+                    }
+            })
+            .map(|f| rust_ident(&to_snake(&f.name.value))),
+        publisher,
+        name,
+    }
+}
