@@ -1,0 +1,57 @@
+//! `generated-example/` must be exactly what `msa-gen new blueprints/shop.toml` writes today.
+//! To refresh it: `cp blueprints/shop.toml generated-example/blueprint.toml &&
+//! cargo run -p msa-gen -- generate generated-example`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(root).expect("prefix").to_string_lossy().replace('\\', "/");
+            if rel == "target" || rel == "Cargo.lock" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn generated_example_is_current() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fresh = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msa-gen"))
+        .args(["new", "blueprints/shop.toml", "--out"])
+        .arg(fresh.path().join("shop"))
+        .current_dir(&repo)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want = tree(&fresh.path().join("shop"));
+    let have = tree(&repo.join("generated-example"));
+    let mut problems = Vec::new();
+    for (path, bytes) in &want {
+        match have.get(path) {
+            None => problems.push(format!("missing {path}")),
+            Some(b) if b != bytes => problems.push(format!("stale {path}")),
+            _ => {}
+        }
+    }
+    for path in have.keys().filter(|p| !want.contains_key(*p)) {
+        problems.push(format!("not generated any more: {path}"));
+    }
+    assert!(
+        problems.is_empty(),
+        "generated-example/ is stale; refresh it with `cp blueprints/shop.toml generated-example/blueprint.toml && cargo run -p msa-gen -- generate generated-example`:\n{}",
+        problems.join("\n")
+    );
+}
