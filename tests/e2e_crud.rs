@@ -1,0 +1,243 @@
+//! End to end, with real parts only: Postgres in a container (testcontainers), the generated
+//! `notes` service of `blueprints/minimal.toml` built and started as its own process, and real
+//! HTTP. Every CRUD operation is exercised, with paging, filters, 404, 409, 422, the OpenAPI
+//! document, health, metrics, readiness when the database goes away, and graceful shutdown.
+//!
+//! The Postgres image comes from `MSA_IMAGE_POSTGRES` (default: the official `postgres:16-alpine`;
+//! `tests/images/provision.sh` builds a local one offline).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::{cargo, dangling_refs, free_port, generated, image, target_dir};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+/// The service process; killed if the test panics.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for_database(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Only the final server listens on TCP (the init server uses the socket), so one
+        // successful query means the database is up for good.
+        if let Ok(pool) = sqlx::PgPool::connect(url).await {
+            if sqlx::query("SELECT 1").execute(&pool).await.is_ok() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "postgres did not accept connections in 60s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Service) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = service.0.try_wait() {
+            panic!("the service exited early with {status}");
+        }
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status() == StatusCode::OK {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the service was not ready in 60s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn problem_field(body: &Value) -> &str {
+    body["errors"][0]["field"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_service_does_crud_against_real_postgres() {
+    let ws = generated("minimal");
+    cargo(&ws, &["build", "-p", "notes"]);
+    let binary = target_dir().join("debug").join("notes");
+
+    let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
+    let pg = GenericImage::new(name, tag)
+        .with_exposed_port(5432.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+        .with_env_var("POSTGRES_PASSWORD", "postgres")
+        .with_env_var("POSTGRES_DB", "notes")
+        .start()
+        .await
+        .expect("start postgres (set MSA_IMAGE_POSTGRES to a local image when offline)");
+    let pg_port = pg.get_host_port_ipv4(5432).await.expect("mapped port");
+    let db_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/notes");
+    wait_for_database(&db_url).await;
+
+    let port = free_port();
+    let mut service = Service(
+        Command::new(&binary)
+            .current_dir(&ws)
+            .env("DATABASE_URL", &db_url)
+            .env("APP_PORT", port.to_string())
+            .env("APP_HOST", "127.0.0.1")
+            .env("APP_DATABASE_WAIT_SECS", "5")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the notes binary"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    wait_until_ready(&http, &base, &mut service).await;
+
+    // Empty list.
+    let r = http.get(format!("{base}/notes")).send().await.expect("list");
+    assert_eq!(r.status(), StatusCode::OK);
+    let page: Value = r.json().await.expect("json");
+    assert_eq!((page["total"].clone(), page["items"].clone()), (json!(0), json!([])));
+
+    // Create with every field type.
+    let author = "6a2f41a3-c54c-4f1a-8a7e-1f2b3c4d5e6f";
+    let note = json!({
+        "title": "First", "body": "long text", "pinned": true, "priority": 3, "views": 9_000_000_000_i64,
+        "score": 1.5, "price": "12.25", "author_id": author, "due": "2026-12-24",
+        "remind_at": "2026-12-24T08:00:00Z", "extra": {"k": [1, 2]}, "status": "draft",
+        "tags": ["a", "b"], "labels": ["red"], "attachments": [{"name": "x"}], "type": "memo"
+    });
+    let r = http.post(format!("{base}/notes")).json(&note).send().await.expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let created: Value = r.json().await.expect("json");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(location, format!("/notes/{id}"));
+    assert_eq!(created["version"], 1);
+    for (k, v) in note.as_object().expect("object") {
+        let got = &created[k];
+        if k == "remind_at" {
+            assert!(got.as_str().is_some_and(|s| s.starts_with("2026-12-24T08:00:00")), "{k}: {got}");
+        } else {
+            assert_eq!(got, v, "field {k} round-trips");
+        }
+    }
+
+    // 422: wrong type, missing field, bad enum, too long; 400: not JSON.
+    let cases = [
+        (json!({"title": "x", "pinned": true, "priority": "high", "author_id": author, "status": "draft", "tags": []}), "priority"),
+        (json!({"pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}), "title"),
+        (json!({"title": "x", "pinned": true, "priority": 1, "author_id": author, "status": "lost", "tags": []}), "status"),
+        (json!({"title": "x".repeat(256), "pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}), "title"),
+    ];
+    for (body, field) in cases {
+        let r = http.post(format!("{base}/notes")).json(&body).send().await.expect("invalid create");
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: Value = r.json().await.expect("problem");
+        assert_eq!(problem_field(&p), field, "{p}");
+    }
+    let r = http.post(format!("{base}/notes")).header("content-type", "application/json").body("{").send().await.expect("bad json");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Get, 404, bad id.
+    let r = http.get(format!("{base}/notes/{id}")).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.expect("json"), created);
+    let r = http.get(format!("{base}/notes/00000000-0000-4000-8000-000000000000")).send().await.expect("get missing");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.expect("problem")["status"], 404);
+    assert_eq!(http.get(format!("{base}/notes/not-a-uuid")).send().await.expect("bad id").status(), StatusCode::BAD_REQUEST);
+
+    // Paging and filters.
+    let mut second = note.clone();
+    second["title"] = json!("Second");
+    second["status"] = json!("published");
+    assert_eq!(http.post(format!("{base}/notes")).json(&second).send().await.expect("create 2").status(), StatusCode::CREATED);
+    let list = |q: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move { http.get(format!("{base}/notes?{q}")).send().await.expect("list") }
+    };
+    let p: Value = list("status=draft").await.json().await.expect("json");
+    assert_eq!((p["total"].clone(), p["items"][0]["title"].clone()), (json!(1), json!("First")));
+    let p: Value = list("status=archived").await.json().await.expect("json");
+    assert_eq!(p["total"], 0);
+    let p: Value = list("author_id=6a2f41a3-c54c-4f1a-8a7e-1f2b3c4d5e6f&pinned=true").await.json().await.expect("json");
+    assert_eq!(p["total"], 2);
+    let p: Value = list("size=1&page=1").await.json().await.expect("json");
+    assert_eq!((p["total"].clone(), p["size"].clone(), p["items"][0]["title"].clone()), (json!(2), json!(1), json!("Second")));
+    let r = list("status=lost").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Update with optimistic locking: 200, then 409 on a stale version, 404, 422.
+    let mut update = note.clone();
+    update["title"] = json!("First, edited");
+    update["version"] = json!(1);
+    let r = http.put(format!("{base}/notes/{id}")).json(&update).send().await.expect("update");
+    assert_eq!(r.status(), StatusCode::OK);
+    let updated: Value = r.json().await.expect("json");
+    assert_eq!((updated["version"].clone(), updated["title"].clone()), (json!(2), json!("First, edited")));
+    let r = http.put(format!("{base}/notes/{id}")).json(&update).send().await.expect("stale update");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = http.put(format!("{base}/notes/00000000-0000-4000-8000-000000000000")).json(&update).send().await.expect("update missing");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mut bad = update.clone();
+    bad["score"] = json!("NaN");
+    assert_eq!(http.put(format!("{base}/notes/{id}")).json(&bad).send().await.expect("bad update").status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Delete: 204, then 404.
+    assert_eq!(http.delete(format!("{base}/notes/{id}")).send().await.expect("delete").status(), StatusCode::NO_CONTENT);
+    assert_eq!(http.get(format!("{base}/notes/{id}")).send().await.expect("get deleted").status(), StatusCode::NOT_FOUND);
+    assert_eq!(http.delete(format!("{base}/notes/{id}")).send().await.expect("delete again").status(), StatusCode::NOT_FOUND);
+
+    // OpenAPI document: valid 3.1, every operation, every reference resolves.
+    let doc: Value = http.get(format!("{base}/openapi.json")).send().await.expect("openapi").json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, methods) in [("/notes", &["get", "post"][..]), ("/notes/{id}", &["get", "put", "delete"][..])] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "openapi lacks {m} {path}");
+        }
+    }
+    for schema in ["Note", "NoteInput", "NoteUpdate", "NoteStatus", "Problem"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
+    }
+    assert_eq!(dangling_refs(&doc), Vec::<String>::new());
+    let docs = http.get(format!("{base}/docs")).send().await.expect("docs").text().await.expect("html");
+    assert!(docs.contains("openapi.json"));
+
+    // Metrics and liveness.
+    let metrics = http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("http_requests_total{method=\"POST\",route=\"/notes\",status=\"201\"}"), "{metrics}");
+    assert_eq!(http.get(format!("{base}/health/live")).send().await.expect("live").status(), StatusCode::OK);
+
+    // Readiness follows the database.
+    pg.stop().await.expect("stop postgres");
+    let mut ready = StatusCode::OK;
+    for _ in 0..50 {
+        ready = http.get(format!("{base}/health/ready")).send().await.expect("ready").status();
+        if ready == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(http.get(format!("{base}/health/live")).send().await.expect("live").status(), StatusCode::OK);
+
+    // Graceful shutdown on SIGTERM: exit code 0.
+    let pid = service.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = service.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 15s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test of msa-gen: generator unit and snapshot tests, invalid blueprints, the CLI,
+# the staleness of generated-example/, the runtime crate, generated workspaces (fmt, clippy,
+# tests) and the end-to-end tests against real containers. Works on a fresh machine.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+bash tests/setup.sh postgres
+set -a
+# shellcheck disable=SC1091
+. tests/images/local-images.env
+set +a
+cargo test --workspace --locked -- --test-threads=2

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes this machine able to run the whole test suite, idempotently: a running Docker engine
+# (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
+# container images (tests/images/provision.sh). Safe to run again; fast when all is there.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if ! docker info >/dev/null 2>&1; then
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "setup: installing docker.io"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  echo "setup: starting dockerd"
+  setsid dockerd >"${HOME:-/root}/dockerd.log" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see ~/dockerd.log" >&2; exit 1; }
+fi
+
+bash "$here/images/provision.sh" "$@"
