@@ -330,9 +330,11 @@ fn read_gateway(r: Option<Reader<'_, '_>>, d: &mut Diagnostics) -> Gateway {
     }
 }
 
+/// The `fields` table. A field with an invalid type is reported and left out.
 fn read_fields(r: &mut Reader<'_, '_>, d: &mut Diagnostics) -> Vec<Field> {
     let mut out = Vec::new();
-    for (name, ty) in r.string_map("fields", d).unwrap_or_default() {
+    let declared = r.string_map("fields", d).unwrap_or_default();
+    for (name, ty) in declared {
         match FieldType::parse(&ty.value) {
             Ok(t) => out.push(Field {
                 name,
@@ -537,6 +539,10 @@ fn read_entity(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Entity {
     let name = name_or_blank(&mut r, d);
     r.context = label(&r, "entity", &name);
     let expose = read_expose(&mut r, d);
+    // Judged on what was declared: a field with a bad type is reported on its own.
+    if !r.has("fields") || r.is_empty_table("fields") {
+        d.error(name.span.clone(), format!("entity `{}` has no fields", name.value));
+    }
     let fields = read_fields(&mut r, d);
     r.finish(d);
     Entity {

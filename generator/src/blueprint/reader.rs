@@ -95,6 +95,11 @@ impl<'a, 'i> Reader<'a, 'i> {
         self.table.contains_key(key)
     }
 
+    /// `key` holds a table with no entries.
+    pub fn is_empty_table(&self, key: &str) -> bool {
+        matches!(self.table.get(key).map(|v| v.get_ref()), Some(DeValue::Table(t)) if t.is_empty())
+    }
+
     pub fn string(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<Sp<String>> {
         let v = self.get(key)?;
         match v.get_ref() {

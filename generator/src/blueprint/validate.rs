@@ -252,12 +252,6 @@ impl<'a> Validator<'a> {
         for s in &bp.services {
             for e in &s.entities {
                 self.field_list(&e.fields, &format!("entity `{}`", e.name.value), true);
-                if e.fields.is_empty() {
-                    self.err(
-                        e.name.span.clone(),
-                        format!("entity `{}` has no fields", e.name.value),
-                    );
-                }
             }
             for v in &s.views {
                 self.field_list(&v.fields, &format!("view `{}`", v.name.value), false);
