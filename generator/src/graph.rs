@@ -84,8 +84,8 @@ pub fn mermaid(bp: &Blueprint) -> String {
     if bp.platform.broker.value != Broker::None && !bp.events.is_empty() {
         let _ = writeln!(
             out,
-            "  broker{{{{\"{:?} broker\"}}}}",
-            bp.platform.broker.value
+            "  broker{{{{\"{} broker\"}}}}",
+            bp.platform.broker.value.as_str()
         );
         for s in &bp.services {
             if !s.publishes.is_empty() {

@@ -64,6 +64,18 @@ pub enum Broker {
     None,
 }
 
+impl Broker {
+    /// The name as written in a blueprint.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Broker::Nats => "nats",
+            Broker::Rabbitmq => "rabbitmq",
+            Broker::Kafka => "kafka",
+            Broker::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Discovery {
     Registry,

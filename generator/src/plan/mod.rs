@@ -86,7 +86,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         description: bp.system.description.clone().unwrap_or_default(),
         events: bp.events.iter().map(|e| view::event_view(e, bp)).collect(),
         services: services.clone(),
-        broker: format!("{:?}", bp.platform.broker.value).to_lowercase(),
+        broker: bp.platform.broker.value.as_str().to_string(),
         image_registry: bp.platform.image_registry.clone(),
         graph: crate::graph::mermaid(bp),
         not_generated: not_generated.clone(),
@@ -234,8 +234,8 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         .any(|s| !s.publishes.is_empty() || !s.consumes.is_empty())
     {
         out.push(format!(
-            "not generated yet: event publishing and consuming over {:?} (outbox, inbox); the `contracts` crate is generated",
-            bp.platform.broker.value
+            "not generated yet: event publishing and consuming over {} (outbox, inbox); the `contracts` crate is generated",
+            bp.platform.broker.value.as_str()
         ));
     }
     for s in &bp.services {
