@@ -33,7 +33,7 @@ pub enum Cmd {
         /// The blueprint file.
         blueprint: PathBuf,
         /// Where to write the workspace.
-        #[arg(long, short)]
+        #[arg(long, short, value_name = "DIR")]
         out: Option<PathBuf>,
     },
     /// Regenerate a workspace from the `blueprint.toml` inside it.
@@ -42,6 +42,7 @@ pub enum Cmd {
     /// blueprint no longer asks for (unless you edited them), and never touches user-owned files.
     Generate {
         /// The workspace (default: the current directory).
+        #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
     /// Validate a blueprint and report every problem, with file, line and column.
@@ -52,6 +53,7 @@ pub enum Cmd {
     /// Show what `generate` would create, update or delete, without writing anything.
     Plan {
         /// The workspace (default: the current directory).
+        #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
         /// Also print a unified diff of every file that would change.
         #[arg(long)]
