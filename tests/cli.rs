@@ -9,11 +9,17 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    bin().args(args).current_dir(cwd).output().expect("run msa-gen")
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run msa-gen")
 }
 
 fn blueprint(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../blueprints").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../blueprints")
+        .join(name)
 }
 
 fn text(b: &[u8]) -> String {
@@ -25,7 +31,10 @@ fn help_explains_every_command() {
     let out = bin().arg("--help").output().expect("help");
     let help = text(&out.stdout);
     for cmd in ["new", "generate", "check", "plan", "graph", "schema"] {
-        assert!(help.lines().any(|l| l.trim_start().starts_with(cmd)), "--help lacks {cmd}:\n{help}");
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "--help lacks {cmd}:\n{help}"
+        );
     }
     let out = bin().args(["help", "plan"]).output().expect("help plan");
     assert!(text(&out.stdout).contains("--diff"));
@@ -34,7 +43,10 @@ fn help_explains_every_command() {
 #[test]
 fn exit_codes_follow_the_contract() {
     let dir = tempfile::tempdir().expect("tmp");
-    let ok = run(&["check", blueprint("shop.toml").to_str().unwrap()], dir.path());
+    let ok = run(
+        &["check", blueprint("shop.toml").to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains("valid (7 services, 13 events)"));
 
@@ -43,71 +55,133 @@ fn exit_codes_follow_the_contract() {
     let out = run(&["check", "bad.toml"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("error: unknown key `nmae` in [system]"), "{err}");
+    assert!(
+        err.contains("error: unknown key `nmae` in [system]"),
+        "{err}"
+    );
     assert!(err.contains("--> bad.toml:3:1"), "{err}");
     assert!(err.contains("= hint: did you mean `name`?"), "{err}");
 
-    assert_eq!(run(&["check", "missing.toml"], dir.path()).status.code(), Some(2));
+    assert_eq!(
+        run(&["check", "missing.toml"], dir.path()).status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["frobnicate"], dir.path()).status.code(), Some(2));
-    assert_eq!(run(&["generate", "nowhere"], dir.path()).status.code(), Some(2));
+    assert_eq!(
+        run(&["generate", "nowhere"], dir.path()).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn new_refuses_a_non_empty_directory() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
-    let out = run(&["new", blueprint("minimal.toml").to_str().unwrap(), "--out", "."], dir.path());
+    let out = run(
+        &[
+            "new",
+            blueprint("minimal.toml").to_str().unwrap(),
+            "--out",
+            ".",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not empty"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
 fn new_then_edit_then_generate_keeps_user_code() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = run(&["new", blueprint("minimal.toml").to_str().unwrap()], dir.path());
+    let out = run(
+        &["new", blueprint("minimal.toml").to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("not generated yet: "), "sections of later issues are reported");
+    assert!(
+        text(&out.stdout).contains("not generated yet: "),
+        "sections of later issues are reported"
+    );
     let ws = dir.path().join("minimal");
     assert!(ws.join("services/notes/src/api.rs").exists());
 
     let plan = run(&["plan", "."], &ws);
-    assert_eq!(text(&plan.stdout).trim(), "up to date: generate would change nothing");
+    assert_eq!(
+        text(&plan.stdout).trim(),
+        "up to date: generate would change nothing"
+    );
 
     // The user writes business logic, and edits the blueprint: a new field.
     let hooks = ws.join("services/notes/src/logic/note.rs");
-    let mine = "// my business rules\nuse crate::model::NoteHooks;\nimpl NoteHooks for super::Logic {}\n";
+    let mine =
+        "// my business rules\nuse crate::model::NoteHooks;\nimpl NoteHooks for super::Logic {}\n";
     std::fs::write(&hooks, mine).unwrap();
     let bp = ws.join("blueprint.toml");
-    let edited = std::fs::read_to_string(&bp).unwrap().replace("  title = \"string\"\n", "  title = \"string\"\n  subtitle = \"string?\"\n");
+    let edited = std::fs::read_to_string(&bp).unwrap().replace(
+        "  title = \"string\"\n",
+        "  title = \"string\"\n  subtitle = \"string?\"\n",
+    );
     std::fs::write(&bp, edited).unwrap();
 
     let plan = run(&["plan", ".", "--diff"], &ws);
     let shown = text(&plan.stdout);
-    assert!(shown.contains("update services/notes/src/model.rs"), "{shown}");
-    assert!(shown.contains("+    pub subtitle: Option<String>,"), "{shown}");
-    assert!(!shown.contains("logic/note.rs"), "user files are not planned over:\n{shown}");
+    assert!(
+        shown.contains("update services/notes/src/model.rs"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("+    pub subtitle: Option<String>,"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("logic/note.rs"),
+        "user files are not planned over:\n{shown}"
+    );
 
     let gen_out = run(&["generate"], &ws);
     assert_eq!(gen_out.status.code(), Some(0), "{}", text(&gen_out.stderr));
-    assert_eq!(std::fs::read_to_string(&hooks).unwrap(), mine, "user code survives");
-    assert!(std::fs::read_to_string(ws.join("services/notes/src/model.rs")).unwrap().contains("pub subtitle: Option<String>"));
-    assert_eq!(text(&run(&["plan"], &ws).stdout).trim(), "up to date: generate would change nothing");
+    assert_eq!(
+        std::fs::read_to_string(&hooks).unwrap(),
+        mine,
+        "user code survives"
+    );
+    assert!(
+        std::fs::read_to_string(ws.join("services/notes/src/model.rs"))
+            .unwrap()
+            .contains("pub subtitle: Option<String>")
+    );
+    assert_eq!(
+        text(&run(&["plan"], &ws).stdout).trim(),
+        "up to date: generate would change nothing"
+    );
 
     // An invalid edit changes nothing on disk.
     std::fs::write(&bp, "[system]\nname = \"Bad Name\"\n").unwrap();
     let before = std::fs::read(ws.join("services/notes/src/model.rs")).unwrap();
     assert_eq!(run(&["generate"], &ws).status.code(), Some(1));
-    assert_eq!(std::fs::read(ws.join("services/notes/src/model.rs")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(ws.join("services/notes/src/model.rs")).unwrap(),
+        before
+    );
 }
 
 #[test]
 fn graph_prints_mermaid() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = run(&["graph", blueprint("shop.toml").to_str().unwrap()], dir.path());
+    let out = run(
+        &["graph", blueprint("shop.toml").to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(0));
     let g = text(&out.stdout);
-    assert!(g.starts_with("flowchart LR\n") && g.contains("svc_customers"), "{g}");
+    assert!(
+        g.starts_with("flowchart LR\n") && g.contains("svc_customers"),
+        "{g}"
+    );
 }
 
 #[test]
@@ -115,14 +189,30 @@ fn committed_schema_is_current() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = run(&["schema"], dir.path());
     assert_eq!(out.status.code(), Some(0));
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/blueprint.schema.json")).unwrap_or_default();
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/blueprint.schema.json"),
+    )
+    .unwrap_or_default();
     assert!(
         text(&out.stdout) == committed,
         "docs/blueprint.schema.json is stale: run `cargo run -p msa-gen -- schema > docs/blueprint.schema.json`"
     );
     let schema: serde_json::Value = serde_json::from_str(&committed).expect("schema is JSON");
     let services = &schema["$defs"]["Service"]["properties"];
-    for key in ["name", "style", "store", "port", "replicas", "publishes", "consumes", "entities", "calls", "snapshot-every", "aggregates", "views"] {
+    for key in [
+        "name",
+        "style",
+        "store",
+        "port",
+        "replicas",
+        "publishes",
+        "consumes",
+        "entities",
+        "calls",
+        "snapshot-every",
+        "aggregates",
+        "views",
+    ] {
         assert!(services.get(key).is_some(), "schema lacks services.{key}");
     }
 }

@@ -36,7 +36,10 @@ async fn wait_for_database(url: &str) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "postgres did not accept connections in 60s");
+        assert!(
+            Instant::now() < deadline,
+            "postgres did not accept connections in 60s"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -52,7 +55,10 @@ async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Serv
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "the service was not ready in 60s");
+        assert!(
+            Instant::now() < deadline,
+            "the service was not ready in 60s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -70,7 +76,9 @@ async fn notes_service_does_crud_against_real_postgres() {
     let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
     let pg = GenericImage::new(name, tag)
         .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+        .with_wait_for(WaitFor::message_on_stderr(
+            "database system is ready to accept connections",
+        ))
         .with_env_var("POSTGRES_PASSWORD", "postgres")
         .with_env_var("POSTGRES_DB", "notes")
         .start()
@@ -94,14 +102,24 @@ async fn notes_service_does_crud_against_real_postgres() {
             .expect("start the notes binary"),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     wait_until_ready(&http, &base, &mut service).await;
 
     // Empty list.
-    let r = http.get(format!("{base}/notes")).send().await.expect("list");
+    let r = http
+        .get(format!("{base}/notes"))
+        .send()
+        .await
+        .expect("list");
     assert_eq!(r.status(), StatusCode::OK);
     let page: Value = r.json().await.expect("json");
-    assert_eq!((page["total"].clone(), page["items"].clone()), (json!(0), json!([])));
+    assert_eq!(
+        (page["total"].clone(), page["items"].clone()),
+        (json!(0), json!([]))
+    );
 
     // Create with every field type.
     let author = "6a2f41a3-c54c-4f1a-8a7e-1f2b3c4d5e6f";
@@ -111,9 +129,19 @@ async fn notes_service_does_crud_against_real_postgres() {
         "remind_at": "2026-12-24T08:00:00Z", "extra": {"k": [1, 2]}, "status": "draft",
         "tags": ["a", "b"], "labels": ["red"], "attachments": [{"name": "x"}], "type": "memo"
     });
-    let r = http.post(format!("{base}/notes")).json(&note).send().await.expect("create");
+    let r = http
+        .post(format!("{base}/notes"))
+        .json(&note)
+        .send()
+        .await
+        .expect("create");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let created: Value = r.json().await.expect("json");
     let id = created["id"].as_str().expect("id").to_string();
     assert_eq!(location, format!("/notes/{id}"));
@@ -121,7 +149,11 @@ async fn notes_service_does_crud_against_real_postgres() {
     for (k, v) in note.as_object().expect("object") {
         let got = &created[k];
         if k == "remind_at" {
-            assert!(got.as_str().is_some_and(|s| s.starts_with("2026-12-24T08:00:00")), "{k}: {got}");
+            assert!(
+                got.as_str()
+                    .is_some_and(|s| s.starts_with("2026-12-24T08:00:00")),
+                "{k}: {got}"
+            );
         } else {
             assert_eq!(got, v, "field {k} round-trips");
         }
@@ -129,48 +161,113 @@ async fn notes_service_does_crud_against_real_postgres() {
 
     // 422: wrong type, missing field, bad enum, too long; 400: not JSON.
     let cases = [
-        (json!({"title": "x", "pinned": true, "priority": "high", "author_id": author, "status": "draft", "tags": []}), "priority"),
-        (json!({"pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}), "title"),
-        (json!({"title": "x", "pinned": true, "priority": 1, "author_id": author, "status": "lost", "tags": []}), "status"),
-        (json!({"title": "x".repeat(256), "pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}), "title"),
+        (
+            json!({"title": "x", "pinned": true, "priority": "high", "author_id": author, "status": "draft", "tags": []}),
+            "priority",
+        ),
+        (
+            json!({"pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}),
+            "title",
+        ),
+        (
+            json!({"title": "x", "pinned": true, "priority": 1, "author_id": author, "status": "lost", "tags": []}),
+            "status",
+        ),
+        (
+            json!({"title": "x".repeat(256), "pinned": true, "priority": 1, "author_id": author, "status": "draft", "tags": []}),
+            "title",
+        ),
     ];
     for (body, field) in cases {
-        let r = http.post(format!("{base}/notes")).json(&body).send().await.expect("invalid create");
+        let r = http
+            .post(format!("{base}/notes"))
+            .json(&body)
+            .send()
+            .await
+            .expect("invalid create");
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
         let p: Value = r.json().await.expect("problem");
         assert_eq!(problem_field(&p), field, "{p}");
     }
-    let r = http.post(format!("{base}/notes")).header("content-type", "application/json").body("{").send().await.expect("bad json");
+    let r = http
+        .post(format!("{base}/notes"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .expect("bad json");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Get, 404, bad id.
-    let r = http.get(format!("{base}/notes/{id}")).send().await.expect("get");
+    let r = http
+        .get(format!("{base}/notes/{id}"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.expect("json"), created);
-    let r = http.get(format!("{base}/notes/00000000-0000-4000-8000-000000000000")).send().await.expect("get missing");
+    let r = http
+        .get(format!("{base}/notes/00000000-0000-4000-8000-000000000000"))
+        .send()
+        .await
+        .expect("get missing");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.json::<Value>().await.expect("problem")["status"], 404);
-    assert_eq!(http.get(format!("{base}/notes/not-a-uuid")).send().await.expect("bad id").status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        http.get(format!("{base}/notes/not-a-uuid"))
+            .send()
+            .await
+            .expect("bad id")
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
 
     // Paging and filters.
     let mut second = note.clone();
     second["title"] = json!("Second");
     second["status"] = json!("published");
-    assert_eq!(http.post(format!("{base}/notes")).json(&second).send().await.expect("create 2").status(), StatusCode::CREATED);
+    assert_eq!(
+        http.post(format!("{base}/notes"))
+            .json(&second)
+            .send()
+            .await
+            .expect("create 2")
+            .status(),
+        StatusCode::CREATED
+    );
     let list = |q: &'static str| {
         let http = http.clone();
         let base = base.clone();
-        async move { http.get(format!("{base}/notes?{q}")).send().await.expect("list") }
+        async move {
+            http.get(format!("{base}/notes?{q}"))
+                .send()
+                .await
+                .expect("list")
+        }
     };
     let p: Value = list("status=draft").await.json().await.expect("json");
-    assert_eq!((p["total"].clone(), p["items"][0]["title"].clone()), (json!(1), json!("First")));
+    assert_eq!(
+        (p["total"].clone(), p["items"][0]["title"].clone()),
+        (json!(1), json!("First"))
+    );
     let p: Value = list("status=archived").await.json().await.expect("json");
     assert_eq!(p["total"], 0);
-    let p: Value = list("author_id=6a2f41a3-c54c-4f1a-8a7e-1f2b3c4d5e6f&pinned=true").await.json().await.expect("json");
+    let p: Value = list("author_id=6a2f41a3-c54c-4f1a-8a7e-1f2b3c4d5e6f&pinned=true")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(p["total"], 2);
     let p: Value = list("size=1&page=1").await.json().await.expect("json");
-    assert_eq!((p["total"].clone(), p["size"].clone(), p["items"][0]["title"].clone()), (json!(2), json!(1), json!("Second")));
+    assert_eq!(
+        (
+            p["total"].clone(),
+            p["size"].clone(),
+            p["items"][0]["title"].clone()
+        ),
+        (json!(2), json!(1), json!("Second"))
+    );
     let r = list("status=lost").await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
@@ -178,59 +275,164 @@ async fn notes_service_does_crud_against_real_postgres() {
     let mut update = note.clone();
     update["title"] = json!("First, edited");
     update["version"] = json!(1);
-    let r = http.put(format!("{base}/notes/{id}")).json(&update).send().await.expect("update");
+    let r = http
+        .put(format!("{base}/notes/{id}"))
+        .json(&update)
+        .send()
+        .await
+        .expect("update");
     assert_eq!(r.status(), StatusCode::OK);
     let updated: Value = r.json().await.expect("json");
-    assert_eq!((updated["version"].clone(), updated["title"].clone()), (json!(2), json!("First, edited")));
-    let r = http.put(format!("{base}/notes/{id}")).json(&update).send().await.expect("stale update");
+    assert_eq!(
+        (updated["version"].clone(), updated["title"].clone()),
+        (json!(2), json!("First, edited"))
+    );
+    let r = http
+        .put(format!("{base}/notes/{id}"))
+        .json(&update)
+        .send()
+        .await
+        .expect("stale update");
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = http.put(format!("{base}/notes/00000000-0000-4000-8000-000000000000")).json(&update).send().await.expect("update missing");
+    let r = http
+        .put(format!("{base}/notes/00000000-0000-4000-8000-000000000000"))
+        .json(&update)
+        .send()
+        .await
+        .expect("update missing");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let mut bad = update.clone();
     bad["score"] = json!("NaN");
-    assert_eq!(http.put(format!("{base}/notes/{id}")).json(&bad).send().await.expect("bad update").status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        http.put(format!("{base}/notes/{id}"))
+            .json(&bad)
+            .send()
+            .await
+            .expect("bad update")
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 
     // Delete: 204, then 404.
-    assert_eq!(http.delete(format!("{base}/notes/{id}")).send().await.expect("delete").status(), StatusCode::NO_CONTENT);
-    assert_eq!(http.get(format!("{base}/notes/{id}")).send().await.expect("get deleted").status(), StatusCode::NOT_FOUND);
-    assert_eq!(http.delete(format!("{base}/notes/{id}")).send().await.expect("delete again").status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        http.delete(format!("{base}/notes/{id}"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        http.get(format!("{base}/notes/{id}"))
+            .send()
+            .await
+            .expect("get deleted")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        http.delete(format!("{base}/notes/{id}"))
+            .send()
+            .await
+            .expect("delete again")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     // OpenAPI document: valid 3.1, every operation, every reference resolves.
-    let doc: Value = http.get(format!("{base}/openapi.json")).send().await.expect("openapi").json().await.expect("json");
+    let doc: Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
-    for (path, methods) in [("/notes", &["get", "post"][..]), ("/notes/{id}", &["get", "put", "delete"][..])] {
+    for (path, methods) in [
+        ("/notes", &["get", "post"][..]),
+        ("/notes/{id}", &["get", "put", "delete"][..]),
+    ] {
         for m in methods {
-            assert!(doc["paths"][path][m].is_object(), "openapi lacks {m} {path}");
+            assert!(
+                doc["paths"][path][m].is_object(),
+                "openapi lacks {m} {path}"
+            );
         }
     }
     for schema in ["Note", "NoteInput", "NoteUpdate", "NoteStatus", "Problem"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "openapi lacks schema {schema}");
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "openapi lacks schema {schema}"
+        );
     }
     assert_eq!(dangling_refs(&doc), Vec::<String>::new());
-    let docs = http.get(format!("{base}/docs")).send().await.expect("docs").text().await.expect("html");
+    let docs = http
+        .get(format!("{base}/docs"))
+        .send()
+        .await
+        .expect("docs")
+        .text()
+        .await
+        .expect("html");
     assert!(docs.contains("openapi.json"));
 
     // Metrics and liveness.
-    let metrics = http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("http_requests_total{method=\"POST\",route=\"/notes\",status=\"201\"}"), "{metrics}");
-    assert_eq!(http.get(format!("{base}/health/live")).send().await.expect("live").status(), StatusCode::OK);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("http_requests_total{method=\"POST\",route=\"/notes\",status=\"201\"}"),
+        "{metrics}"
+    );
+    assert_eq!(
+        http.get(format!("{base}/health/live"))
+            .send()
+            .await
+            .expect("live")
+            .status(),
+        StatusCode::OK
+    );
 
     // Readiness follows the database.
     pg.stop().await.expect("stop postgres");
     let mut ready = StatusCode::OK;
     for _ in 0..50 {
-        ready = http.get(format!("{base}/health/ready")).send().await.expect("ready").status();
+        ready = http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .expect("ready")
+            .status();
         if ready == StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(http.get(format!("{base}/health/live")).send().await.expect("live").status(), StatusCode::OK);
+    assert_eq!(
+        http.get(format!("{base}/health/live"))
+            .send()
+            .await
+            .expect("live")
+            .status(),
+        StatusCode::OK
+    );
 
     // Graceful shutdown on SIGTERM: exit code 0.
     let pid = service.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(s) = service.0.try_wait().expect("wait") {

@@ -9,7 +9,11 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).expect("read_dir") {
             let path = entry.expect("entry").path();
-            let rel = path.strip_prefix(root).expect("prefix").to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .expect("prefix")
+                .to_string_lossy()
+                .replace('\\', "/");
             if rel == "target" || rel == "Cargo.lock" {
                 continue;
             }
@@ -35,7 +39,11 @@ fn generated_example_is_current() {
         .current_dir(&repo)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let want = tree(&fresh.path().join("shop"));
     let have = tree(&repo.join("generated-example"));
     let mut problems = Vec::new();

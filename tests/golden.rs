@@ -10,7 +10,10 @@ fn generate(name: &str) -> Vec<RenderedFile> {
 }
 
 fn file<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
-    let f = files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not generated"));
+    let f = files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} not generated"));
     std::str::from_utf8(&f.bytes).expect("utf-8")
 }
 
@@ -31,22 +34,34 @@ fn shop_snapshots() {
         "services/notifications/src/main.rs",
         "config/orders.toml",
     ] {
-        insta::assert_snapshot!(format!("shop__{}", path.replace('/', "__")), file(&files, path));
+        insta::assert_snapshot!(
+            format!("shop__{}", path.replace('/', "__")),
+            file(&files, path)
+        );
     }
 }
 
 #[test]
 fn minimal_snapshots() {
     let files = generate("minimal");
-    for path in ["services/notes/src/model.rs", "services/notes/migrations/0001_init.sql"] {
-        insta::assert_snapshot!(format!("minimal__{}", path.replace('/', "__")), file(&files, path));
+    for path in [
+        "services/notes/src/model.rs",
+        "services/notes/migrations/0001_init.sql",
+    ] {
+        insta::assert_snapshot!(
+            format!("minimal__{}", path.replace('/', "__")),
+            file(&files, path)
+        );
     }
 }
 
 #[test]
 fn the_file_list_and_ownership_are_stable() {
     let files = generate("shop");
-    let listing: String = files.iter().map(|f| format!("{:?} {}\n", f.ownership, f.path)).collect();
+    let listing: String = files
+        .iter()
+        .map(|f| format!("{:?} {}\n", f.ownership, f.path))
+        .collect();
     insta::assert_snapshot!("shop__file_list", listing);
 }
 
@@ -59,10 +74,20 @@ fn generation_is_deterministic() {
 fn generated_files_carry_the_header_and_user_files_do_not() {
     for f in generate("shop") {
         let text = String::from_utf8_lossy(&f.bytes);
-        let has = text.lines().next().unwrap_or_default().contains(msa_gen::render::HEADER_TEXT);
+        let has = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains(msa_gen::render::HEADER_TEXT);
         match f.ownership {
-            msa_gen::plan::Ownership::Generated if msa_gen::render::header_for(&f.path).is_some() => assert!(has, "{} lacks the header", f.path),
-            msa_gen::plan::Ownership::User | msa_gen::plan::Ownership::Input => assert!(!has, "{} is user-owned but has the header", f.path),
+            msa_gen::plan::Ownership::Generated
+                if msa_gen::render::header_for(&f.path).is_some() =>
+            {
+                assert!(has, "{} lacks the header", f.path)
+            }
+            msa_gen::plan::Ownership::User | msa_gen::plan::Ownership::Input => {
+                assert!(!has, "{} is user-owned but has the header", f.path)
+            }
             _ => {}
         }
     }
@@ -70,12 +95,33 @@ fn generated_files_carry_the_header_and_user_files_do_not() {
 
 #[test]
 fn later_sections_are_reported_not_dropped() {
-    let text = std::fs::read_to_string(format!("{}/../blueprints/shop.toml", env!("CARGO_MANIFEST_DIR"))).expect("shop");
+    let text = std::fs::read_to_string(format!(
+        "{}/../blueprints/shop.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("shop");
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
-    for needle in ["API gateway", "auth service", "event-sourced service `carts`", "read-model service `order-history`", "saga `place-order`", "saga `checkout`", "bff `web-bff`", "bff `mobile-bff`", "deployment artifacts"] {
-        assert!(lines.iter().any(|l| l.contains(needle)), "no line for {needle}: {lines:#?}");
+    for needle in [
+        "API gateway",
+        "auth service",
+        "event-sourced service `carts`",
+        "read-model service `order-history`",
+        "saga `place-order`",
+        "saga `checkout`",
+        "bff `web-bff`",
+        "bff `mobile-bff`",
+        "deployment artifacts",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(needle)),
+            "no line for {needle}: {lines:#?}"
+        );
     }
     let files = generate("shop");
-    assert!(!files.iter().any(|f| f.path.starts_with("services/carts/") || f.path.starts_with("services/order-history/")), "later styles are not stubbed");
+    assert!(
+        !files.iter().any(|f| f.path.starts_with("services/carts/")
+            || f.path.starts_with("services/order-history/")),
+        "later styles are not stubbed"
+    );
 }

@@ -6,7 +6,17 @@ use msa_gen_tests::{cargo, generated, repo};
 
 fn passes_every_check(dir: &std::path::Path) {
     cargo(dir, &["fmt", "--all", "--check"]);
-    cargo(dir, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    cargo(
+        dir,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
     let out = cargo(dir, &["test", "--workspace"]);
     assert!(out.contains("test result: ok"), "{out}");
 }

@@ -151,14 +151,14 @@ fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
     let text = read(bp_path)?;
     let loaded = load_text(bp_path, &text)?;
     let dir = out.unwrap_or_else(|| PathBuf::from(&loaded.blueprint.system.name.value));
-    if let Ok(mut entries) = std::fs::read_dir(&dir) {
-        if entries.next().is_some() {
-            return Err(Failure::Usage(format!(
-                "{} exists and is not empty; use `msa-gen generate {}` to update a workspace",
-                dir.display(),
-                dir.display()
-            )));
-        }
+    if let Ok(mut entries) = std::fs::read_dir(&dir)
+        && entries.next().is_some()
+    {
+        return Err(Failure::Usage(format!(
+            "{} exists and is not empty; use `msa-gen generate {}` to update a workspace",
+            dir.display(),
+            dir.display()
+        )));
     }
     let started = std::time::Instant::now();
     let (files, not_generated) = render_all(&loaded, &text)?;

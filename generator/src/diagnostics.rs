@@ -187,7 +187,7 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A hint naming the nearest candidate, or listing the valid ones when none is close.
-pub fn suggestion<'a>(word: &str, candidates: &[&'a str]) -> String {
+pub fn suggestion(word: &str, candidates: &[&str]) -> String {
     match nearest(word, candidates.iter().copied()) {
         Some(n) => format!("did you mean `{n}`?"),
         None if candidates.is_empty() => "nothing of that kind is declared".to_string(),

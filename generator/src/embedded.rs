@@ -14,10 +14,10 @@ pub const VERBATIM: &[&str] = &["crates/runtime", "crates/contracts/src/envelope
 pub fn templates() -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     walk(&TEMPLATES, &mut |path, bytes| {
-        if path.ends_with(".tera") {
-            if let Ok(text) = std::str::from_utf8(bytes) {
-                out.push((path.to_string(), text));
-            }
+        if path.ends_with(".tera")
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            out.push((path.to_string(), text));
         }
     });
     out.sort();

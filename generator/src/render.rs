@@ -3,7 +3,6 @@
 //! syntax of their type; Rust files are formatted with `rustfmt` (style edition 2024, whose
 //! output is stable across rustfmt versions), so the workspace passes `cargo fmt --check`.
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use crate::plan::{Ownership, Plan, Source};
@@ -70,47 +69,57 @@ pub fn header_for(path: &str) -> Option<String> {
 /// Renders every file of the plan.
 pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     let tera = tera()?;
-    let rustfmt = Rustfmt::detect();
     let mut out = Vec::with_capacity(plan.files.len());
+    let mut to_format = Vec::new();
     for f in &plan.files {
         let mut bytes = match &f.source {
             Source::Verbatim { bytes } => bytes.to_vec(),
             Source::Text(t) => t.clone().into_bytes(),
             Source::Template { name, context } => {
-                let ctx = tera::Context::from_value(context.clone()).map_err(|e| {
-                    RenderError::Template {
-                        name: name.clone(),
-                        path: f.path.clone(),
-                        message: error_chain(&e),
-                    }
-                })?;
-                tera.render(name, &ctx)
-                    .map_err(|e| RenderError::Template {
-                        name: name.clone(),
-                        path: f.path.clone(),
-                        message: error_chain(&e),
-                    })?
-                    .into_bytes()
+                let fail = |e: &dyn std::error::Error| RenderError::Template {
+                    name: name.clone(),
+                    path: f.path.clone(),
+                    message: error_chain(e),
+                };
+                let ctx = tera::Context::from_value(context.clone()).map_err(|e| fail(&e))?;
+                tera.render(name, &ctx).map_err(|e| fail(&e))?.into_bytes()
             }
         };
         if f.path.ends_with(".rs") && !matches!(f.source, Source::Verbatim { .. }) {
             bytes = tidy_lines(&bytes);
-            if let Some(fmt) = &rustfmt {
-                bytes = fmt.format(&f.path, &bytes)?;
-            }
-        }
-        if f.ownership == Ownership::Generated {
-            if let Some(h) = header_for(&f.path) {
-                let mut with = h.into_bytes();
-                with.extend_from_slice(&bytes);
-                bytes = with;
-            }
+            to_format.push(out.len());
         }
         out.push(RenderedFile {
             path: f.path.clone(),
             ownership: f.ownership,
             bytes,
         });
+    }
+    if let Some(fmt) = Rustfmt::detect() {
+        // Verbatim Rust files are there only so `mod` declarations resolve.
+        let context: Vec<(String, Vec<u8>)> = out
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| f.path.ends_with(".rs") && !to_format.contains(i))
+            .map(|(_, f)| (f.path.clone(), f.bytes.clone()))
+            .collect();
+        let mut batch: Vec<(String, Vec<u8>)> = to_format
+            .iter()
+            .map(|&i| (out[i].path.clone(), std::mem::take(&mut out[i].bytes)))
+            .collect();
+        fmt.format_all(&mut batch, &context)?;
+        for (&i, (_, bytes)) in to_format.iter().zip(batch) {
+            out[i].bytes = bytes;
+        }
+    }
+    for f in &mut out {
+        if f.ownership == Ownership::Generated
+            && let Some(h) = header_for(&f.path)
+        {
+            let mut with = h.into_bytes();
+            with.extend_from_slice(&f.bytes);
+            f.bytes = with;
+        }
     }
     Ok(out)
 }
@@ -159,43 +168,72 @@ impl Rustfmt {
         }
     }
 
-    fn format(&self, path: &str, src: &[u8]) -> Result<Vec<u8>, RenderError> {
+    /// Formats every file in one rustfmt process (its start-up dominates the cost). The files
+    /// are laid out under a scratch folder at their workspace paths, so `mod` declarations
+    /// resolve as they will in the workspace.
+    fn format_all(
+        &self,
+        files: &mut [(String, Vec<u8>)],
+        context: &[(String, Vec<u8>)],
+    ) -> Result<(), RenderError> {
+        if files.is_empty() {
+            return Ok(());
+        }
         let fail = |message: String| RenderError::Rustfmt {
-            path: path.to_string(),
+            path: "(scratch)".into(),
             message,
         };
-        let mut child = Command::new(&self.program)
-            .args([
-                "--edition",
-                "2024",
-                "--style-edition",
-                "2024",
-                "--emit",
-                "stdout",
-                "--quiet",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
-        let input = src.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let output = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-        let _ = writer.join();
-        if !output.status.success() {
-            let numbered: String = String::from_utf8_lossy(src)
-                .lines()
-                .enumerate()
-                .map(|(i, l)| format!("{:4} {l}\n", i + 1))
-                .collect();
-            return Err(fail(format!(
-                "{}\n{numbered}",
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        Ok(output.stdout)
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let scratch =
+            std::env::temp_dir().join(format!("msa-gen-fmt-{}-{nanos}", std::process::id()));
+        let result = (|| {
+            for (path, bytes) in files.iter().chain(context) {
+                let full = scratch.join(path);
+                if let Some(parent) = full.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+                }
+                std::fs::write(&full, bytes).map_err(|e| fail(e.to_string()))?;
+            }
+            let output = Command::new(&self.program)
+                .args(["--edition", "2024", "--style-edition", "2024", "--quiet"])
+                .args(files.iter().map(|(p, _)| scratch.join(p)))
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| fail(e.to_string()))?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr)
+                    .replace(&format!("{}/", scratch.display()), "");
+                let path = files
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .find(|p| stderr.contains(*p))
+                    .unwrap_or("(unknown)")
+                    .to_string();
+                let numbered: String = files
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, b)| {
+                        String::from_utf8_lossy(b)
+                            .lines()
+                            .enumerate()
+                            .map(|(i, l)| format!("{:4} {l}\n", i + 1))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(RenderError::Rustfmt {
+                    path,
+                    message: format!("{stderr}\n{numbered}"),
+                });
+            }
+            for (path, bytes) in files.iter_mut() {
+                *bytes = std::fs::read(scratch.join(&*path)).map_err(|e| fail(e.to_string()))?;
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
     }
 }
 

@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// One target directory for every generated workspace, so dependencies build once.
@@ -18,7 +21,10 @@ pub fn target_dir() -> PathBuf {
 
 /// An image name from `var`, or the official `default`.
 pub fn image(var: &str, default: &str) -> (String, String) {
-    let full = std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string());
+    let full = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string());
     match full.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
         _ => (full, "latest".to_string()),
@@ -35,22 +41,38 @@ pub fn cargo(dir: &Path, args: &[&str]) -> String {
         .env_remove("RUSTFLAGS")
         .output()
         .expect("run cargo");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "`cargo {}` failed in {}:\n{text}", args.join(" "), dir.display());
-    eprintln!("cargo {} in {}: {:.1}s", args.join(" "), dir.display(), started.elapsed().as_secs_f64());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "`cargo {}` failed in {}:\n{text}",
+        args.join(" "),
+        dir.display()
+    );
+    eprintln!(
+        "cargo {} in {}: {:.1}s",
+        args.join(" "),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
     text
 }
 
 /// Generates `blueprints/NAME.toml` into a fixed folder under the target directory (fixed, so
 /// cargo's fingerprints stay valid between runs), once per process, and returns it.
 pub fn generated(name: &'static str) -> PathBuf {
-    static DIRS: OnceLock<std::sync::Mutex<std::collections::BTreeMap<&'static str, PathBuf>>> = OnceLock::new();
+    static DIRS: OnceLock<std::sync::Mutex<std::collections::BTreeMap<&'static str, PathBuf>>> =
+        OnceLock::new();
     let dirs = DIRS.get_or_init(Default::default);
     let mut dirs = dirs.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(d) = dirs.get(name) {
         return d.clone();
     }
-    let text = std::fs::read_to_string(repo().join("blueprints").join(format!("{name}.toml"))).expect("blueprint");
+    let text = std::fs::read_to_string(repo().join("blueprints").join(format!("{name}.toml")))
+        .expect("blueprint");
     let files = msa_gen::generate_in_memory(&text).expect("generation");
     let dir = target_dir().join("msa-gen-tests").join(name);
     // Fresh tree each process, but keep the lock file so versions match the repository's.
@@ -65,7 +87,10 @@ pub fn generated(name: &'static str) -> PathBuf {
 
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Every `$ref` of an OpenAPI document that does not resolve to a component.
@@ -74,8 +99,10 @@ pub fn dangling_refs(doc: &serde_json::Value) -> Vec<String> {
         match v {
             serde_json::Value::Object(map) => {
                 if let Some(serde_json::Value::String(r)) = map.get("$ref") {
-                    let target = r.strip_prefix("#/").map(|p| p.split('/').fold(Some(doc), |acc, seg| acc.and_then(|a| a.get(seg))));
-                    if !matches!(target, Some(Some(_))) {
+                    let target = r
+                        .strip_prefix("#/")
+                        .and_then(|p| p.split('/').try_fold(doc, |acc, seg| acc.get(seg)));
+                    if target.is_none() {
                         out.push(r.clone());
                     }
                 }

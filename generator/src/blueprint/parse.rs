@@ -421,27 +421,27 @@ fn read_service(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Service {
         .map(|mut t| {
             let cpu = t.string("cpu", d);
             let memory = t.string("memory", d);
-            if let Some(c) = &cpu {
-                if !is_k8s_cpu(&c.value) {
-                    d.push(
-                        Diagnostic::error(
-                            c.span.clone(),
-                            format!("`{}` is not a CPU quantity", c.value),
-                        )
-                        .with_hint("write millicores like \"100m\" or cores like \"1\""),
-                    );
-                }
+            if let Some(c) = &cpu
+                && !is_k8s_cpu(&c.value)
+            {
+                d.push(
+                    Diagnostic::error(
+                        c.span.clone(),
+                        format!("`{}` is not a CPU quantity", c.value),
+                    )
+                    .with_hint("write millicores like \"100m\" or cores like \"1\""),
+                );
             }
-            if let Some(m) = &memory {
-                if !is_k8s_memory(&m.value) {
-                    d.push(
-                        Diagnostic::error(
-                            m.span.clone(),
-                            format!("`{}` is not a memory quantity", m.value),
-                        )
-                        .with_hint("write a size like \"64Mi\" or \"1Gi\""),
-                    );
-                }
+            if let Some(m) = &memory
+                && !is_k8s_memory(&m.value)
+            {
+                d.push(
+                    Diagnostic::error(
+                        m.span.clone(),
+                        format!("`{}` is not a memory quantity", m.value),
+                    )
+                    .with_hint("write a size like \"64Mi\" or \"1Gi\""),
+                );
             }
             t.finish(d);
             Resources { cpu, memory }
@@ -541,7 +541,10 @@ fn read_entity(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Entity {
     let expose = read_expose(&mut r, d);
     // Judged on what was declared: a field with a bad type is reported on its own.
     if !r.has("fields") || r.is_empty_table("fields") {
-        d.error(name.span.clone(), format!("entity `{}` has no fields", name.value));
+        d.error(
+            name.span.clone(),
+            format!("entity `{}` has no fields", name.value),
+        );
     }
     let fields = read_fields(&mut r, d);
     r.finish(d);

@@ -432,12 +432,17 @@ impl<'a> Validator<'a> {
                         "command `{}` of aggregate `{}`",
                         cmd.name.value, a.name.value
                     );
-                    if self.event_ref(&cmd.event, &ctx) {
-                        if let Some(ev) = bp.event(&cmd.event.value) {
-                            if !ev.fields.iter().any(|f| f.name.value == id_field) {
-                                self.err(cmd.event.span.clone(), format!("event `{}` recorded by aggregate `{}` has no `{id_field}` field", ev.name.value, a.name.value));
-                            }
-                        }
+                    if self.event_ref(&cmd.event, &ctx)
+                        && let Some(ev) = bp.event(&cmd.event.value)
+                        && !ev.fields.iter().any(|f| f.name.value == id_field)
+                    {
+                        self.err(
+                            cmd.event.span.clone(),
+                            format!(
+                                "event `{}` recorded by aggregate `{}` has no `{id_field}` field",
+                                ev.name.value, a.name.value
+                            ),
+                        );
                     }
                 }
             }
@@ -662,17 +667,17 @@ impl<'a> Validator<'a> {
                             ),
                         );
                     }
-                    if let Some(o) = owner {
-                        if !o.consumes.iter().any(|c| c.value == ev.value) {
-                            self.d.push(hint_err(
-                                ev.span.clone(),
-                                format!(
-                                    "owner `{}` of {ctx} does not consume `{}`",
-                                    o.name.value, ev.value
-                                ),
-                                format!("add \"{}\" to `consumes` of `{}`", ev.value, o.name.value),
-                            ));
-                        }
+                    if let Some(o) = owner
+                        && !o.consumes.iter().any(|c| c.value == ev.value)
+                    {
+                        self.d.push(hint_err(
+                            ev.span.clone(),
+                            format!(
+                                "owner `{}` of {ctx} does not consume `{}`",
+                                o.name.value, ev.value
+                            ),
+                            format!("add \"{}\" to `consumes` of `{}`", ev.value, o.name.value),
+                        ));
                     }
                 }
                 previous = Some(svc);
