@@ -31,10 +31,10 @@ async fn wait_for_database(url: &str) {
     loop {
         // Only the final server listens on TCP (the init server uses the socket), so one
         // successful query means the database is up for good.
-        if let Ok(pool) = sqlx::PgPool::connect(url).await {
-            if sqlx::query("SELECT 1").execute(&pool).await.is_ok() {
-                return;
-            }
+        if let Ok(pool) = sqlx::PgPool::connect(url).await
+            && sqlx::query("SELECT 1").execute(&pool).await.is_ok()
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -50,10 +50,10 @@ async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Serv
         if let Ok(Some(status)) = service.0.try_wait() {
             panic!("the service exited early with {status}");
         }
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,
