@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of msa-gen: generator unit and snapshot tests, invalid blueprints, the CLI,
 # the staleness of generated-example/, the runtime crate, generated workspaces (fmt, clippy,
-# tests) and the end-to-end tests against real containers. Works on a fresh machine.
+# tests) and the end-to-end tests against real containers, after fmt and clippy on the repository
+# itself. Works on a fresh machine.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -10,4 +11,6 @@ set -a
 # shellcheck disable=SC1091
 . tests/images/local-images.env
 set +a
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked -- --test-threads=2
