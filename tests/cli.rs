@@ -216,3 +216,91 @@ fn committed_schema_is_current() {
         assert!(services.get(key).is_some(), "schema lacks services.{key}");
     }
 }
+
+#[test]
+fn edits_inside_generated_files_survive_and_overlaps_are_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert_eq!(
+        run(
+            &[
+                "new",
+                blueprint("minimal.toml").to_str().unwrap(),
+                "--out",
+                "ws"
+            ],
+            dir.path()
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let ws = dir.path().join("ws");
+    let model = ws.join("services/notes/src/model.rs");
+    let original = std::fs::read_to_string(&model).unwrap();
+
+    // An edit far from what the blueprint change touches: merged, no conflict.
+    let mut edited = original.replacen(
+        "use std::future::Future;\n",
+        "use std::future::Future;\n// my note: keep this line\n",
+        1,
+    );
+    // An edit exactly where the generator will change the file: the `title` field.
+    edited = edited.replacen(
+        "pub struct Note {\n    pub id: uuid::Uuid,\n    pub title: String,",
+        "pub struct Note {\n    pub id: uuid::Uuid,\n    pub title: String, // mine",
+        1,
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&model, &edited).unwrap();
+    // Unchanged blueprint: the edit is kept, nothing to do.
+    let plan = run(&["plan"], &ws);
+    assert_eq!(
+        text(&plan.stdout).trim(),
+        "up to date: generate would change nothing"
+    );
+
+    let bp = ws.join("blueprint.toml");
+    let changed = std::fs::read_to_string(&bp).unwrap().replace(
+        "  title = \"string\"\n",
+        "  title = \"string?\"\n  subtitle = \"string?\"\n",
+    );
+    std::fs::write(&bp, changed).unwrap();
+    let dry = run(&["generate", "--dry-run"], &ws);
+    assert!(
+        text(&dry.stdout).contains("CONFLICT services/notes/src/model.rs"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&model).unwrap(),
+        edited,
+        "a dry run writes nothing"
+    );
+
+    let out = run(&["generate"], &ws);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "conflicts exit with 3: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("services/notes/src/model.rs"),
+        "{}",
+        text(&out.stderr)
+    );
+    let merged = std::fs::read_to_string(&model).unwrap();
+    assert!(
+        merged.contains("// my note: keep this line"),
+        "the distant edit is merged"
+    );
+    assert!(
+        merged.contains("<<<<<<< yours: services/notes/src/model.rs")
+            && merged.contains("pub title: String, // mine"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains("pub subtitle: Option<String>"),
+        "the generator's change is there too"
+    );
+}

@@ -1,6 +1,5 @@
 //! `generated-example/` must be exactly what `msa-gen new blueprints/shop.toml` writes today.
-//! To refresh it: `cp blueprints/shop.toml generated-example/blueprint.toml &&
-//! cargo run -p msa-gen -- generate generated-example`.
+//! To refresh it: `bash tests/refresh-example.sh`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,7 +58,7 @@ fn generated_example_is_current() {
     }
     assert!(
         problems.is_empty(),
-        "generated-example/ is stale; refresh it with `cp blueprints/shop.toml generated-example/blueprint.toml && cargo run -p msa-gen -- generate generated-example`:\n{}",
+        "generated-example/ is stale; refresh it with `bash tests/refresh-example.sh`:\n{}",
         problems.join("\n")
     );
 }

@@ -1,6 +1,6 @@
 //! The `msa-gen` command line: argument parsing (clap derive) and one function per command,
 //! each running the pipeline stages it needs. Exit codes: 0 success, 1 invalid blueprint,
-//! 2 usage or I/O error.
+//! 2 usage or I/O error, 3 generation left conflict markers (files listed).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,12 +38,19 @@ pub enum Cmd {
     },
     /// Regenerate a workspace from the `blueprint.toml` inside it.
     ///
-    /// Rewrites generated files that changed, creates new ones, deletes generated files the
-    /// blueprint no longer asks for (unless you edited them), and never touches user-owned files.
+    /// Each generated file is merged three ways: the version written last time (kept in
+    /// `.msa-gen/`), the file on disk, and the new rendering. Your edits inside generated files
+    /// are kept where they do not overlap the generator's changes; overlapping ones become
+    /// conflict markers and the command exits with 3, listing the files. Your own files are never
+    /// rewritten: when their scaffold changes, the new version is put in `.msa-gen/proposed/`.
+    /// Generated files the blueprint no longer asks for are deleted unless you edited them.
     Generate {
         /// The workspace (default: the current directory).
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Show what would change, with diffs, and write nothing (same as `plan --diff`).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Validate a blueprint and report every problem, with file, line and column.
     Check {
@@ -75,6 +82,8 @@ enum Failure {
     Invalid,
     /// Usage or I/O problem. Exit 2.
     Usage(String),
+    /// Generation wrote conflict markers; the files were listed. Exit 3.
+    Conflicts,
 }
 
 type Outcome = Result<(), Failure>;
@@ -82,7 +91,9 @@ type Outcome = Result<(), Failure>;
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Cmd::New { blueprint, out } => cmd_new(&blueprint, out),
-        Cmd::Generate { dir } => cmd_generate(&dir.unwrap_or_else(|| PathBuf::from("."))),
+        Cmd::Generate { dir, dry_run } => {
+            cmd_generate(&dir.unwrap_or_else(|| PathBuf::from(".")), dry_run)
+        }
         Cmd::Check { blueprint } => load_file(&blueprint).map(|l| {
             println!(
                 "{}: valid ({} services, {} events)",
@@ -103,6 +114,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid) => ExitCode::from(1),
+        Err(Failure::Conflicts) => ExitCode::from(3),
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(2)
@@ -191,7 +203,10 @@ fn workspace_blueprint(dir: &Path) -> Result<(PathBuf, String), Failure> {
     Ok((path, text))
 }
 
-fn cmd_generate(dir: &Path) -> Outcome {
+fn cmd_generate(dir: &Path, dry_run: bool) -> Outcome {
+    if dry_run {
+        return cmd_plan(dir, true);
+    }
     let (path, text) = workspace_blueprint(dir)?;
     let loaded = load_text(&path, &text)?;
     let (files, not_generated) = render_all(&loaded, &text)?;
@@ -200,22 +215,57 @@ fn cmd_generate(dir: &Path) -> Outcome {
     for line in &not_generated {
         println!("{line}");
     }
-    for c in changes
-        .iter()
-        .filter(|c| !matches!(c.action, Action::Unchanged | Action::KeepUser))
-    {
-        println!("{:>10} {}", c.action.label(), c.path);
+    for c in changes.iter().filter(|c| c.action.is_change()) {
+        println!("{:>12} {}", c.action.label(), c.path);
     }
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
     println!(
-        "generated: {} created, {} updated, {} deleted, {} unchanged, {} user-owned kept",
+        "generated: {} created, {} updated, {} merged, {} deleted, {} unchanged; kept {} of your files and {} of your edits",
         count(Action::Create),
         count(Action::Update),
+        count(Action::Merge),
         count(Action::Delete),
         count(Action::Unchanged),
-        count(Action::KeepUser)
+        count(Action::KeepUser) + count(Action::Propose),
+        count(Action::KeepEdit)
     );
-    Ok(())
+    report_attention(&changes)
+}
+
+/// Prints what needs the user: proposals, orphans and conflicts. Conflicts fail the command.
+fn report_attention(changes: &[crate::write::Change]) -> Outcome {
+    for c in changes.iter().filter(|c| c.action == Action::Propose) {
+        println!(
+            "note: {} is yours and was kept; the generator's new version is in {}/{}",
+            c.path,
+            crate::write::PROPOSED,
+            c.path
+        );
+    }
+    for c in changes.iter().filter(|c| c.action == Action::KeepOrphan) {
+        println!(
+            "note: {} is no longer generated but holds your changes; it was kept",
+            c.path
+        );
+    }
+    let conflicted: Vec<&crate::write::Change> = changes
+        .iter()
+        .filter(|c| c.action == Action::Conflict)
+        .collect();
+    if conflicted.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "{} file(s) have conflicts between your edits and the generator's changes:",
+        conflicted.len()
+    );
+    for c in &conflicted {
+        eprintln!(
+            "  {} ({} conflict(s); look for <<<<<<< markers)",
+            c.path, c.conflicts
+        );
+    }
+    Err(Failure::Conflicts)
 }
 
 fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
@@ -224,29 +274,34 @@ fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
     let (files, _) = render_all(&loaded, &text)?;
     let changes = crate::write::changes(dir, &files).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut any = false;
-    for c in changes
-        .iter()
-        .filter(|c| !matches!(c.action, Action::Unchanged | Action::KeepUser))
-    {
+    for c in changes.iter().filter(|c| c.action.is_change()) {
         any = true;
-        println!("{:>10} {}", c.action.label(), c.path);
+        println!("{:>12} {}", c.action.label(), c.path);
         if diff {
             let old = c
                 .old
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            let new = c
-                .new
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let new = match c.action {
+                Action::Delete => Default::default(),
+                _ => c
+                    .new
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default(),
+            };
+            let target = if c.action == Action::Propose {
+                format!("{}/{}", crate::write::PROPOSED, c.path)
+            } else {
+                c.path.clone()
+            };
             let d = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
             print!(
                 "{}",
                 d.unified_diff()
                     .context_radius(3)
-                    .header(&format!("a/{}", c.path), &format!("b/{}", c.path))
+                    .header(&format!("a/{}", c.path), &format!("b/{target}"))
             );
         }
     }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod embedded;
 pub mod graph;
+pub mod merge;
 pub mod names;
 pub mod plan;
 pub mod render;

@@ -1,11 +1,22 @@
-//! Stage 5, write: rendered files → the workspace on disk, and the comparison behind
-//! `msa-gen plan`.
+//! Stage 5, write: rendered files → the workspace on disk, merging with what is there, and the
+//! comparison behind `msa-gen plan`.
 //!
-//! Rules: a generated file is rewritten when its bytes differ; a user-owned file (and the
-//! blueprint) is written only when absent; a file generated last time but no longer planned is
-//! deleted if it is unchanged since, and kept (and reported) if someone edited it. What was
-//! generated is recorded in `.msa-gen/manifest.json` (paths, ownership, SHA-256), with no
-//! timestamps, so the same blueprint always yields the same bytes.
+//! The workspace keeps, in `.msa-gen/`, the manifest (generator version, blueprint hash, every
+//! file's ownership and SHA-256) and a content-addressed store of every file exactly as msa-gen
+//! rendered it last time (`objects/<sha256>`): the baseline of the next 3-way merge.
+//!
+//! | file | on disk | what happens |
+//! |---|---|---|
+//! | generated | absent | created |
+//! | generated | as rendered last time | replaced by the new rendering |
+//! | generated | edited, generator's version unchanged | kept as edited |
+//! | generated | edited, generator's version changed | 3-way merge; overlapping edits become conflict markers |
+//! | user-owned, blueprint | absent | created |
+//! | user-owned | present | never touched; a changed scaffold goes to `.msa-gen/proposed/` |
+//! | no longer planned | unchanged since written | deleted |
+//! | no longer planned | edited, or user-owned | kept and reported |
+//!
+//! No timestamps are recorded, so the same blueprint always yields the same bytes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +28,8 @@ use crate::plan::Ownership;
 use crate::render::RenderedFile;
 
 pub const MANIFEST: &str = ".msa-gen/manifest.json";
+pub const OBJECTS: &str = ".msa-gen/objects";
+pub const PROPOSED: &str = ".msa-gen/proposed";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ManifestEntry {
@@ -54,13 +67,23 @@ pub fn sha256(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Create,
+    /// Untouched since last time: replaced by the new rendering.
     Update,
     Unchanged,
-    /// User-owned and present: left alone.
+    /// User-owned (or the blueprint) and present: left alone.
     KeepUser,
+    /// User-owned and present, and the scaffold changed: the new one is offered beside it.
+    Propose,
+    /// Edited by the user; the generator's version did not change: kept as edited.
+    KeepEdit,
+    /// Edited by the user and changed by the generator, without overlap: merged.
+    Merge,
+    /// Edited by the user and changed by the generator in the same place: conflict markers.
+    Conflict,
+    /// No longer planned and unchanged since written: removed.
     Delete,
-    /// No longer generated, but edited since: kept.
-    KeepEdited,
+    /// No longer planned, but edited (or user-owned): kept.
+    KeepOrphan,
 }
 
 impl Action {
@@ -69,10 +92,22 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Unchanged => "unchanged",
-            Action::KeepUser => "keep (user-owned)",
+            Action::KeepUser => "keep (yours)",
+            Action::Propose => "propose",
+            Action::KeepEdit => "keep (your edit)",
+            Action::Merge => "merge",
+            Action::Conflict => "CONFLICT",
             Action::Delete => "delete",
-            Action::KeepEdited => "keep (edited, no longer generated)",
+            Action::KeepOrphan => "keep (no longer generated)",
         }
+    }
+
+    /// Whether `plan` lists it (everything that is not a no-op).
+    pub fn is_change(self) -> bool {
+        !matches!(
+            self,
+            Action::Unchanged | Action::KeepUser | Action::KeepEdit
+        )
     }
 }
 
@@ -82,8 +117,10 @@ pub struct Change {
     pub action: Action,
     /// What is on disk now (for diffs).
     pub old: Option<Vec<u8>>,
-    /// What generation would write.
+    /// What will be on disk (or, for [`Action::Propose`], what is offered).
     pub new: Option<Vec<u8>>,
+    /// Conflict regions, for [`Action::Conflict`].
+    pub conflicts: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +149,13 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, WriteError> {
     }
 }
 
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(path, bytes).map_err(io(path))
+}
+
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, WriteError> {
     let path = dir.join(MANIFEST);
     let Some(bytes) = read_optional(&path)? else {
@@ -125,42 +169,109 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, WriteError> {
         })
 }
 
+/// The last rendering of `path`, from the object store.
+fn baseline(
+    dir: &Path,
+    manifest: Option<&Manifest>,
+    path: &str,
+) -> Result<Option<Vec<u8>>, WriteError> {
+    match manifest.and_then(|m| m.files.get(path)) {
+        Some(entry) => read_optional(&dir.join(OBJECTS).join(&entry.sha256)),
+        None => Ok(None),
+    }
+}
+
+fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<Change, WriteError> {
+    let old = read_optional(&dir.join(&f.path))?;
+    let base = baseline(dir, manifest, &f.path)?;
+    let recorded = manifest
+        .and_then(|m| m.files.get(&f.path))
+        .map(|e| e.sha256.as_str());
+    let change = |action, new: Option<Vec<u8>>, conflicts| Change {
+        path: f.path.clone(),
+        action,
+        old: old.clone(),
+        new,
+        conflicts,
+    };
+    let Some(disk) = &old else {
+        return Ok(change(Action::Create, Some(f.bytes.clone()), 0));
+    };
+    if f.ownership != Ownership::Generated {
+        let scaffold_changed = match &base {
+            Some(b) => *b != f.bytes,
+            None => recorded.is_some_and(|h| h != sha256(&f.bytes)),
+        };
+        let action = if f.ownership == Ownership::User && scaffold_changed && *disk != f.bytes {
+            Action::Propose
+        } else {
+            Action::KeepUser
+        };
+        return Ok(change(action, Some(f.bytes.clone()), 0));
+    }
+    if *disk == f.bytes {
+        return Ok(change(Action::Unchanged, Some(f.bytes.clone()), 0));
+    }
+    let untouched = match &base {
+        Some(b) => b == disk,
+        None => recorded == Some(sha256(disk).as_str()),
+    };
+    if untouched {
+        return Ok(change(Action::Update, Some(f.bytes.clone()), 0));
+    }
+    if base.as_ref() == Some(&f.bytes) {
+        return Ok(change(Action::KeepEdit, Some(disk.clone()), 0));
+    }
+    let base_text = base
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let merged = crate::merge::merge3(
+        &base_text,
+        &String::from_utf8_lossy(disk),
+        &String::from_utf8_lossy(&f.bytes),
+        &f.path,
+    );
+    let action = if merged.conflicts == 0 {
+        Action::Merge
+    } else {
+        Action::Conflict
+    };
+    Ok(change(
+        action,
+        Some(merged.text.into_bytes()),
+        merged.conflicts,
+    ))
+}
+
 /// What writing `files` into `dir` would do, file by file, sorted by path.
 pub fn changes(dir: &Path, files: &[RenderedFile]) -> Result<Vec<Change>, WriteError> {
+    let manifest = read_manifest(dir)?;
     let mut out = Vec::new();
     for f in files {
-        let old = read_optional(&dir.join(&f.path))?;
-        let action = match (&old, f.ownership) {
-            (None, _) => Action::Create,
-            (Some(_), Ownership::User | Ownership::Input) => Action::KeepUser,
-            (Some(o), Ownership::Generated) if *o == f.bytes => Action::Unchanged,
-            (Some(_), Ownership::Generated) => Action::Update,
-        };
-        out.push(Change {
-            path: f.path.clone(),
-            action,
-            old,
-            new: Some(f.bytes.clone()),
-        });
+        out.push(decide(dir, manifest.as_ref(), f)?);
     }
-    if let Some(m) = read_manifest(dir)? {
+    if let Some(m) = &manifest {
         for (path, entry) in &m.files {
-            if entry.ownership != Ownership::Generated || files.iter().any(|f| &f.path == path) {
+            if files.iter().any(|f| &f.path == path) {
                 continue;
             }
-            let Some(old) = read_optional(&dir.join(path))? else {
+            let Some(disk) = read_optional(&dir.join(path))? else {
                 continue;
             };
-            let action = if sha256(&old) == entry.sha256 {
+            let unchanged =
+                entry.ownership == Ownership::Generated && sha256(&disk) == entry.sha256;
+            let action = if unchanged {
                 Action::Delete
             } else {
-                Action::KeepEdited
+                Action::KeepOrphan
             };
             out.push(Change {
                 path: path.clone(),
                 action,
-                old: Some(old),
+                old: Some(disk),
                 new: None,
+                conflicts: 0,
             });
         }
     }
@@ -168,22 +279,24 @@ pub fn changes(dir: &Path, files: &[RenderedFile]) -> Result<Vec<Change>, WriteE
     Ok(out)
 }
 
-/// Applies `changes` to `dir` and records the manifest. Returns the changes applied.
+/// Applies the changes to `dir` and records the new baseline. Returns the changes applied.
 pub fn apply(
     dir: &Path,
     files: &[RenderedFile],
     blueprint: &[u8],
 ) -> Result<Vec<Change>, WriteError> {
     let changes = changes(dir, files)?;
+    let proposed_dir = dir.join(PROPOSED);
+    if proposed_dir.exists() {
+        std::fs::remove_dir_all(&proposed_dir).map_err(io(&proposed_dir))?;
+    }
     for c in &changes {
         let path = dir.join(&c.path);
         match (c.action, &c.new) {
-            (Action::Create | Action::Update, Some(bytes)) => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(io(parent))?;
-                }
-                std::fs::write(&path, bytes).map_err(io(&path))?;
+            (Action::Create | Action::Update | Action::Merge | Action::Conflict, Some(bytes)) => {
+                write_file(&path, bytes)?
             }
+            (Action::Propose, Some(bytes)) => write_file(&proposed_dir.join(&c.path), bytes)?,
             (Action::Delete, _) => {
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 remove_empty_parents(dir, &path);
@@ -207,17 +320,37 @@ pub fn apply(
             })
             .collect(),
     };
+    store_objects(dir, files)?;
     let path = dir.join(MANIFEST);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| WriteError::Manifest {
         path: path.clone(),
         message: e.to_string(),
     })?;
     json.push(b'\n');
-    std::fs::write(&path, json).map_err(io(&path))?;
+    write_file(&path, &json)?;
     Ok(changes)
+}
+
+/// Writes the baseline of every file and removes objects no file refers to any more.
+fn store_objects(dir: &Path, files: &[RenderedFile]) -> Result<(), WriteError> {
+    let objects = dir.join(OBJECTS);
+    std::fs::create_dir_all(&objects).map_err(io(&objects))?;
+    let mut keep = std::collections::BTreeSet::new();
+    for f in files {
+        let hash = sha256(&f.bytes);
+        let path = objects.join(&hash);
+        if !path.exists() {
+            write_file(&path, &f.bytes)?;
+        }
+        keep.insert(hash);
+    }
+    for entry in std::fs::read_dir(&objects).map_err(io(&objects))? {
+        let entry = entry.map_err(io(&objects))?;
+        if !keep.contains(entry.file_name().to_string_lossy().as_ref()) {
+            std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn remove_empty_parents(root: &Path, file: &Path) {
@@ -242,41 +375,93 @@ mod tests {
         }
     }
 
+    fn actions(d: &Path, files: &[RenderedFile]) -> Vec<(String, Action)> {
+        changes(d, files)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path, c.action))
+            .collect()
+    }
+
+    fn read(d: &Path, p: &str) -> String {
+        std::fs::read_to_string(d.join(p)).unwrap()
+    }
+
     #[test]
     fn user_files_are_never_overwritten_and_stale_files_go() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let v1 = vec![
-            file("gen.rs", Ownership::Generated, "v1"),
-            file("user.rs", Ownership::User, "hooks v1"),
-            file("old.rs", Ownership::Generated, "old"),
+            file("gen.rs", Ownership::Generated, "v1\n"),
+            file("user.rs", Ownership::User, "hooks v1\n"),
+            file("old.rs", Ownership::Generated, "old\n"),
         ];
         apply(d, &v1, b"bp").unwrap();
-        std::fs::write(d.join("user.rs"), "my code").unwrap();
+        std::fs::write(d.join("user.rs"), "my code\n").unwrap();
         let v2 = vec![
-            file("gen.rs", Ownership::Generated, "v2"),
-            file("user.rs", Ownership::User, "hooks v2"),
+            file("gen.rs", Ownership::Generated, "v2\n"),
+            file("user.rs", Ownership::User, "hooks v2\n"),
         ];
-        let actions: Vec<(String, Action)> = changes(d, &v2)
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.path, c.action))
-            .collect();
         assert_eq!(
-            actions,
+            actions(d, &v2),
             vec![
                 ("gen.rs".into(), Action::Update),
                 ("old.rs".into(), Action::Delete),
-                ("user.rs".into(), Action::KeepUser)
+                ("user.rs".into(), Action::Propose)
             ]
         );
         apply(d, &v2, b"bp").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(d.join("user.rs")).unwrap(),
-            "my code"
-        );
-        assert_eq!(std::fs::read_to_string(d.join("gen.rs")).unwrap(), "v2");
+        assert_eq!(read(d, "user.rs"), "my code\n");
+        assert_eq!(read(d, ".msa-gen/proposed/user.rs"), "hooks v2\n");
+        assert_eq!(read(d, "gen.rs"), "v2\n");
         assert!(!d.join("old.rs").exists());
+        // Nothing changed: a byte-for-byte no-op, and the proposal stays offered.
+        assert!(
+            changes(d, &v2)
+                .unwrap()
+                .iter()
+                .all(|c| !c.action.is_change() || c.action == Action::Propose)
+        );
+    }
+
+    #[test]
+    fn edits_inside_generated_files_are_merged_or_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        apply(
+            d,
+            &[file("g.rs", Ownership::Generated, "a\nb\nc\nd\n")],
+            b"bp",
+        )
+        .unwrap();
+        std::fs::write(d.join("g.rs"), "a\nmine\nb\nc\nd\n").unwrap();
+        // Generator unchanged: the edit stays.
+        assert_eq!(
+            actions(d, &[file("g.rs", Ownership::Generated, "a\nb\nc\nd\n")]),
+            vec![("g.rs".into(), Action::KeepEdit)]
+        );
+        // Generator changes elsewhere: merged.
+        apply(
+            d,
+            &[file("g.rs", Ownership::Generated, "a\nb\nc\nD\n")],
+            b"bp",
+        )
+        .unwrap();
+        assert_eq!(read(d, "g.rs"), "a\nmine\nb\nc\nD\n");
+        // Generator changes the same place: conflict markers, both versions kept.
+        let c = apply(
+            d,
+            &[file("g.rs", Ownership::Generated, "a\ntheirs\nb\nc\nD\n")],
+            b"bp",
+        )
+        .unwrap();
+        assert_eq!((c[0].action, c[0].conflicts), (Action::Conflict, 1));
+        let text = read(d, "g.rs");
+        assert!(
+            text.contains("<<<<<<< yours: g.rs\nmine\n")
+                && text.contains("=======\ntheirs\n>>>>>>> generated now\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -286,7 +471,12 @@ mod tests {
         apply(d, &[file("x/old.rs", Ownership::Generated, "old")], b"bp").unwrap();
         std::fs::write(d.join("x/old.rs"), "edited").unwrap();
         let c = apply(d, &[], b"bp").unwrap();
-        assert_eq!(c[0].action, Action::KeepEdited);
+        assert_eq!(c[0].action, Action::KeepOrphan);
         assert!(d.join("x/old.rs").exists());
+        assert_eq!(
+            std::fs::read_dir(d.join(OBJECTS)).unwrap().count(),
+            0,
+            "unreferenced baselines are removed"
+        );
     }
 }

@@ -6,7 +6,6 @@
 mod envelope;
 
 pub use envelope::{Envelope, Event};
-
 /// `OrderCreated` version 1, published by `orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderCreated {
@@ -23,7 +22,6 @@ impl Event for OrderCreated {
         Some(self.order_id)
     }
 }
-
 /// `CreditReserved` version 1, published by `customers`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditReserved {
@@ -39,7 +37,6 @@ impl Event for CreditReserved {
         Some(self.order_id)
     }
 }
-
 /// `CreditLimitExceeded` version 1, published by `customers`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditLimitExceeded {
@@ -55,7 +52,6 @@ impl Event for CreditLimitExceeded {
         Some(self.order_id)
     }
 }
-
 /// `CreditReleased` version 1, published by `customers`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreditReleased {
@@ -70,7 +66,6 @@ impl Event for CreditReleased {
         Some(self.order_id)
     }
 }
-
 /// `OrderApproved` version 1, published by `orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderApproved {
@@ -86,7 +81,6 @@ impl Event for OrderApproved {
         Some(self.order_id)
     }
 }
-
 /// `OrderRejected` version 1, published by `orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRejected {
@@ -103,7 +97,6 @@ impl Event for OrderRejected {
         Some(self.order_id)
     }
 }
-
 /// `PaymentProcessed` version 1, published by `payments`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentProcessed {
@@ -120,7 +113,6 @@ impl Event for PaymentProcessed {
         Some(self.order_id)
     }
 }
-
 /// `PaymentFailed` version 1, published by `payments`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentFailed {
@@ -136,7 +128,6 @@ impl Event for PaymentFailed {
         Some(self.order_id)
     }
 }
-
 /// `CartCreated` version 1, published by `carts`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CartCreated {
@@ -152,7 +143,6 @@ impl Event for CartCreated {
         Some(self.cart_id)
     }
 }
-
 /// `ItemAdded` version 1, published by `carts`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ItemAdded {
@@ -169,7 +159,6 @@ impl Event for ItemAdded {
         Some(self.cart_id)
     }
 }
-
 /// `ItemRemoved` version 1, published by `carts`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ItemRemoved {
@@ -185,7 +174,6 @@ impl Event for ItemRemoved {
         Some(self.cart_id)
     }
 }
-
 /// `QuantityChanged` version 1, published by `carts`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantityChanged {
@@ -202,7 +190,6 @@ impl Event for QuantityChanged {
         Some(self.cart_id)
     }
 }
-
 /// `CartCheckedOut` version 1, published by `carts`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CartCheckedOut {
@@ -247,7 +234,6 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), EVENT_TYPES.len());
     }
-
     #[test]
     fn envelope_round_trips_order_created() {
         let event: OrderCreated = serde_json::from_str(r#"{ "order_id": "00000000-0000-4000-8000-000000000001", "customer_id": "00000000-0000-4000-8000-000000000002", "total": "12.25" }"#).expect("example payload");

@@ -56,7 +56,6 @@ fn refuse(errors: Vec<FieldError>) -> Result<(), ApiError> {
         Err(ApiError::Validation(errors))
     }
 }
-
 fn customer_not_found(id: uuid::Uuid) -> ApiError {
     ApiError::NotFound(format!("Customer {id}"))
 }

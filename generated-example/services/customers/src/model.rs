@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 // ---------------------------------------------------------------------------------------------
 // Customer
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum CustomerTier {
     #[serde(rename = "basic")]
@@ -36,7 +35,6 @@ impl std::str::FromStr for CustomerTier {
         match s {
             "basic" => Ok(Self::Basic),
             "gold" => Ok(Self::Gold),
-
             other => Err(format!("`{other}` is not a CustomerTier")),
         }
     }
@@ -48,17 +46,11 @@ runtime::text_enum!(CustomerTier);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Customer {
     pub id: uuid::Uuid,
-
     pub name: String,
-
     pub email: String,
-
     pub credit_limit: rust_decimal::Decimal,
-
     pub credit_reserved: rust_decimal::Decimal,
-
     pub tier: CustomerTier,
-
     /// Incremented by every update; send it back with `PUT` (optimistic locking).
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -69,13 +61,9 @@ pub struct Customer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomerInput {
     pub name: String,
-
     pub email: String,
-
     pub credit_limit: rust_decimal::Decimal,
-
     pub credit_reserved: rust_decimal::Decimal,
-
     pub tier: CustomerTier,
 }
 
@@ -83,15 +71,10 @@ pub struct CustomerInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomerUpdate {
     pub name: String,
-
     pub email: String,
-
     pub credit_limit: rust_decimal::Decimal,
-
     pub credit_reserved: rust_decimal::Decimal,
-
     pub tier: CustomerTier,
-
     /// The version this update is based on; a stale one is refused with 409.
     pub version: i64,
 }
@@ -116,7 +99,6 @@ impl CustomerInput {
         if self.name.chars().count() > 255 {
             errors.push(FieldError::new("name", "must be at most 255 characters"));
         }
-
         if self.email.chars().count() > 255 {
             errors.push(FieldError::new("email", "must be at most 255 characters"));
         }
@@ -129,16 +111,12 @@ impl CustomerInput {
 pub struct CustomerFilter {
     /// Only items whose `name` equals this.
     pub name: Option<String>,
-
     /// Only items whose `email` equals this.
     pub email: Option<String>,
-
     /// Only items whose `credit_limit` equals this.
     pub credit_limit: Option<rust_decimal::Decimal>,
-
     /// Only items whose `credit_reserved` equals this.
     pub credit_reserved: Option<rust_decimal::Decimal>,
-
     /// Only items whose `tier` equals this.
     pub tier: Option<CustomerTier>,
 }
@@ -212,28 +190,23 @@ pub trait CustomerHooks {
         std::future::ready(Ok(()))
     }
 }
-
 fn push_customer_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &CustomerFilter) {
     if let Some(v) = &filter.name {
         query.push(r#" AND "name" = "#);
         query.push_bind(v.clone());
     }
-
     if let Some(v) = &filter.email {
         query.push(r#" AND "email" = "#);
         query.push_bind(v.clone());
     }
-
     if let Some(v) = &filter.credit_limit {
         query.push(r#" AND "credit_limit" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.credit_reserved {
         query.push(r#" AND "credit_reserved" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.tier {
         query.push(r#" AND "tier" = "#);
         query.push_bind(*v);
@@ -279,17 +252,11 @@ pub async fn insert_customer(
 ) -> Result<Customer, sqlx::Error> {
     sqlx::query_as::<_, Customer>(r#"INSERT INTO "customer" ("id", "name", "email", "credit_limit", "credit_reserved", "tier") VALUES ($1, $2, $3, $4, $5, $6) RETURNING *"#)
         .bind(uuid::Uuid::new_v4())
-
         .bind(&input.name)
-
         .bind(&input.email)
-
         .bind(input.credit_limit)
-
         .bind(input.credit_reserved)
-
         .bind(input.tier)
-
         .fetch_one(db)
         .await
 }
@@ -303,17 +270,11 @@ pub async fn update_customer(
 ) -> Result<Option<Customer>, sqlx::Error> {
     sqlx::query_as::<_, Customer>(r#"UPDATE "customer" SET "name" = $2, "email" = $3, "credit_limit" = $4, "credit_reserved" = $5, "tier" = $6, "version" = "version" + 1, "updated_at" = now() WHERE "id" = $1 AND "version" = $7 RETURNING *"#)
         .bind(id)
-
         .bind(&input.name)
-
         .bind(&input.email)
-
         .bind(input.credit_limit)
-
         .bind(input.credit_reserved)
-
         .bind(input.tier)
-
         .bind(version)
         .fetch_optional(db)
         .await

@@ -13,6 +13,5 @@ async fn main() -> std::process::ExitCode {
             "paths": {}
         }),
     };
-
     runtime::run(spec, |_ctx| axum::Router::new()).await
 }

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 // ---------------------------------------------------------------------------------------------
 // Order
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum OrderStatus {
     #[serde(rename = "pending")]
@@ -40,7 +39,6 @@ impl std::str::FromStr for OrderStatus {
             "pending" => Ok(Self::Pending),
             "approved" => Ok(Self::Approved),
             "rejected" => Ok(Self::Rejected),
-
             other => Err(format!("`{other}` is not a OrderStatus")),
         }
     }
@@ -52,15 +50,10 @@ runtime::text_enum!(OrderStatus);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Order {
     pub id: uuid::Uuid,
-
     pub customer_id: uuid::Uuid,
-
     pub total: rust_decimal::Decimal,
-
     pub status: OrderStatus,
-
     pub reason: Option<String>,
-
     /// Incremented by every update; send it back with `PUT` (optimistic locking).
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -71,11 +64,8 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderInput {
     pub customer_id: uuid::Uuid,
-
     pub total: rust_decimal::Decimal,
-
     pub status: OrderStatus,
-
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -84,14 +74,10 @@ pub struct OrderInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderUpdate {
     pub customer_id: uuid::Uuid,
-
     pub total: rust_decimal::Decimal,
-
     pub status: OrderStatus,
-
     #[serde(default)]
     pub reason: Option<String>,
-
     /// The version this update is based on; a stale one is refused with 409.
     pub version: i64,
 }
@@ -126,13 +112,10 @@ impl OrderInput {
 pub struct OrderFilter {
     /// Only items whose `customer_id` equals this.
     pub customer_id: Option<uuid::Uuid>,
-
     /// Only items whose `total` equals this.
     pub total: Option<rust_decimal::Decimal>,
-
     /// Only items whose `status` equals this.
     pub status: Option<OrderStatus>,
-
     /// Only items whose `reason` equals this.
     pub reason: Option<String>,
 }
@@ -206,23 +189,19 @@ pub trait OrderHooks {
         std::future::ready(Ok(()))
     }
 }
-
 fn push_order_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &OrderFilter) {
     if let Some(v) = &filter.customer_id {
         query.push(r#" AND "customer_id" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.total {
         query.push(r#" AND "total" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.status {
         query.push(r#" AND "status" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.reason {
         query.push(r#" AND "reason" = "#);
         query.push_bind(v.clone());
@@ -262,15 +241,10 @@ pub async fn get_order(
 pub async fn insert_order(db: &mut PgConnection, input: &OrderInput) -> Result<Order, sqlx::Error> {
     sqlx::query_as::<_, Order>(r#"INSERT INTO "order" ("id", "customer_id", "total", "status", "reason") VALUES ($1, $2, $3, $4, $5) RETURNING *"#)
         .bind(uuid::Uuid::new_v4())
-
         .bind(input.customer_id)
-
         .bind(input.total)
-
         .bind(input.status)
-
         .bind(&input.reason)
-
         .fetch_one(db)
         .await
 }
@@ -284,15 +258,10 @@ pub async fn update_order(
 ) -> Result<Option<Order>, sqlx::Error> {
     sqlx::query_as::<_, Order>(r#"UPDATE "order" SET "customer_id" = $2, "total" = $3, "status" = $4, "reason" = $5, "version" = "version" + 1, "updated_at" = now() WHERE "id" = $1 AND "version" = $6 RETURNING *"#)
         .bind(id)
-
         .bind(input.customer_id)
-
         .bind(input.total)
-
         .bind(input.status)
-
         .bind(&input.reason)
-
         .bind(version)
         .fetch_optional(db)
         .await

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 // ---------------------------------------------------------------------------------------------
 // Payment
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum PaymentStatus {
     #[serde(rename = "processed")]
@@ -40,7 +39,6 @@ impl std::str::FromStr for PaymentStatus {
             "processed" => Ok(Self::Processed),
             "failed" => Ok(Self::Failed),
             "refunded" => Ok(Self::Refunded),
-
             other => Err(format!("`{other}` is not a PaymentStatus")),
         }
     }
@@ -52,13 +50,9 @@ runtime::text_enum!(PaymentStatus);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Payment {
     pub id: uuid::Uuid,
-
     pub order_id: uuid::Uuid,
-
     pub amount: rust_decimal::Decimal,
-
     pub status: PaymentStatus,
-
     /// Incremented by every update; send it back with `PUT` (optimistic locking).
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -69,9 +63,7 @@ pub struct Payment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentInput {
     pub order_id: uuid::Uuid,
-
     pub amount: rust_decimal::Decimal,
-
     pub status: PaymentStatus,
 }
 
@@ -79,11 +71,8 @@ pub struct PaymentInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentUpdate {
     pub order_id: uuid::Uuid,
-
     pub amount: rust_decimal::Decimal,
-
     pub status: PaymentStatus,
-
     /// The version this update is based on; a stale one is refused with 409.
     pub version: i64,
 }
@@ -111,10 +100,8 @@ impl PaymentInput {
 pub struct PaymentFilter {
     /// Only items whose `order_id` equals this.
     pub order_id: Option<uuid::Uuid>,
-
     /// Only items whose `amount` equals this.
     pub amount: Option<rust_decimal::Decimal>,
-
     /// Only items whose `status` equals this.
     pub status: Option<PaymentStatus>,
 }
@@ -188,18 +175,15 @@ pub trait PaymentHooks {
         std::future::ready(Ok(()))
     }
 }
-
 fn push_payment_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &PaymentFilter) {
     if let Some(v) = &filter.order_id {
         query.push(r#" AND "order_id" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.amount {
         query.push(r#" AND "amount" = "#);
         query.push_bind(*v);
     }
-
     if let Some(v) = &filter.status {
         query.push(r#" AND "status" = "#);
         query.push_bind(*v);
@@ -245,13 +229,9 @@ pub async fn insert_payment(
 ) -> Result<Payment, sqlx::Error> {
     sqlx::query_as::<_, Payment>(r#"INSERT INTO "payment" ("id", "order_id", "amount", "status") VALUES ($1, $2, $3, $4) RETURNING *"#)
         .bind(uuid::Uuid::new_v4())
-
         .bind(input.order_id)
-
         .bind(input.amount)
-
         .bind(input.status)
-
         .fetch_one(db)
         .await
 }
@@ -265,13 +245,9 @@ pub async fn update_payment(
 ) -> Result<Option<Payment>, sqlx::Error> {
     sqlx::query_as::<_, Payment>(r#"UPDATE "payment" SET "order_id" = $2, "amount" = $3, "status" = $4, "version" = "version" + 1, "updated_at" = now() WHERE "id" = $1 AND "version" = $5 RETURNING *"#)
         .bind(id)
-
         .bind(input.order_id)
-
         .bind(input.amount)
-
         .bind(input.status)
-
         .bind(version)
         .fetch_optional(db)
         .await

@@ -54,7 +54,6 @@ fn refuse(errors: Vec<FieldError>) -> Result<(), ApiError> {
         Err(ApiError::Validation(errors))
     }
 }
-
 fn product_not_found(id: uuid::Uuid) -> ApiError {
     ApiError::NotFound(format!("Product {id}"))
 }

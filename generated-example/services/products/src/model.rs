@@ -16,16 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Product {
     pub id: uuid::Uuid,
-
     pub name: String,
-
     pub description: Option<String>,
-
     pub price: rust_decimal::Decimal,
-
     #[sqlx(json)]
     pub tags: Vec<String>,
-
     /// Incremented by every update; send it back with `PUT` (optimistic locking).
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -36,12 +31,9 @@ pub struct Product {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProductInput {
     pub name: String,
-
     #[serde(default)]
     pub description: Option<String>,
-
     pub price: rust_decimal::Decimal,
-
     pub tags: Vec<String>,
 }
 
@@ -49,14 +41,10 @@ pub struct ProductInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProductUpdate {
     pub name: String,
-
     #[serde(default)]
     pub description: Option<String>,
-
     pub price: rust_decimal::Decimal,
-
     pub tags: Vec<String>,
-
     /// The version this update is based on; a stale one is refused with 409.
     pub version: i64,
 }
@@ -89,7 +77,6 @@ impl ProductInput {
 pub struct ProductFilter {
     /// Only items whose `name` equals this.
     pub name: Option<String>,
-
     /// Only items whose `price` equals this.
     pub price: Option<rust_decimal::Decimal>,
 }
@@ -163,13 +150,11 @@ pub trait ProductHooks {
         std::future::ready(Ok(()))
     }
 }
-
 fn push_product_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &ProductFilter) {
     if let Some(v) = &filter.name {
         query.push(r#" AND "name" = "#);
         query.push_bind(v.clone());
     }
-
     if let Some(v) = &filter.price {
         query.push(r#" AND "price" = "#);
         query.push_bind(*v);
@@ -215,15 +200,10 @@ pub async fn insert_product(
 ) -> Result<Product, sqlx::Error> {
     sqlx::query_as::<_, Product>(r#"INSERT INTO "product" ("id", "name", "description", "price", "tags") VALUES ($1, $2, $3, $4, $5) RETURNING *"#)
         .bind(uuid::Uuid::new_v4())
-
         .bind(&input.name)
-
         .bind(&input.description)
-
         .bind(input.price)
-
         .bind(sqlx::types::Json(&input.tags))
-
         .fetch_one(db)
         .await
 }
@@ -237,15 +217,10 @@ pub async fn update_product(
 ) -> Result<Option<Product>, sqlx::Error> {
     sqlx::query_as::<_, Product>(r#"UPDATE "product" SET "name" = $2, "description" = $3, "price" = $4, "tags" = $5, "version" = "version" + 1, "updated_at" = now() WHERE "id" = $1 AND "version" = $6 RETURNING *"#)
         .bind(id)
-
         .bind(&input.name)
-
         .bind(&input.description)
-
         .bind(input.price)
-
         .bind(sqlx::types::Json(&input.tags))
-
         .bind(version)
         .fetch_optional(db)
         .await
