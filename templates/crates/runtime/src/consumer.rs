@@ -1,0 +1,366 @@
+//! Idempotent consumers. Each delivery runs in one database transaction that first records the
+//! event id in `msa_inbox` (primary key: consumer, event id) and then runs the handler: a
+//! redelivered event finds its id already there and has no second effect. The delivery is
+//! acknowledged only after the transaction commits.
+//!
+//! Failures: a handler that returns [`HandlerError::Retry`] is retried with exponential backoff
+//! up to `max_attempts` deliveries; then, or at once for [`HandlerError::Poison`], an
+//! undecodable envelope or an unknown event type, the message is dead-lettered: stored in
+//! `msa_dead_letters` (listed at `GET /admin/dead-letters`), sent to the broker's dead-letter
+//! destination, counted in `events_dead_lettered_total` and logged as an error. The stream keeps
+//! flowing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+
+use crate::broker::{BoxFuture, Broker, BrokerError, Delivery, Outgoing};
+use crate::outbox::BrokerSource;
+
+/// The envelope fields the runtime reads; the generated code decodes the typed payload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvelopeHeader {
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub version: u32,
+    #[serde(default)]
+    pub correlation_id: Option<uuid::Uuid>,
+    #[serde(default)]
+    pub trace_context: Option<String>,
+}
+
+/// A delivered event, as handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub header: EnvelopeHeader,
+    /// The whole envelope as received (JSON).
+    pub raw: Vec<u8>,
+    pub attempt: u32,
+}
+
+impl Incoming {
+    /// Decodes the whole envelope into the caller's type; a failure is poison, not a retry.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_slice(&self.raw).map_err(|e| {
+            HandlerError::Poison(format!(
+                "{} v{} does not decode: {e}",
+                self.header.event_type, self.header.version
+            ))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Transient: try again later (database busy, a called service down).
+    #[error("{0}")]
+    Retry(String),
+    /// Permanent: this message can never succeed; dead-letter it now.
+    #[error("{0}")]
+    Poison(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+impl From<crate::ApiError> for HandlerError {
+    fn from(e: crate::ApiError) -> Self {
+        match e {
+            crate::ApiError::Rejected(reason) | crate::ApiError::NotFound(reason) => {
+                Self::Poison(reason)
+            }
+            other => Self::Retry(other.to_string()),
+        }
+    }
+}
+
+/// A handler: runs inside the consumer's transaction.
+pub type Handler = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection, &'c Incoming) -> BoxFuture<'c, Result<(), HandlerError>>
+        + Send
+        + Sync,
+>;
+
+/// The handlers of one consumer group, by event type.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    by_type: BTreeMap<String, Handler>,
+}
+
+impl Handlers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Registers `handler` for `event_type`.
+    #[must_use]
+    pub fn on(mut self, event_type: &str, handler: Handler) -> Self {
+        self.by_type.insert(event_type.to_string(), handler);
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.by_type.is_empty()
+    }
+    pub fn event_types(&self) -> impl Iterator<Item = &str> {
+        self.by_type.keys().map(String::as_str)
+    }
+}
+
+/// How a consumer retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Deliveries before a failing message is dead-lettered.
+    pub max_attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before delivery `attempt + 1`: doubled each time, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        (self.first_delay * factor).min(self.max_delay)
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Handled,
+    Duplicate,
+    Retried { attempt: u32 },
+    DeadLettered { reason: String },
+}
+
+/// A consumer group: a service's handlers over its database and the broker.
+#[derive(Clone)]
+pub struct Consumer {
+    pub group: String,
+    pub pool: PgPool,
+    pub handlers: Handlers,
+    pub retry: RetryPolicy,
+}
+
+impl Consumer {
+    /// Handles one delivery completely: dedup, handler, commit, then settles it with the broker.
+    pub async fn process(
+        &self,
+        broker: &dyn Broker,
+        delivery: Delivery,
+    ) -> Result<Outcome, BrokerError> {
+        let outcome = self.apply(&delivery).await;
+        let event_type = crate::broker::event_type_of(&delivery.subject).to_string();
+        let outcome = match outcome {
+            Applied::Done(o) => o,
+            Applied::Retry(reason) if delivery.attempt < self.retry.max_attempts => {
+                let attempt = delivery.attempt;
+                tracing::warn!(consumer = %self.group, %event_type, attempt, error = %reason, "event handler failed; will retry");
+                metrics::counter!("events_retried_total", "consumer" => self.group.clone(), "event_type" => event_type)
+                    .increment(1);
+                delivery.retry(self.retry.delay(attempt)).await?;
+                return Ok(Outcome::Retried { attempt });
+            }
+            Applied::Retry(reason) | Applied::Poison(reason) => {
+                self.dead_letter(broker, &delivery, &event_type, &reason)
+                    .await?;
+                Outcome::DeadLettered { reason }
+            }
+        };
+        delivery.ack().await?;
+        Ok(outcome)
+    }
+
+    async fn apply(&self, delivery: &Delivery) -> Applied {
+        let header: EnvelopeHeader = match serde_json::from_slice(&delivery.payload) {
+            Ok(h) => h,
+            Err(e) => return Applied::Poison(format!("not an event envelope: {e}")),
+        };
+        let Some(handler) = self.handlers.by_type.get(&header.event_type) else {
+            return Applied::Poison(format!(
+                "no handler for event type `{}` in `{}`",
+                header.event_type, self.group
+            ));
+        };
+        let incoming = Incoming {
+            header,
+            raw: delivery.payload.clone(),
+            attempt: delivery.attempt,
+        };
+        match self.apply_in_tx(handler, &incoming).await {
+            Ok(o) => Applied::Done(o),
+            Err(HandlerError::Retry(r)) => Applied::Retry(r),
+            Err(HandlerError::Poison(r)) => Applied::Poison(r),
+        }
+    }
+
+    async fn apply_in_tx(
+        &self,
+        handler: &Handler,
+        incoming: &Incoming,
+    ) -> Result<Outcome, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.group)
+        .bind(incoming.header.event_id)
+        .bind(&incoming.header.event_type)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first {
+            metrics::counter!("events_duplicates_total", "consumer" => self.group.clone())
+                .increment(1);
+            tracing::info!(consumer = %self.group, event_id = %incoming.header.event_id, "duplicate delivery ignored");
+            return Ok(Outcome::Duplicate);
+        }
+        handler(&mut tx, incoming).await?;
+        tx.commit().await?;
+        metrics::counter!("events_handled_total", "consumer" => self.group.clone(), "event_type" => incoming.header.event_type.clone())
+            .increment(1);
+        Ok(Outcome::Handled)
+    }
+
+    async fn dead_letter(
+        &self,
+        broker: &dyn Broker,
+        delivery: &Delivery,
+        event_type: &str,
+        reason: &str,
+    ) -> Result<(), BrokerError> {
+        let event_id = serde_json::from_slice::<EnvelopeHeader>(&delivery.payload)
+            .ok()
+            .map(|h| h.event_id);
+        tracing::error!(consumer = %self.group, %event_type, attempt = delivery.attempt, ?event_id, %reason, "event dead-lettered");
+        metrics::counter!("events_dead_lettered_total", "consumer" => self.group.clone(), "event_type" => event_type.to_string())
+            .increment(1);
+        let stored = sqlx::query(
+            "INSERT INTO msa_dead_letters (consumer, subject, event_id, attempts, reason, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&self.group)
+        .bind(&delivery.subject)
+        .bind(event_id)
+        .bind(i32::try_from(delivery.attempt).unwrap_or(i32::MAX))
+        .bind(reason)
+        .bind(String::from_utf8_lossy(&delivery.payload).into_owned())
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "dead letter not recorded in the database");
+        }
+        let message = Outgoing {
+            subject: delivery.subject.clone(),
+            message_id: event_id
+                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |id| id.to_string()),
+            payload: delivery.payload.clone(),
+        };
+        broker.dead_letter(&self.group, &message).await
+    }
+
+    /// Runs until `stop` turns true: subscribes, handles deliveries one by one, and subscribes
+    /// again (with backoff) whenever the connection is lost.
+    pub async fn run(
+        self,
+        brokers: Arc<dyn BrokerSource>,
+        subjects: Vec<String>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(200);
+        while !*stop.borrow() {
+            let subscribed = match brokers.get().await {
+                Ok(broker) => match broker.subscribe(&self.group, &subjects).await {
+                    Ok(sub) => Ok((broker, sub)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            let (broker, mut sub) = match subscribed {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(consumer = %self.group, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot subscribe yet");
+                    brokers.reset();
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            tracing::info!(consumer = %self.group, subjects = ?subjects, broker = broker.kind(), "consuming");
+            loop {
+                let next = tokio::select! {
+                    next = sub.next() => next,
+                    _ = stop.changed() => None,
+                };
+                let Some(delivery) = next else { break };
+                if let Err(e) = self.process(broker.as_ref(), delivery).await {
+                    tracing::warn!(consumer = %self.group, error = %e, "settling a delivery failed; it will be redelivered");
+                }
+            }
+            if !*stop.borrow() {
+                tracing::warn!(consumer = %self.group, "subscription ended; subscribing again");
+                brokers.reset();
+                tokio::time::sleep(backoff).await;
+            }
+        }
+        tracing::info!(consumer = %self.group, "consumer stopped");
+    }
+}
+
+enum Applied {
+    Done(Outcome),
+    Retry(String),
+    Poison(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        assert_eq!(p.delay(1), Duration::from_millis(100));
+        assert_eq!(p.delay(2), Duration::from_millis(200));
+        assert_eq!(p.delay(4), Duration::from_millis(800));
+        assert_eq!(p.delay(9), Duration::from_secs(1));
+        assert_eq!(p.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn api_errors_map_to_retry_or_poison() {
+        assert!(matches!(
+            HandlerError::from(crate::ApiError::Rejected("no".into())),
+            HandlerError::Poison(_)
+        ));
+        assert!(matches!(
+            HandlerError::from(crate::ApiError::Conflict("busy".into())),
+            HandlerError::Retry(_)
+        ));
+    }
+}

@@ -1,0 +1,197 @@
+//! Event messaging of a service process: the runtime's own tables, one shared broker connection
+//! (reconnected after failures), the outbox relay and the consumer as background tasks, and
+//! the admin endpoint that lists dead letters.
+//!
+//! The tables (`msa_outbox`, `msa_inbox`, `msa_dead_letters`) belong to the runtime, not to the
+//! blueprint: [`ensure_schema`] creates them idempotently at start, so a service that gains
+//! `publishes` or `consumes` in a later blueprint needs no hand-written migration.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::{self, BoxFuture, Broker, BrokerConfig, BrokerError};
+use crate::consumer::{Consumer, Handlers, RetryPolicy};
+use crate::outbox::BrokerSource;
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS msa_outbox (
+    id BIGSERIAL PRIMARY KEY,
+    event_id UUID NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    published_at TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS msa_outbox_pending ON msa_outbox (id) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS msa_inbox (
+    consumer TEXT NOT NULL,
+    event_id UUID NOT NULL,
+    event_type TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE TABLE IF NOT EXISTS msa_dead_letters (
+    id BIGSERIAL PRIMARY KEY,
+    consumer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    event_id UUID,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+";
+
+/// Creates the runtime's messaging tables if they are missing.
+pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
+    // One statement per call: prepared statements cannot hold several.
+    for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        sqlx::query(statement).execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// One broker connection shared by the relay and the consumer, made on first use and again
+/// after [`BrokerSource::reset`].
+pub struct SharedBroker {
+    config: BrokerConfig,
+    current: tokio::sync::Mutex<Option<Arc<dyn Broker>>>,
+    stale: Mutex<bool>,
+}
+
+impl SharedBroker {
+    pub fn new(config: BrokerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            current: tokio::sync::Mutex::new(None),
+            stale: Mutex::new(false),
+        })
+    }
+}
+
+impl BrokerSource for SharedBroker {
+    fn get(&self) -> BoxFuture<'_, Result<Arc<dyn Broker>, BrokerError>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(|e| e.into_inner()));
+            if stale {
+                *current = None;
+            }
+            if let Some(b) = current.as_ref() {
+                return Ok(b.clone());
+            }
+            let b = broker::connect(&self.config).await?;
+            tracing::info!(broker = b.kind(), url = %self.config.url, "connected to the broker");
+            *current = Some(b.clone());
+            Ok(b)
+        })
+    }
+    fn reset(&self) {
+        *self.stale.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+}
+
+/// What a service publishes and consumes.
+pub struct MessagingSpec {
+    pub broker: BrokerConfig,
+    /// The service publishes events (runs the outbox relay).
+    pub publishes: bool,
+    /// Handlers of consumed events (the consumer group is the service name).
+    pub handlers: Handlers,
+    pub retry: RetryPolicy,
+}
+
+/// The running messaging tasks of a process.
+pub struct Messaging {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Messaging {
+    /// Starts the relay (when the service publishes) and the consumer (when it has handlers).
+    pub fn start(service: &str, pool: &PgPool, spec: MessagingSpec) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let brokers: Arc<dyn BrokerSource> = SharedBroker::new(spec.broker.clone());
+        let mut tasks = Vec::new();
+        if spec.publishes {
+            tasks.push(tokio::spawn(crate::outbox::relay(
+                pool.clone(),
+                brokers.clone(),
+                Duration::from_millis(500),
+                stopped.clone(),
+            )));
+        }
+        if !spec.handlers.is_empty() {
+            let subjects = spec
+                .handlers
+                .event_types()
+                .map(|t| spec.broker.event_subject(t))
+                .collect();
+            let consumer = Consumer {
+                group: service.to_string(),
+                pool: pool.clone(),
+                handlers: spec.handlers,
+                retry: spec.retry,
+            };
+            tasks.push(tokio::spawn(consumer.run(brokers, subjects, stopped)));
+        }
+        Self { stop, tasks }
+    }
+
+    /// Stops the tasks and waits for the delivery in progress to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A dead letter as listed by the admin endpoint.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub consumer: String,
+    pub subject: String,
+    pub event_id: Option<uuid::Uuid>,
+    pub attempts: i32,
+    pub reason: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeadLetterQuery {
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// `GET /admin/dead-letters?after=ID`: the oldest 100 dead letters after `after`.
+pub fn admin_routes(pool: PgPool) -> Router {
+    Router::new()
+        .route("/admin/dead-letters", get(dead_letters))
+        .with_state(pool)
+}
+
+async fn dead_letters(
+    State(pool): State<PgPool>,
+    Query(q): Query<DeadLetterQuery>,
+) -> Result<Json<Vec<DeadLetter>>, crate::ApiError> {
+    let rows = sqlx::query_as::<_, DeadLetter>(
+        "SELECT id, consumer, subject, event_id, attempts, reason, payload FROM msa_dead_letters \
+         WHERE id > $1 ORDER BY id LIMIT 100",
+    )
+    .bind(q.after)
+    .fetch_all(&pool)
+    .await?;
+    Ok(Json(rows))
+}

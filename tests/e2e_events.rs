@@ -1,0 +1,346 @@
+//! The runtime's event guarantees against real brokers (NATS JetStream and RabbitMQ, each in a
+//! container) and a real Postgres: events committed through the outbox reach a consumer group;
+//! the broker stopped while producers keep committing, then started → every event arrives and
+//! none has a second effect; a consumer killed mid-stream and started again → same; a duplicate
+//! delivery → one effect; a poison message and a handler that always fails → dead letters
+//! (table, broker destination) while the stream keeps flowing.
+//!
+//! Images come from `MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ` (official
+//! images by default; `tests/images/provision.sh` builds local ones offline).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::{free_port, image};
+use runtime::broker::{BrokerConfig, Outgoing, event_subject};
+use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
+use runtime::messaging::{SharedBroker, ensure_schema};
+use runtime::outbox::BrokerSource;
+use sqlx::PgPool;
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use tokio::sync::watch;
+
+const SYSTEM: &str = "it";
+const GROUP: &str = "ledger";
+const EVENT: &str = "AmountBooked";
+
+async fn postgres() -> (ContainerAsync<GenericImage>, String) {
+    let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
+    let pg = GenericImage::new(name, tag)
+        .with_exposed_port(5432.tcp())
+        .with_wait_for(WaitFor::message_on_stderr(
+            "database system is ready to accept connections",
+        ))
+        .with_env_var("POSTGRES_PASSWORD", "postgres")
+        .with_env_var("POSTGRES_DB", "events")
+        .start()
+        .await
+        .expect("start postgres");
+    let port = pg.get_host_port_ipv4(5432).await.expect("port");
+    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/events");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(pool) = PgPool::connect(&url).await
+            && sqlx::query("SELECT 1").execute(&pool).await.is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "postgres not up in 60s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (pg, url)
+}
+
+/// A broker container on a fixed host port, so a restart keeps its address.
+async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
+    let port = free_port();
+    let (image, url) = match kind {
+        "nats" => {
+            let (name, tag) = image("MSA_IMAGE_NATS", "nats:2");
+            let img = GenericImage::new(name, tag)
+                .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
+                .with_mapped_port(port, 4222.tcp());
+            let img = if std::env::var("MSA_IMAGE_NATS").is_err() {
+                img.with_cmd(["-js", "-sd", "/data"])
+            } else {
+                img
+            };
+            (img, format!("nats://127.0.0.1:{port}"))
+        }
+        _ => {
+            let (name, tag) = image("MSA_IMAGE_RABBITMQ", "rabbitmq:3");
+            let img = GenericImage::new(name, tag)
+                .with_wait_for(WaitFor::message_on_stdout("completed with"))
+                .with_mapped_port(port, 5672.tcp());
+            (img, format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
+        }
+    };
+    let container = image
+        .with_startup_timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("start {kind}: {e}"));
+    (container, url)
+}
+
+/// The effect of the test's handler: one row per handled event (no uniqueness, so a second
+/// effect would show as a second row).
+async fn prepare(pool: &PgPool) {
+    ensure_schema(pool).await.expect("runtime schema");
+    sqlx::query("CREATE TABLE effects (event_id UUID NOT NULL, n INTEGER NOT NULL)")
+        .execute(pool)
+        .await
+        .expect("effects table");
+}
+
+fn envelope(event_id: uuid::Uuid, n: i64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event_id": event_id,
+        "event_type": EVENT,
+        "version": 1,
+        "aggregate_id": null,
+        "occurred_at": "2026-11-25T00:00:00Z",
+        "correlation_id": uuid::Uuid::new_v4(),
+        "payload": { "n": n },
+    }))
+    .expect("json")
+}
+
+/// Commits `count` events through the outbox, each in its own transaction, numbered from `from`.
+async fn commit_events(pool: &PgPool, from: i64, count: i64) {
+    for n in from..from + count {
+        let mut tx = pool.begin().await.expect("begin");
+        let id = uuid::Uuid::new_v4();
+        runtime::outbox::enqueue(
+            &mut tx,
+            &event_subject(SYSTEM, EVENT),
+            id,
+            EVENT,
+            &envelope(id, n),
+        )
+        .await
+        .expect("enqueue");
+        tx.commit().await.expect("commit");
+    }
+}
+
+/// Records the effect; `n = -1` always fails (a handler bug), `slow` makes each take 20 ms.
+fn handler(slow: bool) -> Handler {
+    Arc::new(move |conn, incoming| {
+        Box::pin(async move {
+            let body: serde_json::Value = incoming.decode()?;
+            let n = body["payload"]["n"]
+                .as_i64()
+                .ok_or_else(|| HandlerError::Poison("no n".into()))?;
+            if n == -1 {
+                return Err(HandlerError::Retry("the handler always fails on -1".into()));
+            }
+            if slow {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sqlx::query("INSERT INTO effects (event_id, n) VALUES ($1, $2)")
+                .bind(incoming.header.event_id)
+                .bind(i32::try_from(n).unwrap_or(i32::MAX))
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start_consumer(pool: &PgPool, config: &BrokerConfig, slow: bool) -> Running {
+    let (stop, stopped) = watch::channel(false);
+    let consumer = Consumer {
+        group: GROUP.into(),
+        pool: pool.clone(),
+        handlers: Handlers::new().on(EVENT, handler(slow)),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        },
+    };
+    let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
+    let task = tokio::spawn(consumer.run(brokers, vec![event_subject(SYSTEM, EVENT)], stopped));
+    Running { stop, task }
+}
+
+fn start_relay(pool: &PgPool, config: &BrokerConfig) -> Running {
+    let (stop, stopped) = watch::channel(false);
+    let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
+    let task = tokio::spawn(runtime::outbox::relay(
+        pool.clone(),
+        brokers,
+        Duration::from_millis(200),
+        stopped,
+    ));
+    Running { stop, task }
+}
+
+async fn counts(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM effects")
+        .fetch_one(pool)
+        .await
+        .expect("count effects")
+}
+
+async fn wait_for_effects(pool: &PgPool, want: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (all, distinct) = counts(pool).await;
+        assert_eq!(all, distinct, "{what}: an event took effect twice");
+        if all == want {
+            return;
+        }
+        assert!(
+            all < want,
+            "{what}: {all} effects, more than the {want} events"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{what}: only {all} of {want} events took effect in 90s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn dead_letters(pool: &PgPool) -> Vec<(String, i32)> {
+    sqlx::query_as("SELECT reason, attempts FROM msa_dead_letters ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("dead letters")
+}
+
+async fn guarantees_hold(kind: &str) {
+    let (_pg, db_url) = postgres().await;
+    let pool = PgPool::connect(&db_url).await.expect("pool");
+    prepare(&pool).await;
+    let (broker_container, broker_url) = broker(kind).await;
+    let mut config = BrokerConfig::new(
+        kind,
+        &broker_url,
+        SYSTEM,
+        vec![(GROUP.into(), EVENT.into())],
+    );
+    config.ack_wait = Duration::from_secs(2);
+
+    // 1. Events committed through the outbox reach the consumer group, once each.
+    let relay = start_relay(&pool, &config);
+    let mut consumer = start_consumer(&pool, &config, false);
+    commit_events(&pool, 0, 200).await;
+    wait_for_effects(&pool, 200, "steady state").await;
+    assert_eq!(runtime::outbox::pending(&pool).await.expect("pending"), 0);
+
+    // 2. Broker down while producers keep committing; then up again: nothing lost, nothing twice.
+    broker_container.stop().await.expect("stop broker");
+    commit_events(&pool, 200, 150).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        runtime::outbox::pending(&pool).await.expect("pending") > 0,
+        "events wait in the outbox while the broker is down"
+    );
+    broker_container.start().await.expect("start broker");
+    wait_for_effects(&pool, 350, "after a broker restart").await;
+
+    // 3. The consumer killed mid-stream (its deliveries unacknowledged), then started again.
+    consumer.task.abort();
+    let _ = consumer.task.await;
+    let slow = start_consumer(&pool, &config, true);
+    commit_events(&pool, 350, 100).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    slow.task.abort();
+    let _ = slow.task.await;
+    let (partial, _) = counts(&pool).await;
+    assert!(
+        partial < 450,
+        "the kill came mid-stream ({partial} effects so far)"
+    );
+    consumer = start_consumer(&pool, &config, false);
+    wait_for_effects(&pool, 450, "after a consumer crash").await;
+
+    // 4. A duplicate delivery (same event id, published again past broker deduplication).
+    let (first_id,): (uuid::Uuid,) = sqlx::query_as("SELECT event_id FROM effects WHERE n = 0")
+        .fetch_one(&pool)
+        .await
+        .expect("first event");
+    let direct = SharedBroker::new(config.clone());
+    let b = direct.get().await.expect("broker");
+    b.publish(&[Outgoing {
+        subject: event_subject(SYSTEM, EVENT),
+        message_id: format!("again-{first_id}"),
+        payload: envelope(first_id, 0),
+    }])
+    .await
+    .expect("publish duplicate");
+
+    // 5. A poison message, then a message whose handler always fails, then a good one.
+    b.publish(&[
+        Outgoing {
+            subject: event_subject(SYSTEM, EVENT),
+            message_id: "poison-1".into(),
+            payload: b"{ not json".to_vec(),
+        },
+        {
+            let id = uuid::Uuid::new_v4();
+            Outgoing {
+                subject: event_subject(SYSTEM, EVENT),
+                message_id: id.to_string(),
+                payload: envelope(id, -1),
+            }
+        },
+    ])
+    .await
+    .expect("publish poison");
+    commit_events(&pool, 450, 1).await;
+    wait_for_effects(&pool, 451, "after a duplicate and a poison message").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead_letters(&pool).await.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "dead letters not recorded in 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = dead_letters(&pool).await;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        dead.iter()
+            .any(|(reason, attempts)| reason.contains("not an event envelope") && *attempts == 1),
+        "poison is dead-lettered at once: {dead:?}"
+    );
+    assert!(
+        dead.iter()
+            .any(|(reason, attempts)| reason.contains("always fails") && *attempts == 3),
+        "a failing handler is retried 3 times, then dead-lettered: {dead:?}"
+    );
+    let (inbox,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox")
+        .fetch_one(&pool)
+        .await
+        .expect("inbox");
+    assert_eq!(inbox, 451, "one inbox row per event that took effect");
+
+    for r in [relay, consumer] {
+        let _ = r.stop.send(true);
+        tokio::time::timeout(Duration::from_secs(10), r.task)
+            .await
+            .expect("tasks stop on request")
+            .expect("task");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_jetstream_delivers_every_event_once() {
+    guarantees_hold("nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_delivers_every_event_once() {
+    guarantees_hold("rabbitmq").await;
+}
