@@ -31,6 +31,10 @@ fn shop_snapshots() {
         "services/orders/src/logic/mod.rs",
         "services/orders/src/logic/order.rs",
         "services/orders/migrations/0001_init.sql",
+        "services/orders/src/events.rs",
+        "services/orders/src/handlers/mod.rs",
+        "services/customers/src/handlers/order_created.rs",
+        "config/orders.toml",
         "services/notifications/src/main.rs",
         "config/orders.toml",
     ] {

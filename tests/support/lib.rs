@@ -85,6 +85,19 @@ pub fn generated(name: &'static str) -> PathBuf {
     dir
 }
 
+/// Generates `text` (a blueprint) into a fixed folder named `name` under the target directory
+/// and returns it; unlike [`generated`], each call writes it again.
+pub fn generated_from(name: &str, text: &str) -> PathBuf {
+    let files = msa_gen::generate_in_memory(text).expect("generation");
+    let dir = target_dir().join("msa-gen-tests").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clean");
+    }
+    msa_gen::write::apply(&dir, &files, text.as_bytes()).expect("write");
+    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
+    dir
+}
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -77,7 +77,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         .services
         .iter()
         .filter(|s| matches!(s.style.value, Style::Crud | Style::Worker))
-        .map(view::service_view)
+        .map(|s| view::service_view(s, bp))
         .collect();
     let system = view::SystemView {
         name: bp.system.name.value.clone(),
@@ -90,6 +90,16 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         image_registry: bp.platform.image_registry.clone(),
         graph: crate::graph::mermaid(bp),
         not_generated: not_generated.clone(),
+        topology: bp
+            .services
+            .iter()
+            .filter(|s| view::has_messaging(s, bp))
+            .flat_map(|s| {
+                s.consumes
+                    .iter()
+                    .map(|c| (s.name.value.clone(), c.value.clone()))
+            })
+            .collect(),
     };
     let mut files = vec![
         PlannedFile {
@@ -192,6 +202,31 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                 ));
             }
         }
+        if let Some(m) = &s.messaging {
+            files.push(template(
+                format!("{dir}/src/events.rs"),
+                Ownership::Generated,
+                "services/events/events.rs.tera",
+                &ctx,
+            ));
+            if !m.handlers.is_empty() {
+                files.push(template(
+                    format!("{dir}/src/handlers/mod.rs"),
+                    Ownership::Generated,
+                    "services/events/handlers_mod.rs.tera",
+                    &ctx,
+                ));
+            }
+            for h in &m.handlers {
+                let hctx = serde_json::json!({ "system": &system, "service": s, "handler": h });
+                files.push(template(
+                    format!("{dir}/src/handlers/{}.rs", h.module),
+                    Ownership::User,
+                    "services/events/handler.rs.tera",
+                    &hctx,
+                ));
+            }
+        }
         if s.has_db {
             files.push(template(
                 format!("{dir}/migrations/0001_init.sql"),
@@ -228,14 +263,21 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
                 .join(", ")
         ));
     }
-    if bp
+    let without: Vec<&str> = bp
         .services
         .iter()
-        .any(|s| !s.publishes.is_empty() || !s.consumes.is_empty())
-    {
+        .filter(|s| {
+            (!s.publishes.is_empty() || !s.consumes.is_empty())
+                && matches!(s.style.value, Style::Crud | Style::Worker)
+                && !view::has_messaging(s, bp)
+        })
+        .map(|s| s.name.value.as_str())
+        .collect();
+    if !without.is_empty() {
         out.push(format!(
-            "not generated yet: event publishing and consuming over {} (outbox, inbox); the `contracts` crate is generated",
-            bp.platform.broker.value.as_str()
+            "not generated yet: event publishing and consuming over {} for {} (needs a CRUD service with a database on nats or rabbitmq)",
+            bp.platform.broker.value.as_str(),
+            without.join(", ")
         ));
     }
     for s in &bp.services {

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::blueprint::{Blueprint, Entity, Event, Field, FieldType, Kind, Service, Store, Style};
+use crate::blueprint::{
+    Blueprint, Broker, Entity, Event, Field, FieldType, Kind, Service, Store, Style,
+};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +98,48 @@ pub struct ServiceView {
     pub entities: Vec<EntityView>,
     pub uses_decimal: bool,
     pub uses_date: bool,
+    /// Events through the outbox and consumers; `None` when the service has none (or this
+    /// version does not generate them for its style or broker).
+    pub messaging: Option<MessagingView>,
+}
+
+/// How a service publishes and consumes events.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagingView {
+    /// The runtime feature and broker kind: `nats` or `rabbitmq`.
+    pub broker: String,
+    pub publishes: Vec<String>,
+    pub handlers: Vec<HandlerView>,
+    /// Events published by the generated CRUD code itself.
+    pub auto: Vec<AutoPublishView>,
+}
+
+/// A consumed event and the user-owned module that handles it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandlerView {
+    pub event: String,
+    /// Module of the handler (`credit_reserved`).
+    pub module: String,
+}
+
+/// `OrderCreated` published on `create` of `Order`, each event field taken from the entity.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoPublishView {
+    pub entity: String,
+    /// `create`, `update` or `delete`.
+    pub on: String,
+    pub event: String,
+    pub assignments: Vec<AssignView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignView {
+    /// Event field (Rust identifier).
+    pub field: String,
+    /// Entity field it is copied from (Rust identifier, `id` for `<entity>-id`).
+    pub from: String,
+    /// Copied by value (`Copy` types) or cloned.
+    pub copy: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +166,8 @@ pub struct SystemView {
     pub image_registry: String,
     pub graph: String,
     pub not_generated: Vec<String>,
+    /// Every (consumer group, event type) served by generated consumers.
+    pub topology: Vec<(String, String)>,
 }
 
 fn rust_of(kind: &Kind, owner: &str, field: &str) -> String {
@@ -314,7 +360,94 @@ fn kinds(f: &Field) -> Vec<&Kind> {
     }
 }
 
-pub fn service_view(s: &Service) -> ServiceView {
+/// Whether this version generates event messaging for `s`: a CRUD service with a database, on
+/// a broker the runtime has an adapter for, that publishes or consumes.
+pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
+    matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq)
+        && s.style.value == Style::Crud
+        && s.store.value == Store::Postgres
+        && (!s.publishes.is_empty() || !s.consumes.is_empty())
+}
+
+/// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
+/// every field the entity holds with the same type (`<entity>-id` is its id).
+fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView> {
+    let own_id = format!("{}-id", to_kebab(&e.name.value));
+    let mut out = Vec::new();
+    for (suffix, on) in [
+        ("Created", "create"),
+        ("Updated", "update"),
+        ("Deleted", "delete"),
+    ] {
+        let name = format!("{}{suffix}", e.name.value);
+        if !s.publishes.iter().any(|p| p.value == name) {
+            continue;
+        }
+        let Some(event) = bp.events.iter().find(|ev| ev.name.value == name) else {
+            continue;
+        };
+        let uuid = FieldType {
+            kind: Kind::Uuid,
+            optional: false,
+        };
+        let assignments: Option<Vec<AssignView>> = event
+            .fields
+            .iter()
+            .map(|f| {
+                let field = rust_ident(&to_snake(&f.name.value));
+                if f.name.value == own_id && f.ty.value == uuid {
+                    return Some(AssignView {
+                        field,
+                        from: "id".into(),
+                        copy: true,
+                    });
+                }
+                let source = e.fields.iter().find(|x| x.name.value == f.name.value)?;
+                let plain = !matches!(f.ty.value.kind, Kind::Enum(_))
+                    && !matches!(&f.ty.value.kind, Kind::List(i) if matches!(i.as_ref(), Kind::Enum(_)));
+                (source.ty.value == f.ty.value && plain).then(|| AssignView {
+                    from: field.clone(),
+                    field,
+                    copy: field_view(f, &name, 0).copy,
+                })
+            })
+            .collect();
+        if let Some(assignments) = assignments {
+            out.push(AutoPublishView {
+                entity: e.name.value.clone(),
+                on: on.into(),
+                event: name,
+                assignments,
+            });
+        }
+    }
+    out
+}
+
+fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
+    if !has_messaging(s, bp) {
+        return None;
+    }
+    Some(MessagingView {
+        broker: bp.platform.broker.value.as_str().to_string(),
+        publishes: s.publishes.iter().map(|p| p.value.clone()).collect(),
+        handlers: s
+            .consumes
+            .iter()
+            .map(|c| HandlerView {
+                event: c.value.clone(),
+                module: to_snake(&c.value),
+            })
+            .collect(),
+        auto: s
+            .entities
+            .iter()
+            .flat_map(|e| auto_publish(s, e, bp))
+            .collect(),
+    })
+}
+
+pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
     let all_fields: Vec<&Field> = s.entities.iter().flat_map(|e| e.fields.iter()).collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
     ServiceView {
@@ -334,6 +467,7 @@ pub fn service_view(s: &Service) -> ServiceView {
         },
         uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
         uses_date: uses(|k| matches!(k, Kind::Date)),
+        messaging: messaging_view(s, bp),
     }
 }
 

@@ -5,7 +5,7 @@
 //! 2. `$CONFIG_DIR/<service>.toml` (default dir `config`), then `$CONFIG_DIR/<service>-<profile>.toml`
 //!    where the profile is `$APP_PROFILE` (default `dev`);
 //! 3. environment: `APP_<KEY>` for every key (`APP_DATABASE_URL`, `APP_PORT`), plus the
-//!    conventional `DATABASE_URL` and `PORT`.
+//!    conventional `DATABASE_URL`, `BROKER_URL` and `PORT`.
 //!
 //! Missing files are fine; a file that exists but does not parse is an error, never ignored.
 
@@ -32,6 +32,12 @@ pub struct Settings {
     pub database_wait_secs: u64,
     #[serde(default = "default_pool")]
     pub database_pool_size: u32,
+    /// The message broker (`nats://…`, `amqp://…`); default: the broker on localhost.
+    #[serde(default)]
+    pub broker_url: Option<String>,
+    /// Deliveries of a failing event before it is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub event_max_attempts: u32,
     /// Every key of the layers, for settings the runtime does not know.
     #[serde(skip)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -51,6 +57,9 @@ fn default_db_wait() -> u64 {
 }
 fn default_pool() -> u32 {
     10
+}
+fn default_max_attempts() -> u32 {
+    5
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +129,11 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
         &sources.dir.join(format!("{service}-{profile}.toml")),
         &mut map,
     )?;
-    for (alias, key) in [("DATABASE_URL", "database_url"), ("PORT", "port")] {
+    for (alias, key) in [
+        ("DATABASE_URL", "database_url"),
+        ("BROKER_URL", "broker_url"),
+        ("PORT", "port"),
+    ] {
         if let Some(v) = sources.env.get(alias) {
             map.insert(key.into(), env_value(v));
         }

@@ -17,14 +17,22 @@
 //! | [`paging`] | `?page=&size=` parameters and the page envelope |
 //! | [`docs`] | `/openapi.json` and a self-contained API docs page |
 //! | [`server`] | the process: wiring, graceful shutdown on SIGTERM / Ctrl-C |
+//! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
+//! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
+//! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
+//! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoint |
 
+pub mod broker;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod docs;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod messaging;
 pub mod metrics;
+pub mod outbox;
 pub mod paging;
 pub mod server;
 pub mod telemetry;
@@ -33,7 +41,7 @@ pub mod text_enum;
 pub use error::{ApiError, FieldError};
 pub use json::{ValidJson, ValidPath, ValidQuery};
 pub use paging::{Page, PageParams};
-pub use server::{Context, ServiceSpec, run, run_with_db};
+pub use server::{Context, Messages, ServiceSpec, run, run_with_db};
 
 /// Re-exports the generated crates use, so their dependency lists stay short.
 pub mod reexports {

@@ -18,6 +18,31 @@ pub struct ServiceSpec {
     pub default_port: u16,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
+    /// Events the service publishes and consumes, when it has any (needs a database).
+    pub messaging: Option<Messages>,
+}
+
+/// What a generated `main.rs` tells the runtime about the service's events.
+pub struct Messages {
+    /// `nats` or `rabbitmq`.
+    pub broker: &'static str,
+    /// The system name, prefix of every broker destination.
+    pub system: &'static str,
+    /// Every (consumer group, event type) of the system.
+    pub topology: &'static [(&'static str, &'static str)],
+    /// The service publishes through the outbox.
+    pub publishes: bool,
+    /// Handlers of the events the service consumes.
+    pub handlers: crate::consumer::Handlers,
+}
+
+impl Messages {
+    fn default_url(&self) -> &'static str {
+        match self.broker {
+            "rabbitmq" => "amqp://guest:guest@127.0.0.1:5672/%2f",
+            _ => "nats://127.0.0.1:4222",
+        }
+    }
 }
 
 /// Everything a generated router needs at start.
@@ -39,6 +64,8 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot prepare the messaging tables: {0}")]
+    Messaging(sqlx::Error),
 }
 
 /// Adds the standard endpoints and middleware around a service's own routes.
@@ -117,7 +144,38 @@ async fn start(
     let ctx = Context {
         settings: settings.clone(),
     };
-    let app = standard_routes(router(ctx, db.clone()), db, spec.openapi);
+    let mut own = router(ctx, db.clone());
+    let mut messaging = None;
+    if let (Some(m), Some(pool)) = (spec.messaging, db.as_ref()) {
+        crate::messaging::ensure_schema(pool)
+            .await
+            .map_err(StartError::Messaging)?;
+        let url = settings
+            .broker_url
+            .clone()
+            .unwrap_or_else(|| m.default_url().to_string());
+        let topology = m
+            .topology
+            .iter()
+            .map(|(g, e)| ((*g).to_string(), (*e).to_string()))
+            .collect();
+        let config = crate::broker::BrokerConfig::new(m.broker, &url, m.system, topology);
+        messaging = Some(crate::messaging::Messaging::start(
+            spec.name,
+            pool,
+            crate::messaging::MessagingSpec {
+                broker: config,
+                publishes: m.publishes,
+                handlers: m.handlers,
+                retry: crate::consumer::RetryPolicy {
+                    max_attempts: settings.event_max_attempts,
+                    ..Default::default()
+                },
+            },
+        ));
+        own = own.merge(crate::messaging::admin_routes(pool.clone()));
+    }
+    let app = standard_routes(own, db, spec.openapi);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -130,6 +188,9 @@ async fn start(
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)?;
+    if let Some(m) = messaging {
+        m.shutdown().await;
+    }
     tracing::info!(service = spec.name, "stopped");
     Ok(())
 }

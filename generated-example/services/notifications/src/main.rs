@@ -12,6 +12,7 @@ async fn main() -> std::process::ExitCode {
             "info": { "title": "notifications", "version": "0.1.0" },
             "paths": {}
         }),
+        messaging: None,
     };
     runtime::run(spec, |_ctx| axum::Router::new()).await
 }

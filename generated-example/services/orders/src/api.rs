@@ -106,6 +106,16 @@ async fn create_order(
     Logic.before_create(&mut tx, &mut input).await?;
     let created = model::insert_order(&mut tx, &input).await?;
     Logic.after_create(&mut tx, &created).await?;
+    crate::events::publish(
+        &mut tx,
+        contracts::OrderCreated {
+            order_id: created.id,
+            customer_id: created.customer_id,
+            total: created.total,
+        },
+        None,
+    )
+    .await?;
     tx.commit().await?;
     let location = format!("/orders/{}", created.id);
     Ok((

@@ -3,6 +3,8 @@
 //! `model.rs`, and your business hooks in `logic/`.
 
 mod api;
+mod events;
+mod handlers;
 mod logic;
 mod model;
 
@@ -14,6 +16,7 @@ async fn main() -> std::process::ExitCode {
         name: "orders",
         default_port: 8103,
         openapi: api::openapi(),
+        messaging: Some(events::messages()),
     };
     runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| api::router(db)).await
 }

@@ -3,6 +3,7 @@
 //! `model.rs`, and your business hooks in `logic/`.
 
 mod api;
+mod events;
 mod logic;
 mod model;
 
@@ -14,6 +15,7 @@ async fn main() -> std::process::ExitCode {
         name: "payments",
         default_port: 8104,
         openapi: api::openapi(),
+        messaging: Some(events::messages()),
     };
     runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| api::router(db)).await
 }

@@ -14,6 +14,7 @@ async fn main() -> std::process::ExitCode {
         name: "products",
         default_port: 8102,
         openapi: api::openapi(),
+        messaging: None,
     };
     runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| api::router(db)).await
 }
