@@ -6,45 +6,15 @@
 //! The Postgres image comes from `MSA_IMAGE_POSTGRES` (default: the official `postgres:16-alpine`;
 //! `tests/images/provision.sh` builds a local one offline).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::{cargo, dangling_refs, free_port, generated, image, target_dir};
+use msa_gen_tests::containers::{self, Process};
+use msa_gen_tests::{cargo, dangling_refs, free_port, generated, target_dir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use testcontainers::core::{IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
 
-/// The service process; killed if the test panics.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_for_database(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        // Only the final server listens on TCP (the init server uses the socket), so one
-        // successful query means the database is up for good.
-        if let Ok(pool) = sqlx::PgPool::connect(url).await
-            && sqlx::query("SELECT 1").execute(&pool).await.is_ok()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "postgres did not accept connections in 60s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Service) {
+async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Process) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(status)) = service.0.try_wait() {
@@ -73,23 +43,11 @@ async fn notes_service_does_crud_against_real_postgres() {
     cargo(&ws, &["build", "-p", "notes"]);
     let binary = target_dir().join("debug").join("notes");
 
-    let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
-    let pg = GenericImage::new(name, tag)
-        .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr(
-            "database system is ready to accept connections",
-        ))
-        .with_env_var("POSTGRES_PASSWORD", "postgres")
-        .with_env_var("POSTGRES_DB", "notes")
-        .start()
-        .await
-        .expect("start postgres (set MSA_IMAGE_POSTGRES to a local image when offline)");
-    let pg_port = pg.get_host_port_ipv4(5432).await.expect("mapped port");
+    let (pg, pg_port) = containers::postgres("notes").await;
     let db_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/notes");
-    wait_for_database(&db_url).await;
 
     let port = free_port();
-    let mut service = Service(
+    let mut service = Process(
         Command::new(&binary)
             .current_dir(&ws)
             .env("DATABASE_URL", &db_url)

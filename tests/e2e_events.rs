@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::{free_port, image};
+use msa_gen_tests::{containers, free_port, image};
 use runtime::broker::{BrokerConfig, Outgoing, event_subject};
 use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
 use runtime::messaging::{SharedBroker, ensure_schema};
@@ -27,30 +27,11 @@ const GROUP: &str = "ledger";
 const EVENT: &str = "AmountBooked";
 
 async fn postgres() -> (ContainerAsync<GenericImage>, String) {
-    let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
-    let pg = GenericImage::new(name, tag)
-        .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr(
-            "database system is ready to accept connections",
-        ))
-        .with_env_var("POSTGRES_PASSWORD", "postgres")
-        .with_env_var("POSTGRES_DB", "events")
-        .start()
-        .await
-        .expect("start postgres");
-    let port = pg.get_host_port_ipv4(5432).await.expect("port");
-    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/events");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(pool) = PgPool::connect(&url).await
-            && sqlx::query("SELECT 1").execute(&pool).await.is_ok()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "postgres not up in 60s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    (pg, url)
+    let (pg, port) = containers::postgres("events").await;
+    (
+        pg,
+        format!("postgres://postgres:postgres@127.0.0.1:{port}/events"),
+    )
 }
 
 /// A broker container on a fixed host port, so a restart keeps its address.

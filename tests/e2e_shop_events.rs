@@ -6,9 +6,10 @@
 //! arrives after it restarts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use msa_gen_tests::containers::{self, Process};
 use msa_gen_tests::{cargo, free_port, generated_from, image, repo, target_dir};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,15 +17,6 @@ use sqlx::PgPool;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Generates the shop on `broker`, builds `orders` and `customers`, and copies the binaries out
 /// of the shared target directory (the other variant's build would replace them).
@@ -43,33 +35,17 @@ fn build_shop(broker: &str) -> PathBuf {
 }
 
 async fn start_postgres() -> (ContainerAsync<GenericImage>, u16) {
-    let (name, tag) = image("MSA_IMAGE_POSTGRES", "postgres:16-alpine");
-    let pg = GenericImage::new(name, tag)
-        .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr(
-            "database system is ready to accept connections",
-        ))
-        .with_env_var("POSTGRES_PASSWORD", "postgres")
-        .with_env_var("POSTGRES_DB", "orders")
-        .start()
+    let (pg, port) = containers::postgres("orders").await;
+    let pool = PgPool::connect(&format!(
+        "postgres://postgres:postgres@127.0.0.1:{port}/orders"
+    ))
+    .await
+    .expect("orders database");
+    sqlx::query("CREATE DATABASE customers")
+        .execute(&pool)
         .await
-        .expect("start postgres");
-    let port = pg.get_host_port_ipv4(5432).await.expect("port");
-    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/orders");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(pool) = PgPool::connect(&url).await
-            && sqlx::query("SELECT 1").execute(&pool).await.is_ok()
-        {
-            sqlx::query("CREATE DATABASE customers")
-                .execute(&pool)
-                .await
-                .expect("customers database");
-            return (pg, port);
-        }
-        assert!(Instant::now() < deadline, "postgres not up in 60s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        .expect("customers database");
+    (pg, port)
 }
 
 async fn start_broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {

@@ -2,6 +2,8 @@
 //! directory are, generating a workspace once per test process, running cargo in it, and the
 //! container images to use (from env vars whose defaults are the official images).
 
+pub mod containers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -172,6 +172,22 @@ pub fn event_type_of(subject: &str) -> &str {
     subject.rsplit('.').next().unwrap_or(subject)
 }
 
+/// Awaits the broker's confirmations of a batch in publish order and returns how many of the
+/// first ones succeeded: the prefix the outbox may mark as published.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+pub(crate) async fn confirmed_prefix<F: Future<Output = bool>>(pending: Vec<F>) -> usize {
+    let mut confirmed = 0;
+    let mut broken = false;
+    for ok in pending {
+        if ok.await && !broken {
+            confirmed += 1;
+        } else {
+            broken = true;
+        }
+    }
+    confirmed
+}
+
 /// Connects to the broker `config` names.
 pub async fn connect(config: &BrokerConfig) -> Result<Arc<dyn Broker>, BrokerError> {
     match config.kind.as_str() {
@@ -198,6 +214,15 @@ mod tests {
             dead_letter_subject("shop", "customers"),
             "shop.dead.customers"
         );
+    }
+
+    #[cfg(any(feature = "nats", feature = "rabbitmq"))]
+    #[tokio::test]
+    async fn only_the_confirmed_prefix_counts() {
+        let acks = |v: &[bool]| v.iter().map(|&ok| async move { ok }).collect::<Vec<_>>();
+        assert_eq!(confirmed_prefix(acks(&[true, true, true])).await, 3);
+        assert_eq!(confirmed_prefix(acks(&[true, false, true])).await, 1);
+        assert_eq!(confirmed_prefix(acks(&[false, true])).await, 0);
     }
 
     #[tokio::test]

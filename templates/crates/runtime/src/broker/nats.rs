@@ -151,17 +151,13 @@ impl Nats {
 
 /// Awaits publish acknowledgements in order; returns how many of the first ones succeeded.
 async fn settle_acks(pending: Vec<jetstream::context::PublishAckFuture>) -> usize {
-    let mut confirmed = 0;
-    let mut broken = false;
-    for ack in pending {
-        let ok = ack.await.is_ok();
-        if ok && !broken {
-            confirmed += 1;
-        } else {
-            broken = true;
-        }
-    }
-    confirmed
+    super::confirmed_prefix(
+        pending
+            .into_iter()
+            .map(|ack| async move { ack.await.is_ok() })
+            .collect(),
+    )
+    .await
 }
 
 struct NatsSettle(jetstream::Message);

@@ -185,17 +185,13 @@ impl Rabbit {
 
 /// Awaits publisher confirms in order; returns how many of the first ones were acks.
 async fn settle_confirms(pending: Vec<lapin::PublisherConfirm>) -> usize {
-    let mut confirmed = 0;
-    let mut broken = false;
-    for confirm in pending {
-        let ok = matches!(confirm.await, Ok(c) if c.is_ack());
-        if ok && !broken {
-            confirmed += 1;
-        } else {
-            broken = true;
-        }
-    }
-    confirmed
+    super::confirmed_prefix(
+        pending
+            .into_iter()
+            .map(|confirm| async move { matches!(confirm.await, Ok(c) if c.is_ack()) })
+            .collect(),
+    )
+    .await
 }
 
 struct RabbitSettle(lapin::Acker);
