@@ -11,15 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::{containers, free_port, image};
-use runtime::broker::{BrokerConfig, Outgoing, event_subject};
+use msa_gen_tests::containers;
+use runtime::broker::{BrokerConfig, BrokerSource, Outgoing, event_subject};
 use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
 use runtime::messaging::{SharedBroker, ensure_schema};
-use runtime::outbox::BrokerSource;
 use sqlx::PgPool;
-use testcontainers::core::{IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage};
 use tokio::sync::watch;
 
 const SYSTEM: &str = "it";
@@ -32,38 +29,6 @@ async fn postgres() -> (ContainerAsync<GenericImage>, String) {
         pg,
         format!("postgres://postgres:postgres@127.0.0.1:{port}/events"),
     )
-}
-
-/// A broker container on a fixed host port, so a restart keeps its address.
-async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
-    let port = free_port();
-    let (image, url) = match kind {
-        "nats" => {
-            let (name, tag) = image("MSA_IMAGE_NATS", "nats:2");
-            let img = GenericImage::new(name, tag)
-                .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
-                .with_mapped_port(port, 4222.tcp());
-            let img = if std::env::var("MSA_IMAGE_NATS").is_err() {
-                img.with_cmd(["-js", "-sd", "/data"])
-            } else {
-                img
-            };
-            (img, format!("nats://127.0.0.1:{port}"))
-        }
-        _ => {
-            let (name, tag) = image("MSA_IMAGE_RABBITMQ", "rabbitmq:3");
-            let img = GenericImage::new(name, tag)
-                .with_wait_for(WaitFor::message_on_stdout("completed with"))
-                .with_mapped_port(port, 5672.tcp());
-            (img, format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
-        }
-    };
-    let container = image
-        .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("start {kind}: {e}"));
-    (container, url)
 }
 
 /// The effect of the test's handler: one row per handled event (no uniqueness, so a second
@@ -203,7 +168,7 @@ async fn guarantees_hold(kind: &str) {
     let (_pg, db_url) = postgres().await;
     let pool = PgPool::connect(&db_url).await.expect("pool");
     prepare(&pool).await;
-    let (broker_container, broker_url) = broker(kind).await;
+    let (broker_container, broker_url) = containers::broker(kind).await;
     let mut config = BrokerConfig::new(
         kind,
         &broker_url,

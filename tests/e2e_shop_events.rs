@@ -10,13 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use msa_gen_tests::containers::{self, Process};
-use msa_gen_tests::{cargo, free_port, generated_from, image, repo, target_dir};
+use msa_gen_tests::{cargo, free_port, generated_from, repo, target_dir};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
-use testcontainers::core::{IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage};
 
 /// Generates the shop on `broker`, builds `orders` and `customers`, and copies the binaries out
 /// of the shared target directory (the other variant's build would replace them).
@@ -46,36 +44,6 @@ async fn start_postgres() -> (ContainerAsync<GenericImage>, u16) {
         .await
         .expect("customers database");
     (pg, port)
-}
-
-async fn start_broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
-    let (img, inner, url_of): (GenericImage, u16, fn(u16) -> String) = if kind == "nats" {
-        let (name, tag) = image("MSA_IMAGE_NATS", "nats:2");
-        let img = GenericImage::new(name, tag)
-            .with_wait_for(WaitFor::message_on_stderr("Server is ready"));
-        (img, 4222, |p| format!("nats://127.0.0.1:{p}"))
-    } else {
-        let (name, tag) = image("MSA_IMAGE_RABBITMQ", "rabbitmq:3");
-        let img = GenericImage::new(name, tag)
-            .with_wait_for(WaitFor::message_on_stdout("completed with"));
-        (img, 5672, |p| {
-            format!("amqp://guest:guest@127.0.0.1:{p}/%2f")
-        })
-    };
-    let req = img
-        .with_exposed_port(inner.tcp())
-        .with_startup_timeout(Duration::from_secs(120));
-    let req = if kind == "nats" && std::env::var("MSA_IMAGE_NATS").is_err() {
-        req.with_cmd(["-js"])
-    } else {
-        req
-    };
-    let c = req
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("start {kind}: {e}"));
-    let port = c.get_host_port_ipv4(inner).await.expect("port");
-    (c, url_of(port))
 }
 
 fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
@@ -178,7 +146,7 @@ async fn wait_received(orders_db: &PgPool, customers_db: &PgPool, want: &[uuid::
 async fn order_created_reaches_customers(broker: &str) {
     let ws = build_shop(broker);
     let (_pg, pg_port) = start_postgres().await;
-    let (_broker, broker_url) = start_broker(broker).await;
+    let (_broker, broker_url) = containers::broker(broker).await;
     let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -1,5 +1,5 @@
 //! Containers and processes of the end-to-end tests: Postgres (waited for until it answers a
-//! query) and a guard that kills a spawned service process when a test ends or panics.
+//! query), a message broker on a fixed host port, and a guard that kills a spawned service process when a test ends or panics.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -51,4 +51,39 @@ pub async fn postgres(db: &str) -> (ContainerAsync<GenericImage>, u16) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Starts a broker, `nats` (`MSA_IMAGE_NATS`, JetStream on) or `rabbitmq`
+/// (`MSA_IMAGE_RABBITMQ`), on a fixed host port so a restart keeps its address; returns it with
+/// its URL.
+pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
+    let port = crate::free_port();
+    let (request, url) = match kind {
+        "nats" => {
+            let (name, tag) = image("MSA_IMAGE_NATS", "nats:2");
+            let img = GenericImage::new(name, tag)
+                .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
+                .with_mapped_port(port, 4222.tcp());
+            // The local image starts JetStream itself; the official one needs the flags.
+            let img = if std::env::var("MSA_IMAGE_NATS").is_err() {
+                img.with_cmd(["-js", "-sd", "/data"])
+            } else {
+                img
+            };
+            (img, format!("nats://127.0.0.1:{port}"))
+        }
+        _ => {
+            let (name, tag) = image("MSA_IMAGE_RABBITMQ", "rabbitmq:3");
+            let img = GenericImage::new(name, tag)
+                .with_wait_for(WaitFor::message_on_stdout("completed with"))
+                .with_mapped_port(port, 5672.tcp());
+            (img, format!("amqp://guest:guest@127.0.0.1:{port}/%2f"))
+        }
+    };
+    let container = request
+        .with_startup_timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("start {kind}: {e}"));
+    (container, url)
 }

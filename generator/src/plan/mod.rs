@@ -267,7 +267,7 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         .services
         .iter()
         .filter(|s| {
-            (!s.publishes.is_empty() || !s.consumes.is_empty())
+            view::has_events(s)
                 && matches!(s.style.value, Style::Crud | Style::Worker)
                 && !view::has_messaging(s, bp)
         })

@@ -360,13 +360,18 @@ fn kinds(f: &Field) -> Vec<&Kind> {
     }
 }
 
+/// Whether `s` publishes or consumes any event.
+pub fn has_events(s: &Service) -> bool {
+    !s.publishes.is_empty() || !s.consumes.is_empty()
+}
+
 /// Whether this version generates event messaging for `s`: a CRUD service with a database, on
 /// a broker the runtime has an adapter for, that publishes or consumes.
 pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
     matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq)
         && s.style.value == Style::Crud
         && s.store.value == Store::Postgres
-        && (!s.publishes.is_empty() || !s.consumes.is_empty())
+        && has_events(s)
 }
 
 /// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose

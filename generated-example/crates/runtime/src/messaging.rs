@@ -7,7 +7,8 @@
 //! blueprint: [`ensure_schema`] creates them idempotently at start, so a service that gains
 //! `publishes` or `consumes` in a later blueprint needs no hand-written migration.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -19,9 +20,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::broker::{self, BoxFuture, Broker, BrokerConfig, BrokerError};
+use crate::broker::{self, BoxFuture, Broker, BrokerConfig, BrokerError, BrokerSource};
 use crate::consumer::{Consumer, Handlers, RetryPolicy};
-use crate::outbox::BrokerSource;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS msa_outbox (
@@ -67,7 +67,7 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
 pub struct SharedBroker {
     config: BrokerConfig,
     current: tokio::sync::Mutex<Option<Arc<dyn Broker>>>,
-    stale: Mutex<bool>,
+    stale: AtomicBool,
 }
 
 impl SharedBroker {
@@ -75,7 +75,7 @@ impl SharedBroker {
         Arc::new(Self {
             config,
             current: tokio::sync::Mutex::new(None),
-            stale: Mutex::new(false),
+            stale: AtomicBool::new(false),
         })
     }
 }
@@ -84,8 +84,7 @@ impl BrokerSource for SharedBroker {
     fn get(&self) -> BoxFuture<'_, Result<Arc<dyn Broker>, BrokerError>> {
         Box::pin(async move {
             let mut current = self.current.lock().await;
-            let stale = std::mem::take(&mut *self.stale.lock().unwrap_or_else(|e| e.into_inner()));
-            if stale {
+            if self.stale.swap(false, Ordering::AcqRel) {
                 *current = None;
             }
             if let Some(b) = current.as_ref() {
@@ -98,7 +97,7 @@ impl BrokerSource for SharedBroker {
         })
     }
     fn reset(&self) {
-        *self.stale.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stale.store(true, Ordering::Release);
     }
 }
 

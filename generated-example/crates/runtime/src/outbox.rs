@@ -17,7 +17,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::watch;
 
-use crate::broker::{Broker, BrokerError, Outgoing};
+use crate::broker::{Broker, BrokerError, BrokerSource, Outgoing};
 
 /// Advisory lock key of the relay (`'msa_outbox'` hashed by hand: any constant works, as each
 /// service owns its database).
@@ -125,14 +125,6 @@ pub async fn purge(pool: &PgPool, keep: Duration) -> Result<u64, sqlx::Error> {
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Gets a broker connection, connecting again after a failure.
-pub trait BrokerSource: Send + Sync {
-    /// The current connection, or a new one.
-    fn get(&self) -> crate::broker::BoxFuture<'_, Result<Arc<dyn Broker>, BrokerError>>;
-    /// Drops the current connection after an error, so the next `get` reconnects.
-    fn reset(&self);
 }
 
 /// Runs until `stop` turns true: publishes committed rows as they appear.

@@ -18,8 +18,7 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
-use crate::broker::{BoxFuture, Broker, BrokerError, Delivery, Outgoing};
-use crate::outbox::BrokerSource;
+use crate::broker::{BoxFuture, Broker, BrokerError, BrokerSource, Delivery, Outgoing};
 
 /// The envelope fields the runtime reads; the generated code decodes the typed payload.
 #[derive(Debug, Clone, Deserialize)]

@@ -122,6 +122,14 @@ pub trait Broker: Send + Sync {
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 }
 
+/// Gets a broker connection, connecting again after a failure.
+pub trait BrokerSource: Send + Sync {
+    /// The current connection, or a new one.
+    fn get(&self) -> BoxFuture<'_, Result<Arc<dyn Broker>, BrokerError>>;
+    /// Drops the current connection after an error, so the next `get` reconnects.
+    fn reset(&self);
+}
+
 /// Where a system's broker is and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
