@@ -105,13 +105,17 @@ fn start_consumer(pool: &PgPool, config: &BrokerConfig, slow: bool) -> Running {
     let (stop, stopped) = watch::channel(false);
     let consumer = Consumer {
         group: GROUP.into(),
-        pool: pool.clone(),
+        pool: Some(pool.clone()),
         handlers: Handlers::new().on(EVENT, handler(slow)),
         retry: RetryPolicy {
             max_attempts: 3,
             first_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(200),
         },
+        journal: false,
+        recent: Arc::new(std::sync::Mutex::new(runtime::consumer::RecentIds::new(
+            1000,
+        ))),
     };
     let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
     let task = tokio::spawn(consumer.run(brokers, vec![event_subject(SYSTEM, EVENT)], stopped));

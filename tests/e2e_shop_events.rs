@@ -1,9 +1,17 @@
-//! End to end, with real parts only: the generated `orders` and `customers` services of the shop,
-//! as their own processes, on a real Postgres (a database each) and a real broker, for NATS and
-//! for a RabbitMQ variant of the shop. Creating an order over HTTP publishes `OrderCreated`
-//! through the orders outbox (generated CRUD code), and the customers consumer group receives
-//! it exactly once; with `customers` killed (SIGKILL) while orders are created, every event still
-//! arrives after it restarts.
+//! End to end, with real parts only: the generated `orders`, `customers`, `order-history` and
+//! `notifications` services of the shop, as their own processes, on a real Postgres (a database
+//! each), a real broker (NATS, and a RabbitMQ variant of the shop) and a real SMTP server
+//! (Python's standard `smtpd`).
+//!
+//! - Creating an order over HTTP publishes `OrderCreated` through the orders outbox (generated
+//!   CRUD code), and the customers consumer group receives it exactly once; with `customers`
+//!   killed (SIGKILL) while orders are created, every event still arrives after it restarts.
+//! - The `order-history` read model projects every order into its view; after the view is
+//!   damaged by hand, `POST /admin/rebuild` (while orders keep arriving) makes it match the
+//!   orders again.
+//! - The `notifications` worker mails each `OrderApproved` once over SMTP, also when the event
+//!   is delivered twice, and dead-letters an envelope of a version it does not know without
+//!   stopping.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,17 +24,27 @@ use serde_json::json;
 use sqlx::PgPool;
 use testcontainers::{ContainerAsync, GenericImage};
 
-/// Generates the shop on `broker`, builds `orders` and `customers`, and copies the binaries out
-/// of the shared target directory (the other variant's build would replace them).
+const SERVICES: [&str; 4] = ["orders", "customers", "order-history", "notifications"];
+
+/// Generates the shop on `broker`, builds the services under test, and copies the binaries out
+/// of the shared target directory (the other variant's build would replace them). On NATS, the
+/// generated `contracts` crate's own tests (envelope decoding, version checks) run too.
 fn build_shop(broker: &str) -> PathBuf {
     let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
         .expect("shop blueprint")
         .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
     let ws = generated_from(&format!("shop-{broker}"), &text);
-    cargo(&ws, &["build", "-p", "orders", "-p", "customers"]);
+    let mut args = vec!["build"];
+    for name in SERVICES {
+        args.extend(["-p", name]);
+    }
+    cargo(&ws, &args);
+    if broker == "nats" {
+        cargo(&ws, &["test", "-p", "contracts"]);
+    }
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
-    for name in ["orders", "customers"] {
+    for name in SERVICES {
         std::fs::copy(target_dir().join("debug").join(name), bin.join(name)).expect("copy binary");
     }
     ws
@@ -39,19 +57,33 @@ async fn start_postgres() -> (ContainerAsync<GenericImage>, u16) {
     ))
     .await
     .expect("orders database");
-    sqlx::query("CREATE DATABASE customers")
-        .execute(&pool)
-        .await
-        .expect("customers database");
+    for db in ["customers", "order_history"] {
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&pool)
+            .await
+            .expect("service database");
+    }
     (pg, port)
 }
 
 fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
+    spawn_with(ws, name, port, db, broker, &[])
+}
+
+fn spawn_with(
+    ws: &Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    broker: &str,
+    env: &[(&str, String)],
+) -> Process {
     Process(
         Command::new(ws.join("bin").join(name))
             .current_dir(ws)
             .env("DATABASE_URL", db)
             .env("BROKER_URL", broker)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("APP_PORT", port.to_string())
             .env("APP_HOST", "127.0.0.1")
             .env("APP_LOG_LEVEL", "warn")
@@ -152,7 +184,10 @@ async fn order_created_reaches_customers(broker: &str) {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let (orders_port, customers_port) = (free_port(), free_port());
+    let (orders_port, customers_port, history_port, notifications_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let smtp_log = ws.join("smtp.log");
+    let (_smtp, smtp_port) = start_smtp(&smtp_log).await;
     let mut orders = spawn(&ws, "orders", orders_port, &db("orders"), &broker_url);
     let mut customers = spawn(
         &ws,
@@ -161,8 +196,29 @@ async fn order_created_reaches_customers(broker: &str) {
         &db("customers"),
         &broker_url,
     );
+    let mut history = spawn(
+        &ws,
+        "order-history",
+        history_port,
+        &db("order_history"),
+        &broker_url,
+    );
+    let mut notifications = spawn_with(
+        &ws,
+        "notifications",
+        notifications_port,
+        "",
+        &broker_url,
+        &[
+            ("APP_MAIL_SENDER", "smtp".to_string()),
+            ("APP_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}")),
+            ("APP_MAIL_TO", "shop@example.com".to_string()),
+        ],
+    );
     wait_ready(&http, orders_port, &mut orders).await;
     wait_ready(&http, customers_port, &mut customers).await;
+    wait_ready(&http, history_port, &mut history).await;
+    wait_ready(&http, notifications_port, &mut notifications).await;
     let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
     let customers_db = PgPool::connect(&db("customers"))
         .await
@@ -206,6 +262,248 @@ async fn order_created_reaches_customers(broker: &str) {
         .await
         .expect("text");
     assert!(metrics.contains("outbox_published_total"), "{metrics}");
+
+    let history_db = PgPool::connect(&db("order_history"))
+        .await
+        .expect("order-history db");
+    rebuild_restores_the_view(&http, orders_port, history_port, &history_db, created.len()).await;
+    let lag = http
+        .get(format!("http://127.0.0.1:{history_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        lag.contains("projection_lag_seconds{view=\"OrderSummary\"}"),
+        "{lag}"
+    );
+    notifications_mail_once(&http, broker, &broker_url, notifications_port, &smtp_log).await;
+}
+
+/// `(id, customer id, total)` of every order, and of every order-history row, each sorted.
+async fn orders_and_history(
+    http: &reqwest::Client,
+    orders_port: u16,
+    history_port: u16,
+) -> (Vec<[String; 3]>, Vec<[String; 3]>) {
+    let page = |port: u16, path: &'static str| {
+        let http = http.clone();
+        async move {
+            let body: serde_json::Value = http
+                .get(format!("http://127.0.0.1:{port}{path}?size=100"))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .expect("list")
+                .json()
+                .await
+                .expect("json");
+            body["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut orders: Vec<[String; 3]> = page(orders_port, "/orders")
+        .await
+        .iter()
+        .map(|o| [text(&o["id"]), text(&o["customer_id"]), text(&o["total"])])
+        .collect();
+    let mut history: Vec<[String; 3]> = page(history_port, "/order-history")
+        .await
+        .iter()
+        .map(|o| {
+            [
+                text(&o["order_id"]),
+                text(&o["customer_id"]),
+                text(&o["total"]),
+            ]
+        })
+        .collect();
+    orders.sort();
+    history.sort();
+    (orders, history)
+}
+
+async fn wait_history_matches(http: &reqwest::Client, orders_port: u16, history_port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (orders, history) = orders_and_history(http, orders_port, history_port).await;
+        if orders == history {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order-history {history:?} does not match the orders {orders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Damages the view, rebuilds it while orders keep arriving, and checks it matches again.
+async fn rebuild_restores_the_view(
+    http: &reqwest::Client,
+    orders_port: u16,
+    history_port: u16,
+    history_db: &PgPool,
+    orders_so_far: usize,
+) {
+    wait_history_matches(http, orders_port, history_port).await;
+    sqlx::query("UPDATE order_summary SET total = 0")
+        .execute(history_db)
+        .await
+        .expect("damage the view");
+    sqlx::query(
+        "DELETE FROM order_summary WHERE order_id = (SELECT order_id FROM order_summary ORDER BY order_id LIMIT 1)",
+    )
+    .execute(history_db)
+    .await
+    .expect("damage the view");
+    let (orders, history) = orders_and_history(http, orders_port, history_port).await;
+    assert_ne!(orders, history, "the damage shows");
+
+    let writer = {
+        let http = http.clone();
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                create_order(&http, orders_port).await;
+            }
+        })
+    };
+    let r = http
+        .post(format!("http://127.0.0.1:{history_port}/admin/rebuild"))
+        .send()
+        .await
+        .expect("POST /admin/rebuild");
+    assert_eq!(r.status(), StatusCode::OK);
+    let rebuilt: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(rebuilt["tables"], json!(["order_summary"]));
+    let events = rebuilt["events"].as_u64().expect("events");
+    assert!(
+        events >= orders_so_far as u64,
+        "replayed {events} events for {orders_so_far} orders"
+    );
+    writer.await.expect("writer");
+    wait_history_matches(http, orders_port, history_port).await;
+}
+
+/// Python's standard-library SMTP server, printing every mail it receives to `log`.
+async fn start_smtp(log: &Path) -> (Process, u16) {
+    let port = free_port();
+    let out = std::fs::File::create(log).expect("smtp log");
+    let p = Process(
+        Command::new("python3")
+            .args([
+                "-u",
+                "-W",
+                "ignore",
+                "-m",
+                "smtpd",
+                "-n",
+                "-c",
+                "DebuggingServer",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m smtpd"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "smtpd did not listen in 20s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (p, port)
+}
+
+fn approved(event_id: uuid::Uuid, order: uuid::Uuid, version: u32) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event_id": event_id,
+        "event_type": "OrderApproved",
+        "version": version,
+        "aggregate_id": order,
+        "occurred_at": "2026-11-25T12:00:00Z",
+        "correlation_id": uuid::Uuid::new_v4(),
+        "payload": { "order_id": order, "customer_id": uuid::Uuid::new_v4() },
+    }))
+    .expect("envelope")
+}
+
+/// Publishes `OrderApproved` events straight to the broker (as the orders saga will): one twice
+/// (same event id, new message id), one of an unknown version, then one more.
+async fn notifications_mail_once(
+    http: &reqwest::Client,
+    broker: &str,
+    broker_url: &str,
+    notifications_port: u16,
+    smtp_log: &Path,
+) {
+    use runtime::broker::{BrokerConfig, Outgoing, connect, event_subject};
+    let config = BrokerConfig::new(
+        broker,
+        broker_url,
+        "shop",
+        vec![("notifications".into(), "OrderApproved".into())],
+    );
+    let b = connect(&config).await.expect("broker");
+    let (a, newer, c) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let a_event = uuid::Uuid::new_v4();
+    let message = |payload: Vec<u8>| Outgoing {
+        subject: event_subject("shop", "OrderApproved"),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        payload,
+    };
+    b.publish(&[
+        message(approved(a_event, a, 1)),
+        message(approved(a_event, a, 1)),
+        message(approved(uuid::Uuid::new_v4(), newer, 2)),
+        message(approved(uuid::Uuid::new_v4(), c, 1)),
+    ])
+    .await
+    .expect("publish");
+    let subject = |order: uuid::Uuid| format!("Subject: OrderApproved {order}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        let log = std::fs::read_to_string(smtp_log).unwrap_or_default();
+        if log.contains(&subject(c)) {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no mail for the last event; smtp log:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        log.matches(&subject(a)).count(),
+        1,
+        "one mail for a duplicate: {log}"
+    );
+    assert_eq!(log.matches(&subject(newer)).count(), 0, "{log}");
+    assert_eq!(log.matches(&subject(c)).count(), 1, "{log}");
+    let metrics = http
+        .get(format!("http://127.0.0.1:{notifications_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "events_dead_lettered_total{consumer=\"notifications\",event_type=\"OrderApproved\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("events_duplicates_total"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

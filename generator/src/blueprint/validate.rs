@@ -773,6 +773,51 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// A view can only be fed by an event that carries its key, with the key's type; fields
+    /// of the same name and another type are not copied (a warning).
+    fn view_source(&mut self, v: &crate::blueprint::View, f: &Sp<String>, e: &Event) {
+        let Some(key) = v.fields.iter().find(|x| x.name.value == v.key.value) else {
+            return;
+        };
+        match e.fields.iter().find(|x| x.name.value == v.key.value) {
+            None => self.d.push(hint_err(
+                f.span.clone(),
+                format!(
+                    "event `{}` has no field `{}`, the key of view `{}`",
+                    e.name.value, v.key.value, v.name.value
+                ),
+                format!(
+                    "add `{}` to the event's fields, or remove it from `from`",
+                    v.key.value
+                ),
+            )),
+            Some(k) if k.ty.value != key.ty.value => self.d.push(hint_err(
+                f.span.clone(),
+                format!(
+                    "event `{}` has `{}` as {}, but view `{}` keys it as {}",
+                    e.name.value, v.key.value, k.ty.value, v.name.value, key.ty.value
+                ),
+                "give the key the same type in the event and the view".to_string(),
+            )),
+            Some(_) => {}
+        }
+        for vf in &v.fields {
+            if let Some(ef) = e.fields.iter().find(|x| x.name.value == vf.name.value)
+                && vf.name.value != v.key.value
+                && (ef.ty.value.kind != vf.ty.value.kind
+                    || (ef.ty.value.optional && !vf.ty.value.optional))
+            {
+                self.d.push(Diagnostic::warning(
+                    vf.name.span.clone(),
+                    format!(
+                        "`{}` is {} in event `{}` but {} in view `{}`; it is not copied",
+                        vf.name.value, ef.ty.value, e.name.value, vf.ty.value, v.name.value
+                    ),
+                ));
+            }
+        }
+    }
+
     fn views(&mut self) {
         let bp = self.bp;
         for s in &bp.services {
@@ -783,6 +828,7 @@ impl<'a> Validator<'a> {
                     if self.event_ref(f, &ctx) {
                         if let Some(e) = bp.event(&f.value) {
                             sources.push(e);
+                            self.view_source(v, f, e);
                         }
                         if !s.consumes.iter().any(|c| c.value == f.value) {
                             self.d.push(hint_err(

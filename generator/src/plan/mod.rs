@@ -76,7 +76,11 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
     let services: Vec<view::ServiceView> = bp
         .services
         .iter()
-        .filter(|s| matches!(s.style.value, Style::Crud | Style::Worker))
+        .filter(|s| match s.style.value {
+            Style::Crud | Style::Worker => true,
+            Style::ReadModel => view::has_messaging(s, bp),
+            Style::EventSourced => false,
+        })
         .map(|s| view::service_view(s, bp))
         .collect();
     let system = view::SystemView {
@@ -132,6 +136,12 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             &system,
         ),
         template(
+            "crates/contracts/src/upcast.rs",
+            Ownership::User,
+            "crates/contracts/src/upcast.rs.tera",
+            &system,
+        ),
+        template(
             "crates/contracts/src/lib.rs",
             Ownership::Generated,
             "crates/contracts/src/lib.rs.tera",
@@ -160,47 +170,39 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             "config/service.toml.tera",
             &ctx,
         ));
-        if s.style == "worker" {
-            files.push(template(
+        match s.style.as_str() {
+            "worker" => files.push(template(
                 format!("{dir}/src/main.rs"),
                 Ownership::Generated,
                 "services/worker/main.rs.tera",
                 &ctx,
-            ));
-        } else {
-            files.push(template(
-                format!("{dir}/src/main.rs"),
-                Ownership::Generated,
-                "services/crud/main.rs.tera",
-                &ctx,
-            ));
-            files.push(template(
-                format!("{dir}/src/api.rs"),
-                Ownership::Generated,
-                "services/crud/api.rs.tera",
-                &ctx,
-            ));
-            files.push(template(
-                format!("{dir}/src/model.rs"),
-                Ownership::Generated,
-                "services/crud/model.rs.tera",
-                &ctx,
-            ));
-            files.push(template(
-                format!("{dir}/src/logic/mod.rs"),
-                Ownership::Generated,
-                "services/crud/logic_mod.rs.tera",
-                &ctx,
-            ));
-            for e in &s.entities {
-                let ectx = serde_json::json!({ "system": &system, "service": s, "entity": e });
-                files.push(template(
-                    format!("{dir}/src/logic/{}.rs", e.snake),
-                    Ownership::User,
-                    "services/crud/logic_entity.rs.tera",
-                    &ectx,
-                ));
+            )),
+            "read-model" => {
+                for (file, name) in [
+                    ("main.rs", "main.rs"),
+                    ("api.rs", "api.rs"),
+                    ("model.rs", "model.rs"),
+                    ("projections.rs", "projections.rs"),
+                    ("views/mod.rs", "views_mod.rs"),
+                ] {
+                    files.push(template(
+                        format!("{dir}/src/{file}"),
+                        Ownership::Generated,
+                        &format!("services/read_model/{name}.tera"),
+                        &ctx,
+                    ));
+                }
+                for v in &s.views {
+                    let vctx = serde_json::json!({ "system": &system, "service": s, "view": v });
+                    files.push(template(
+                        format!("{dir}/src/views/{}.rs", v.snake),
+                        Ownership::User,
+                        "services/read_model/view_hooks.rs.tera",
+                        &vctx,
+                    ));
+                }
             }
+            _ => crud_files(&mut files, &dir, &system, s, &ctx),
         }
         if let Some(m) = &s.messaging {
             files.push(template(
@@ -209,7 +211,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                 "services/events/events.rs.tera",
                 &ctx,
             ));
-            if !m.handlers.is_empty() {
+            if !m.user_handlers.is_empty() {
                 files.push(template(
                     format!("{dir}/src/handlers/mod.rs"),
                     Ownership::Generated,
@@ -217,7 +219,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                     &ctx,
                 ));
             }
-            for h in &m.handlers {
+            for h in &m.user_handlers {
                 let hctx = serde_json::json!({ "system": &system, "service": s, "handler": h });
                 files.push(template(
                     format!("{dir}/src/handlers/{}.rs", h.module),
@@ -240,6 +242,49 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
     Plan {
         files,
         not_generated,
+    }
+}
+
+/// The files of a CRUD service: routes, model, and a user-owned logic module per entity.
+fn crud_files(
+    files: &mut Vec<PlannedFile>,
+    dir: &str,
+    system: &view::SystemView,
+    s: &view::ServiceView,
+    ctx: &serde_json::Value,
+) {
+    files.push(template(
+        format!("{dir}/src/main.rs"),
+        Ownership::Generated,
+        "services/crud/main.rs.tera",
+        ctx,
+    ));
+    files.push(template(
+        format!("{dir}/src/api.rs"),
+        Ownership::Generated,
+        "services/crud/api.rs.tera",
+        ctx,
+    ));
+    files.push(template(
+        format!("{dir}/src/model.rs"),
+        Ownership::Generated,
+        "services/crud/model.rs.tera",
+        ctx,
+    ));
+    files.push(template(
+        format!("{dir}/src/logic/mod.rs"),
+        Ownership::Generated,
+        "services/crud/logic_mod.rs.tera",
+        ctx,
+    ));
+    for e in &s.entities {
+        let ectx = serde_json::json!({ "system": system, "service": s, "entity": e });
+        files.push(template(
+            format!("{dir}/src/logic/{}.rs", e.snake),
+            Ownership::User,
+            "services/crud/logic_entity.rs.tera",
+            &ectx,
+        ));
     }
 }
 
@@ -286,8 +331,12 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
                 "not generated yet: event-sourced service `{}`",
                 s.name.value
             )),
-            Style::ReadModel => out.push(format!(
-                "not generated yet: read-model service `{}`",
+            Style::ReadModel if !view::has_messaging(s, bp) => out.push(format!(
+                "not generated yet: read-model service `{}` (needs a database and nats or rabbitmq)",
+                s.name.value
+            )),
+            Style::Worker if view::publishes_without_outbox(s, bp) => out.push(format!(
+                "not generated yet: publishing from `{}` (a worker without a database has no outbox; give it `store = \"postgres\"`)",
                 s.name.value
             )),
             _ => {}

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::blueprint::{
-    Blueprint, Broker, Entity, Event, Field, FieldType, Kind, Service, Store, Style,
+    Blueprint, Broker, Entity, Event, Field, FieldType, Kind, Service, Store, Style, View,
 };
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
 
@@ -96,6 +96,8 @@ pub struct ServiceView {
     pub publishes: Vec<String>,
     pub consumes: Vec<String>,
     pub entities: Vec<EntityView>,
+    /// Views of a read model.
+    pub views: Vec<ViewView>,
     pub uses_decimal: bool,
     pub uses_date: bool,
     /// Events through the outbox and consumers; `None` when the service has none (or this
@@ -110,16 +112,71 @@ pub struct MessagingView {
     pub broker: String,
     pub publishes: Vec<String>,
     pub handlers: Vec<HandlerView>,
+    /// Consumed events handled by user modules in `handlers/` (not by projections).
+    pub user_handlers: Vec<HandlerView>,
     /// Events published by the generated CRUD code itself.
     pub auto: Vec<AutoPublishView>,
+    /// Handlers run in a database transaction with inbox dedup; otherwise (a worker without a
+    /// database) they run plain, deduplicated in memory.
+    pub in_tx: bool,
+    /// Tables of a read model's views (journaled for rebuilds).
+    pub view_tables: Vec<String>,
+    /// A worker: its default handlers render and send a mail.
+    pub mails: bool,
 }
 
-/// A consumed event and the user-owned module that handles it.
+/// A consumed event and the code that handles it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HandlerView {
     pub event: String,
     /// Module of the handler (`credit_reserved`).
     pub module: String,
+    /// Views this event feeds (snake names); empty for a user handler.
+    pub projects: Vec<String>,
+}
+
+/// A read-model view: a table kept by projections of events, with a query API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewView {
+    pub name: String,
+    pub snake: String,
+    pub table: String,
+    pub path: String,
+    pub exposed: bool,
+    pub read_roles: Vec<String>,
+    /// The key field (also in `fields`).
+    pub key: FieldView,
+    pub fields: Vec<FieldView>,
+    pub enums: Vec<EnumView>,
+    pub has_filters: bool,
+    pub sources: Vec<ProjectionView>,
+    /// `INSERT … ON CONFLICT DO NOTHING`: `$1..$n` are the fields in order.
+    pub insert_sql: String,
+    /// `UPDATE … WHERE key = $1`: `$2..` the other fields in order.
+    pub update_sql: String,
+    /// Fields other than the key, in order.
+    pub others: Vec<FieldView>,
+}
+
+/// How one event feeds one view.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionView {
+    pub event: String,
+    /// `order_created`.
+    pub module: String,
+    /// The event field holding the view's key (Rust identifier).
+    pub key_field: String,
+    pub copies: Vec<CopyView>,
+}
+
+/// A same-named field copied from an event into a view.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyView {
+    pub field: String,
+    /// `direct` (same type), `wrap` (into an optional view field) or `if_some` (from an
+    /// optional event field into an optional view field, only when present).
+    pub mode: String,
+    pub copy: bool,
 }
 
 /// `OrderCreated` published on `create` of `Order`, each event field taken from the entity.
@@ -365,13 +422,21 @@ pub fn has_events(s: &Service) -> bool {
     !s.publishes.is_empty() || !s.consumes.is_empty()
 }
 
-/// Whether this version generates event messaging for `s`: a CRUD service with a database, on
-/// a broker the runtime has an adapter for, that publishes or consumes.
+/// Whether this version generates event messaging for `s`: a CRUD service or read model with a
+/// database, or a worker, on a broker the runtime has an adapter for, that publishes or
+/// consumes.
 pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
-    matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq)
-        && s.style.value == Style::Crud
-        && s.store.value == Store::Postgres
-        && has_events(s)
+    let style_ok = match s.style.value {
+        Style::Crud | Style::ReadModel => s.store.value == Store::Postgres,
+        Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
+        Style::EventSourced => false,
+    };
+    matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq) && style_ok && has_events(s)
+}
+
+/// Whether the service publishes events it has no outbox for (a worker without a database).
+pub fn publishes_without_outbox(s: &Service, bp: &Blueprint) -> bool {
+    has_messaging(s, bp) && s.store.value != Store::Postgres && !s.publishes.is_empty()
 }
 
 /// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
@@ -433,17 +498,37 @@ fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
     if !has_messaging(s, bp) {
         return None;
     }
+    let in_tx = s.store.value == Store::Postgres;
+    let handlers: Vec<HandlerView> = s
+        .consumes
+        .iter()
+        .map(|c| HandlerView {
+            event: c.value.clone(),
+            module: to_snake(&c.value),
+            projects: s
+                .views
+                .iter()
+                .filter(|v| v.from.iter().any(|f| f.value == c.value))
+                .map(|v| to_snake(&v.name.value))
+                .collect(),
+        })
+        .collect();
     Some(MessagingView {
         broker: bp.platform.broker.value.as_str().to_string(),
-        publishes: s.publishes.iter().map(|p| p.value.clone()).collect(),
-        handlers: s
-            .consumes
+        publishes: if in_tx {
+            s.publishes.iter().map(|p| p.value.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        user_handlers: handlers
             .iter()
-            .map(|c| HandlerView {
-                event: c.value.clone(),
-                module: to_snake(&c.value),
-            })
+            .filter(|h| h.projects.is_empty())
+            .cloned()
             .collect(),
+        handlers,
+        in_tx,
+        view_tables: s.views.iter().map(|v| to_snake(&v.name.value)).collect(),
+        mails: s.style.value == Style::Worker,
         auto: s
             .entities
             .iter()
@@ -452,8 +537,118 @@ fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
     })
 }
 
+/// How the event field `ef` is copied into the view field `vf`, if it can be.
+fn copy_mode(ef: &Field, vf: &Field) -> Option<&'static str> {
+    let (e, v) = (&ef.ty.value, &vf.ty.value);
+    let plain = |k: &Kind| {
+        !matches!(k, Kind::Enum(_))
+            && !matches!(k, Kind::List(i) if matches!(i.as_ref(), Kind::Enum(_)))
+    };
+    if e.kind != v.kind || !plain(&e.kind) {
+        return None;
+    }
+    match (e.optional, v.optional) {
+        (false, false) => Some("direct"),
+        (false, true) => Some("wrap"),
+        (true, true) => Some("if_some"),
+        (true, false) => None,
+    }
+}
+
+fn view_view(v: &View, bp: &Blueprint) -> Option<ViewView> {
+    let name = v.name.value.clone();
+    let table = to_snake(&name);
+    let fields: Vec<FieldView> = v
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| field_view(f, &name, i))
+        .collect();
+    let key_field = v.fields.iter().find(|f| f.name.value == v.key.value)?;
+    let key = field_view(key_field, &name, 0);
+    let others: Vec<FieldView> = fields
+        .iter()
+        .filter(|f| f.name != key.name)
+        .cloned()
+        .collect();
+    let sources = v
+        .from
+        .iter()
+        .filter_map(|f| bp.events.iter().find(|e| e.name.value == f.value))
+        .filter_map(|e| {
+            let ek = e.fields.iter().find(|f| f.name.value == v.key.value)?;
+            (ek.ty.value == key_field.ty.value).then_some(())?;
+            Some(ProjectionView {
+                event: e.name.value.clone(),
+                module: to_snake(&e.name.value),
+                key_field: rust_ident(&to_snake(&ek.name.value)),
+                copies: v
+                    .fields
+                    .iter()
+                    .filter(|vf| vf.name.value != v.key.value)
+                    .filter_map(|vf| {
+                        let ef = e.fields.iter().find(|f| f.name.value == vf.name.value)?;
+                        Some(CopyView {
+                            field: rust_ident(&to_snake(&vf.name.value)),
+                            mode: copy_mode(ef, vf)?.to_string(),
+                            copy: field_view(ef, &name, 0).copy,
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let cols: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.snake)).collect();
+    let insert_sql = format!(
+        "INSERT INTO \"{table}\" ({}) VALUES ({}) ON CONFLICT (\"{}\") DO NOTHING",
+        cols.join(", "),
+        (1..=cols.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        key.snake
+    );
+    let update_sql = format!(
+        "UPDATE \"{table}\" SET {}\"updated_at\" = now() WHERE \"{}\" = $1",
+        others
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("\"{}\" = ${}, ", f.snake, i + 2))
+            .collect::<String>(),
+        key.snake
+    );
+    Some(ViewView {
+        snake: table.clone(),
+        path: v
+            .expose
+            .as_ref()
+            .map_or_else(|| format!("/{}", to_kebab(&name)), |x| x.path.value.clone()),
+        exposed: v.expose.is_some(),
+        read_roles: v
+            .expose
+            .iter()
+            .flat_map(|x| x.read.iter().map(|r| r.value.clone()))
+            .collect(),
+        has_filters: fields.iter().any(|f| f.filterable),
+        enums: enums_of(&v.fields, &name),
+        key,
+        fields,
+        others,
+        sources,
+        insert_sql,
+        update_sql,
+        table,
+        name,
+    })
+}
+
 pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
-    let all_fields: Vec<&Field> = s.entities.iter().flat_map(|e| e.fields.iter()).collect();
+    let all_fields: Vec<&Field> = s
+        .entities
+        .iter()
+        .flat_map(|e| e.fields.iter())
+        .chain(s.views.iter().flat_map(|v| v.fields.iter()))
+        .collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
     ServiceView {
         name: s.name.value.clone(),
@@ -467,6 +662,11 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         consumes: s.consumes.iter().map(|p| p.value.clone()).collect(),
         entities: if s.style.value == Style::Crud {
             s.entities.iter().map(entity_view).collect()
+        } else {
+            Vec::new()
+        },
+        views: if s.style.value == Style::ReadModel {
+            s.views.iter().filter_map(|v| view_view(v, bp)).collect()
         } else {
             Vec::new()
         },

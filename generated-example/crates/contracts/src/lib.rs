@@ -4,8 +4,9 @@
 //! so producer and consumer always agree on its shape.
 
 mod envelope;
+mod upcast;
 
-pub use envelope::{Envelope, Event};
+pub use envelope::{DecodeError, Envelope, Event};
 /// `OrderCreated` version 1, published by `orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderCreated {
@@ -244,5 +245,21 @@ mod tests {
         let back: Envelope<OrderCreated> = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back.payload, event);
         assert_eq!(back.event_id, envelope.event_id);
+        let decoded = Envelope::<OrderCreated>::decode(json.as_bytes()).expect("decode");
+        assert_eq!(decoded, envelope);
+    }
+
+    #[test]
+    fn newer_versions_and_other_types_are_refused() {
+        let event: OrderCreated = serde_json::from_str(r#"{ "order_id": "00000000-0000-4000-8000-000000000001", "customer_id": "00000000-0000-4000-8000-000000000002", "total": "12.25" }"#).expect("example payload");
+        let mut json =
+            serde_json::to_value(Envelope::new(event, uuid::Uuid::new_v4())).expect("serialize");
+        json["version"] = serde_json::json!(1 + 1);
+        let err = Envelope::<OrderCreated>::decode(json.to_string().as_bytes()).expect_err("newer");
+        assert!(matches!(err, DecodeError::Newer { .. }), "{err}");
+        json["version"] = serde_json::json!(1);
+        json["event_type"] = serde_json::json!("NoSuchEvent");
+        let err = Envelope::<OrderCreated>::decode(json.to_string().as_bytes()).expect_err("type");
+        assert!(matches!(err, DecodeError::WrongType { .. }), "{err}");
     }
 }

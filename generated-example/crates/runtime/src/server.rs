@@ -18,7 +18,7 @@ pub struct ServiceSpec {
     pub default_port: u16,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
-    /// Events the service publishes and consumes, when it has any (needs a database).
+    /// Events the service publishes and consumes, when it has any.
     pub messaging: Option<Messages>,
 }
 
@@ -34,6 +34,8 @@ pub struct Messages {
     pub publishes: bool,
     /// Handlers of the events the service consumes.
     pub handlers: crate::consumer::Handlers,
+    /// The view tables of a read model (journaled, rebuildable); empty otherwise.
+    pub views: &'static [&'static str],
 }
 
 impl Messages {
@@ -66,6 +68,10 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("cannot prepare the messaging tables: {0}")]
     Messaging(sqlx::Error),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    #[error("event handlers run in database transactions, but the service has no database")]
+    NoDatabase,
 }
 
 /// Adds the standard endpoints and middleware around a service's own routes.
@@ -122,6 +128,7 @@ async fn start(
 ) -> Result<(), StartError> {
     let settings = config::load(spec.name, spec.default_port, &Sources::from_process())?;
     crate::telemetry::init(&settings.log_level);
+    crate::mail::configure(&settings)?;
     let db = match migrator {
         Some(migrator) => {
             let url = settings
@@ -146,10 +153,23 @@ async fn start(
     };
     let mut own = router(ctx, db.clone());
     let mut messaging = None;
-    if let (Some(m), Some(pool)) = (spec.messaging, db.as_ref()) {
-        crate::messaging::ensure_schema(pool)
-            .await
-            .map_err(StartError::Messaging)?;
+    if let Some(m) = spec.messaging {
+        if let Some(pool) = db.as_ref() {
+            crate::messaging::ensure_schema(pool)
+                .await
+                .map_err(StartError::Messaging)?;
+            own = own.merge(crate::messaging::admin_routes(pool.clone()));
+            if !m.views.is_empty() {
+                own = own.merge(crate::messaging::rebuild_routes(
+                    pool.clone(),
+                    spec.name,
+                    m.views,
+                    m.handlers.clone(),
+                ));
+            }
+        } else if m.handlers.needs_database() {
+            return Err(StartError::NoDatabase);
+        }
         let url = settings
             .broker_url
             .clone()
@@ -162,7 +182,7 @@ async fn start(
         let config = crate::broker::BrokerConfig::new(m.broker, &url, m.system, topology);
         messaging = Some(crate::messaging::Messaging::start(
             spec.name,
-            pool,
+            db.as_ref(),
             crate::messaging::MessagingSpec {
                 broker: config,
                 publishes: m.publishes,
@@ -171,9 +191,9 @@ async fn start(
                     max_attempts: settings.event_max_attempts,
                     ..Default::default()
                 },
+                views: m.views,
             },
         ));
-        own = own.merge(crate::messaging::admin_routes(pool.clone()));
     }
     let app = standard_routes(own, db, spec.openapi);
     let listener = tokio::net::TcpListener::bind(&addr)

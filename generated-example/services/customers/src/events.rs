@@ -19,6 +19,13 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("orders", "PaymentProcessed"),
     ("orders", "PaymentFailed"),
     ("orders", "CartCheckedOut"),
+    ("order-history", "OrderCreated"),
+    ("order-history", "OrderApproved"),
+    ("order-history", "OrderRejected"),
+    ("order-history", "PaymentProcessed"),
+    ("notifications", "OrderApproved"),
+    ("notifications", "OrderRejected"),
+    ("notifications", "PaymentProcessed"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
@@ -58,11 +65,12 @@ pub fn messages() -> runtime::Messages {
         topology: TOPOLOGY,
         publishes: true,
         handlers: handlers(),
+        views: &[],
     }
 }
 
-/// One handler per consumed event; each decodes the typed envelope and calls your code in
-/// `handlers/`.
+/// One handler per consumed event; each decodes the typed envelope (upcasting an older
+/// version) and calls your code in `handlers/`.
 fn handlers() -> Handlers {
     Handlers::new()
         .on(
@@ -75,12 +83,17 @@ fn handlers() -> Handlers {
         )
 }
 
+/// An undecodable event can never succeed: it goes to the dead letters at once.
+fn decode<E: Event>(incoming: &Incoming) -> Result<Envelope<E>, HandlerError> {
+    Envelope::<E>::decode(&incoming.raw).map_err(|e| HandlerError::Poison(e.to_string()))
+}
+
 fn on_order_created<'c>(
     conn: &'c mut sqlx::PgConnection,
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::OrderCreated> = incoming.decode()?;
+        let envelope = decode::<contracts::OrderCreated>(incoming)?;
         crate::handlers::order_created::handle(conn, envelope).await
     })
 }
@@ -90,7 +103,7 @@ fn on_order_rejected<'c>(
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::OrderRejected> = incoming.decode()?;
+        let envelope = decode::<contracts::OrderRejected>(incoming)?;
         crate::handlers::order_rejected::handle(conn, envelope).await
     })
 }

@@ -19,6 +19,13 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("orders", "PaymentProcessed"),
     ("orders", "PaymentFailed"),
     ("orders", "CartCheckedOut"),
+    ("order-history", "OrderCreated"),
+    ("order-history", "OrderApproved"),
+    ("order-history", "OrderRejected"),
+    ("order-history", "PaymentProcessed"),
+    ("notifications", "OrderApproved"),
+    ("notifications", "OrderRejected"),
+    ("notifications", "PaymentProcessed"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
@@ -58,11 +65,12 @@ pub fn messages() -> runtime::Messages {
         topology: TOPOLOGY,
         publishes: true,
         handlers: handlers(),
+        views: &[],
     }
 }
 
-/// One handler per consumed event; each decodes the typed envelope and calls your code in
-/// `handlers/`.
+/// One handler per consumed event; each decodes the typed envelope (upcasting an older
+/// version) and calls your code in `handlers/`.
 fn handlers() -> Handlers {
     Handlers::new()
         .on(
@@ -87,12 +95,17 @@ fn handlers() -> Handlers {
         )
 }
 
+/// An undecodable event can never succeed: it goes to the dead letters at once.
+fn decode<E: Event>(incoming: &Incoming) -> Result<Envelope<E>, HandlerError> {
+    Envelope::<E>::decode(&incoming.raw).map_err(|e| HandlerError::Poison(e.to_string()))
+}
+
 fn on_credit_reserved<'c>(
     conn: &'c mut sqlx::PgConnection,
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::CreditReserved> = incoming.decode()?;
+        let envelope = decode::<contracts::CreditReserved>(incoming)?;
         crate::handlers::credit_reserved::handle(conn, envelope).await
     })
 }
@@ -102,7 +115,7 @@ fn on_credit_limit_exceeded<'c>(
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::CreditLimitExceeded> = incoming.decode()?;
+        let envelope = decode::<contracts::CreditLimitExceeded>(incoming)?;
         crate::handlers::credit_limit_exceeded::handle(conn, envelope).await
     })
 }
@@ -112,7 +125,7 @@ fn on_payment_processed<'c>(
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::PaymentProcessed> = incoming.decode()?;
+        let envelope = decode::<contracts::PaymentProcessed>(incoming)?;
         crate::handlers::payment_processed::handle(conn, envelope).await
     })
 }
@@ -122,7 +135,7 @@ fn on_payment_failed<'c>(
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::PaymentFailed> = incoming.decode()?;
+        let envelope = decode::<contracts::PaymentFailed>(incoming)?;
         crate::handlers::payment_failed::handle(conn, envelope).await
     })
 }
@@ -132,7 +145,7 @@ fn on_cart_checked_out<'c>(
     incoming: &'c Incoming,
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
-        let envelope: Envelope<contracts::CartCheckedOut> = incoming.decode()?;
+        let envelope = decode::<contracts::CartCheckedOut>(incoming)?;
         crate::handlers::cart_checked_out::handle(conn, envelope).await
     })
 }

@@ -17,6 +17,13 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("orders", "PaymentProcessed"),
     ("orders", "PaymentFailed"),
     ("orders", "CartCheckedOut"),
+    ("order-history", "OrderCreated"),
+    ("order-history", "OrderApproved"),
+    ("order-history", "OrderRejected"),
+    ("order-history", "PaymentProcessed"),
+    ("notifications", "OrderApproved"),
+    ("notifications", "OrderRejected"),
+    ("notifications", "PaymentProcessed"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
@@ -55,5 +62,6 @@ pub fn messages() -> runtime::Messages {
         topology: TOPOLOGY,
         publishes: true,
         handlers: runtime::consumer::Handlers::new(),
+        views: &[],
     }
 }

@@ -1,7 +1,14 @@
 //! Idempotent consumers. Each delivery runs in one database transaction that first records the
 //! event id in `msa_inbox` (primary key: consumer, event id) and then runs the handler: a
 //! redelivered event finds its id already there and has no second effect. The delivery is
-//! acknowledged only after the transaction commits.
+//! acknowledged only after the transaction commits. A read model also appends the envelope to
+//! `msa_journal` in that transaction, so its views can be rebuilt (see [`crate::projection`]).
+//!
+//! A service without a database (a worker with `store = "none"`) registers *plain* handlers:
+//! they run outside any transaction and duplicates are caught by a bounded in-memory set of
+//! recent event ids, so a redelivery within the process's lifetime has no second effect (the
+//! broker's publisher dedup covers re-publication). Give the worker a database for the full
+//! guarantee across restarts.
 //!
 //! Failures: a handler that returns [`HandlerError::Retry`] is retried with exponential backoff
 //! up to `max_attempts` deliveries; then, or at once for [`HandlerError::Poison`], an
@@ -10,8 +17,8 @@
 //! destination, counted in `events_dead_lettered_total` and logged as an error. The stream keeps
 //! flowing.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -87,21 +94,57 @@ pub type Handler = Arc<
         + Sync,
 >;
 
+/// A handler of a service without a database: runs outside any transaction.
+pub type PlainHandler =
+    Arc<dyn for<'c> Fn(&'c Incoming) -> BoxFuture<'c, Result<(), HandlerError>> + Send + Sync>;
+
+#[derive(Clone)]
+enum Registered {
+    InTransaction(Handler),
+    Plain(PlainHandler),
+}
+
 /// The handlers of one consumer group, by event type.
 #[derive(Clone, Default)]
 pub struct Handlers {
-    by_type: BTreeMap<String, Handler>,
+    by_type: BTreeMap<String, Registered>,
 }
 
 impl Handlers {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Registers `handler` for `event_type`.
+    /// Registers `handler` for `event_type`; it runs in the consumer's transaction.
     #[must_use]
     pub fn on(mut self, event_type: &str, handler: Handler) -> Self {
-        self.by_type.insert(event_type.to_string(), handler);
+        self.by_type
+            .insert(event_type.to_string(), Registered::InTransaction(handler));
         self
+    }
+    /// Registers a handler that needs no database (deduplicated in memory).
+    #[must_use]
+    pub fn on_plain(mut self, event_type: &str, handler: PlainHandler) -> Self {
+        self.by_type
+            .insert(event_type.to_string(), Registered::Plain(handler));
+        self
+    }
+    /// Whether some handler runs in a database transaction.
+    pub fn needs_database(&self) -> bool {
+        self.by_type
+            .values()
+            .any(|h| matches!(h, Registered::InTransaction(_)))
+    }
+    /// Runs the handler of `incoming`'s type on `conn`, without inbox or journal: how a
+    /// projection replays its journal. Plain handlers are not replayed.
+    pub async fn replay(
+        &self,
+        conn: &mut PgConnection,
+        incoming: &Incoming,
+    ) -> Result<bool, HandlerError> {
+        match self.by_type.get(&incoming.header.event_type) {
+            Some(Registered::InTransaction(h)) => h(conn, incoming).await.map(|()| true),
+            _ => Ok(false),
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.by_type.is_empty()
@@ -147,13 +190,51 @@ pub enum Outcome {
     DeadLettered { reason: String },
 }
 
-/// A consumer group: a service's handlers over its database and the broker.
+/// The most recent event ids a process has handled, for services without a database.
+#[derive(Debug)]
+pub struct RecentIds {
+    capacity: usize,
+    order: VecDeque<uuid::Uuid>,
+    set: HashSet<uuid::Uuid>,
+}
+
+impl RecentIds {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
+    }
+    pub fn contains(&self, id: &uuid::Uuid) -> bool {
+        self.set.contains(id)
+    }
+    /// Remembers `id`, forgetting the oldest one when full.
+    pub fn insert(&mut self, id: uuid::Uuid) {
+        if !self.set.insert(id) {
+            return;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+    }
+}
+
+/// A consumer group: a service's handlers over its database (when it has one) and the broker.
 #[derive(Clone)]
 pub struct Consumer {
     pub group: String,
-    pub pool: PgPool,
+    /// The service's database: inbox, journal, dead letters and in-transaction handlers.
+    pub pool: Option<PgPool>,
     pub handlers: Handlers,
     pub retry: RetryPolicy,
+    /// Append every handled envelope to `msa_journal` (read models, for rebuilds).
+    pub journal: bool,
+    /// Dedup of plain handlers.
+    pub recent: Arc<Mutex<RecentIds>>,
 }
 
 impl Consumer {
@@ -201,11 +282,47 @@ impl Consumer {
             raw: delivery.payload.clone(),
             attempt: delivery.attempt,
         };
-        match self.apply_in_tx(handler, &incoming).await {
+        let result = match handler {
+            Registered::InTransaction(h) => self.apply_in_tx(h, &incoming).await,
+            Registered::Plain(h) => self.apply_plain(h, &incoming).await,
+        };
+        match result {
             Ok(o) => Applied::Done(o),
             Err(HandlerError::Retry(r)) => Applied::Retry(r),
             Err(HandlerError::Poison(r)) => Applied::Poison(r),
         }
+    }
+
+    fn seen(&self, id: &uuid::Uuid) -> bool {
+        self.recent.lock().is_ok_and(|r| r.contains(id))
+    }
+
+    async fn apply_plain(
+        &self,
+        handler: &PlainHandler,
+        incoming: &Incoming,
+    ) -> Result<Outcome, HandlerError> {
+        let id = incoming.header.event_id;
+        if self.seen(&id) {
+            return Ok(self.duplicate(incoming));
+        }
+        handler(incoming).await?;
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.insert(id);
+        }
+        self.handled(incoming);
+        Ok(Outcome::Handled)
+    }
+
+    fn duplicate(&self, incoming: &Incoming) -> Outcome {
+        metrics::counter!("events_duplicates_total", "consumer" => self.group.clone()).increment(1);
+        tracing::info!(consumer = %self.group, event_id = %incoming.header.event_id, "duplicate delivery ignored");
+        Outcome::Duplicate
+    }
+
+    fn handled(&self, incoming: &Incoming) {
+        metrics::counter!("events_handled_total", "consumer" => self.group.clone(), "event_type" => incoming.header.event_type.clone())
+            .increment(1);
     }
 
     async fn apply_in_tx(
@@ -213,7 +330,13 @@ impl Consumer {
         handler: &Handler,
         incoming: &Incoming,
     ) -> Result<Outcome, HandlerError> {
-        let mut tx = self.pool.begin().await?;
+        let Some(pool) = &self.pool else {
+            return Err(HandlerError::Poison(format!(
+                "`{}` has no database for its in-transaction handler",
+                self.group
+            )));
+        };
+        let mut tx = pool.begin().await?;
         let first = sqlx::query(
             "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -226,15 +349,23 @@ impl Consumer {
         .rows_affected()
             == 1;
         if !first {
-            metrics::counter!("events_duplicates_total", "consumer" => self.group.clone())
-                .increment(1);
-            tracing::info!(consumer = %self.group, event_id = %incoming.header.event_id, "duplicate delivery ignored");
-            return Ok(Outcome::Duplicate);
+            return Ok(self.duplicate(incoming));
+        }
+        if self.journal {
+            sqlx::query(
+                "INSERT INTO msa_journal (consumer, event_id, event_type, payload) \
+                 VALUES ($1, $2, $3, $4::jsonb)",
+            )
+            .bind(&self.group)
+            .bind(incoming.header.event_id)
+            .bind(&incoming.header.event_type)
+            .bind(String::from_utf8_lossy(&incoming.raw).as_ref())
+            .execute(&mut *tx)
+            .await?;
         }
         handler(&mut tx, incoming).await?;
         tx.commit().await?;
-        metrics::counter!("events_handled_total", "consumer" => self.group.clone(), "event_type" => incoming.header.event_type.clone())
-            .increment(1);
+        self.handled(incoming);
         Ok(Outcome::Handled)
     }
 
@@ -251,20 +382,22 @@ impl Consumer {
         tracing::error!(consumer = %self.group, %event_type, attempt = delivery.attempt, ?event_id, %reason, "event dead-lettered");
         metrics::counter!("events_dead_lettered_total", "consumer" => self.group.clone(), "event_type" => event_type.to_string())
             .increment(1);
-        let stored = sqlx::query(
-            "INSERT INTO msa_dead_letters (consumer, subject, event_id, attempts, reason, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&self.group)
-        .bind(&delivery.subject)
-        .bind(event_id)
-        .bind(i32::try_from(delivery.attempt).unwrap_or(i32::MAX))
-        .bind(reason)
-        .bind(String::from_utf8_lossy(&delivery.payload).into_owned())
-        .execute(&self.pool)
-        .await;
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "dead letter not recorded in the database");
+        if let Some(pool) = &self.pool {
+            let stored = sqlx::query(
+                "INSERT INTO msa_dead_letters (consumer, subject, event_id, attempts, reason, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&self.group)
+            .bind(&delivery.subject)
+            .bind(event_id)
+            .bind(i32::try_from(delivery.attempt).unwrap_or(i32::MAX))
+            .bind(reason)
+            .bind(String::from_utf8_lossy(&delivery.payload).into_owned())
+            .execute(pool)
+            .await;
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "dead letter not recorded in the database");
+            }
         }
         let message = Outgoing {
             subject: delivery.subject.clone(),
@@ -349,6 +482,19 @@ mod tests {
         assert_eq!(p.delay(4), Duration::from_millis(800));
         assert_eq!(p.delay(9), Duration::from_secs(1));
         assert_eq!(p.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn recent_ids_forget_the_oldest() {
+        let mut r = RecentIds::new(2);
+        let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::new_v4()).collect();
+        r.insert(ids[0]);
+        r.insert(ids[1]);
+        r.insert(ids[1]);
+        assert!(r.contains(&ids[0]) && r.contains(&ids[1]));
+        r.insert(ids[2]);
+        assert!(!r.contains(&ids[0]), "the oldest is forgotten");
+        assert!(r.contains(&ids[1]) && r.contains(&ids[2]));
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
 //! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
-//! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoint |
+//! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoints |
+//! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
+//! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
 
 pub mod broker;
 pub mod config;
@@ -29,10 +31,12 @@ pub mod docs;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod mail;
 pub mod messaging;
 pub mod metrics;
 pub mod outbox;
 pub mod paging;
+pub mod projection;
 pub mod server;
 pub mod telemetry;
 pub mod text_enum;

@@ -1,8 +1,8 @@
 //! Event messaging of a service process: the runtime's own tables, one shared broker connection
 //! (reconnected after failures), the outbox relay and the consumer as background tasks, and
-//! the admin endpoint that lists dead letters.
+//! the admin endpoints: dead letters, and the rebuild of a read model's views.
 //!
-//! The tables (`msa_outbox`, `msa_inbox`, `msa_dead_letters`) belong to the runtime, not to the
+//! The tables (`msa_outbox`, `msa_inbox`, `msa_journal`, `msa_dead_letters`) belong to the runtime, not to the
 //! blueprint: [`ensure_schema`] creates them idempotently at start, so a service that gains
 //! `publishes` or `consumes` in a later blueprint needs no hand-written migration.
 
@@ -13,14 +13,14 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::{self, BoxFuture, Broker, BrokerConfig, BrokerError, BrokerSource};
-use crate::consumer::{Consumer, Handlers, RetryPolicy};
+use crate::consumer::{Consumer, Handlers, RecentIds, RetryPolicy};
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS msa_outbox (
@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS msa_inbox (
     processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, event_id)
 );
+CREATE TABLE IF NOT EXISTS msa_journal (
+    id BIGSERIAL PRIMARY KEY,
+    consumer TEXT NOT NULL,
+    event_id UUID NOT NULL,
+    event_type TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS msa_journal_consumer ON msa_journal (consumer, id);
 CREATE TABLE IF NOT EXISTS msa_dead_letters (
     id BIGSERIAL PRIMARY KEY,
     consumer TEXT NOT NULL,
@@ -108,6 +117,8 @@ pub struct MessagingSpec {
     /// Handlers of consumed events (the consumer group is the service name).
     pub handlers: Handlers,
     pub retry: RetryPolicy,
+    /// The view tables of a read model: its consumer journals what it applies.
+    pub views: &'static [&'static str],
 }
 
 /// The running messaging tasks of a process.
@@ -117,12 +128,15 @@ pub struct Messaging {
 }
 
 impl Messaging {
-    /// Starts the relay (when the service publishes) and the consumer (when it has handlers).
-    pub fn start(service: &str, pool: &PgPool, spec: MessagingSpec) -> Self {
+    /// Starts the relay (when the service publishes and has a database) and the consumer (when
+    /// it has handlers).
+    pub fn start(service: &str, pool: Option<&PgPool>, spec: MessagingSpec) -> Self {
         let (stop, stopped) = watch::channel(false);
         let brokers: Arc<dyn BrokerSource> = SharedBroker::new(spec.broker.clone());
         let mut tasks = Vec::new();
-        if spec.publishes {
+        if spec.publishes
+            && let Some(pool) = pool
+        {
             tasks.push(tokio::spawn(crate::outbox::relay(
                 pool.clone(),
                 brokers.clone(),
@@ -138,9 +152,11 @@ impl Messaging {
                 .collect();
             let consumer = Consumer {
                 group: service.to_string(),
-                pool: pool.clone(),
+                pool: pool.cloned(),
                 handlers: spec.handlers,
                 retry: spec.retry,
+                journal: !spec.views.is_empty(),
+                recent: Arc::new(std::sync::Mutex::new(RecentIds::new(100_000))),
             };
             tasks.push(tokio::spawn(consumer.run(brokers, subjects, stopped)));
         }
@@ -179,6 +195,40 @@ pub fn admin_routes(pool: PgPool) -> Router {
     Router::new()
         .route("/admin/dead-letters", get(dead_letters))
         .with_state(pool)
+}
+
+#[derive(Clone)]
+struct RebuildState {
+    pool: PgPool,
+    consumer: String,
+    views: &'static [&'static str],
+    handlers: Handlers,
+}
+
+/// `POST /admin/rebuild`: replays the journal into fresh view tables and switches over
+/// (409 while another rebuild runs).
+pub fn rebuild_routes(
+    pool: PgPool,
+    consumer: &str,
+    views: &'static [&'static str],
+    handlers: Handlers,
+) -> Router {
+    Router::new()
+        .route("/admin/rebuild", post(rebuild))
+        .with_state(RebuildState {
+            pool,
+            consumer: consumer.to_string(),
+            views,
+            handlers,
+        })
+}
+
+async fn rebuild(
+    State(s): State<RebuildState>,
+) -> Result<Json<crate::projection::Rebuilt>, crate::ApiError> {
+    Ok(Json(
+        crate::projection::rebuild(&s.pool, &s.consumer, s.views, &s.handlers).await?,
+    ))
 }
 
 async fn dead_letters(
