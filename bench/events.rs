@@ -1,0 +1,141 @@
+//! Events per second through outbox → broker → consumer, with the runtime's real relay and
+//! consumer against a real Postgres and a real broker (NATS JetStream, then RabbitMQ), each in a
+//! container. Run: `cargo bench -p msa-gen-tests --bench events` (images from `MSA_IMAGE_*`).
+//!
+//! `N` events are committed to the outbox first (100 per transaction), then the relay and one
+//! consumer start together; the clock stops when the last effect is committed. Printed per
+//! broker: the relay's publish rate (outbox drained) and the end-to-end rate (all effects),
+//! plus the commit rate of the producers for scale. One run, one machine: compare the numbers
+//! with each other, not with other machines.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::containers;
+use runtime::broker::{BrokerConfig, BrokerSource, event_subject};
+use runtime::consumer::{Consumer, Handler, Handlers, RecentIds, RetryPolicy};
+use runtime::messaging::{SharedBroker, ensure_schema};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+const N: i64 = 5_000;
+const SYSTEM: &str = "bench";
+const GROUP: &str = "sink";
+const EVENT: &str = "Tick";
+
+fn handler() -> Handler {
+    Arc::new(|conn, incoming| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
+                .bind(incoming.header.event_id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+async fn run(kind: &str) {
+    let (_pg, port) = containers::postgres("bench").await;
+    let pool = PgPool::connect(&format!(
+        "postgres://postgres:postgres@127.0.0.1:{port}/bench"
+    ))
+    .await
+    .expect("pool");
+    ensure_schema(&pool).await.expect("schema");
+    sqlx::query("CREATE TABLE effects (event_id UUID PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .expect("effects");
+    let (_broker, url) = containers::broker(kind).await;
+    let config = BrokerConfig::new(kind, &url, SYSTEM, vec![(GROUP.into(), EVENT.into())]);
+
+    let started = Instant::now();
+    for chunk in 0..N / 100 {
+        let mut tx = pool.begin().await.expect("begin");
+        for n in 0..100 {
+            let id = uuid::Uuid::new_v4();
+            let payload = serde_json::to_vec(&serde_json::json!({
+                "event_id": id, "event_type": EVENT, "version": 1, "aggregate_id": null,
+                "occurred_at": "2026-11-25T00:00:00Z", "correlation_id": id,
+                "payload": { "n": chunk * 100 + n },
+            }))
+            .expect("json");
+            runtime::outbox::enqueue(&mut tx, &event_subject(SYSTEM, EVENT), id, EVENT, &payload)
+                .await
+                .expect("enqueue");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let commit_rate = N as f64 / started.elapsed().as_secs_f64();
+
+    let (stop, stopped) = watch::channel(false);
+    let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
+    let consumer = Consumer {
+        group: GROUP.into(),
+        pool: Some(pool.clone()),
+        handlers: Handlers::new().on(EVENT, handler()),
+        retry: RetryPolicy::default(),
+        journal: false,
+        recent: Arc::new(std::sync::Mutex::new(RecentIds::new(10))),
+    };
+    let started = Instant::now();
+    let relay = tokio::spawn(runtime::outbox::relay(
+        pool.clone(),
+        brokers.clone(),
+        Duration::from_millis(100),
+        stopped.clone(),
+    ));
+    let consuming =
+        tokio::spawn(consumer.run(brokers, vec![event_subject(SYSTEM, EVENT)], stopped));
+    let mut drained = None;
+    loop {
+        if drained.is_none()
+            && scalar(
+                &pool,
+                "SELECT count(*) FROM msa_outbox WHERE published_at IS NULL",
+            )
+            .await
+                == 0
+        {
+            drained = Some(started.elapsed());
+        }
+        if scalar(&pool, "SELECT count(*) FROM effects").await >= N {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "not done in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let total = started.elapsed();
+    let _ = stop.send(true);
+    let _ = relay.await;
+    let _ = consuming.await;
+    let drained = drained.unwrap_or(total);
+    println!(
+        "{kind:>8}: {N} events | producers commit {:>7.0} ev/s | relay publishes {:>7.0} ev/s | outbox → broker → consumer {:>7.0} ev/s",
+        commit_rate,
+        N as f64 / drained.as_secs_f64(),
+        N as f64 / total.as_secs_f64(),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; a filter argument picks one broker.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for kind in ["nats", "rabbitmq"] {
+        if only.is_empty() || only.iter().any(|o| kind.contains(o.as_str())) {
+            run(kind).await;
+        }
+    }
+}
