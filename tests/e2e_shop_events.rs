@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers::{self, Process};
-use msa_gen_tests::{cargo, free_port, generated_from, repo, target_dir};
+use msa_gen_tests::containers::{self, Process, spawn, spawn_with, wait_ready};
+use msa_gen_tests::{cargo, free_port};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
@@ -26,26 +26,12 @@ use testcontainers::{ContainerAsync, GenericImage};
 
 const SERVICES: [&str; 4] = ["orders", "customers", "order-history", "notifications"];
 
-/// Generates the shop on `broker`, builds the services under test, and copies the binaries out
-/// of the shared target directory (the other variant's build would replace them). On NATS, the
-/// generated `contracts` crate's own tests (envelope decoding, version checks) run too.
+/// The shop on `broker`, built; on NATS, the generated `contracts` crate's own tests (envelope
+/// decoding, version checks) run too.
 fn build_shop(broker: &str) -> PathBuf {
-    let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
-        .expect("shop blueprint")
-        .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
-    let ws = generated_from(&format!("shop-{broker}"), &text);
-    let mut args = vec!["build"];
-    for name in SERVICES {
-        args.extend(["-p", name]);
-    }
-    cargo(&ws, &args);
+    let ws = msa_gen_tests::shop(broker, &SERVICES);
     if broker == "nats" {
         cargo(&ws, &["test", "-p", "contracts"]);
-    }
-    let bin = ws.join("bin");
-    std::fs::create_dir_all(&bin).expect("bin dir");
-    for name in SERVICES {
-        std::fs::copy(target_dir().join("debug").join(name), bin.join(name)).expect("copy binary");
     }
     ws
 }
@@ -64,56 +50,6 @@ async fn start_postgres() -> (ContainerAsync<GenericImage>, u16) {
             .expect("service database");
     }
     (pg, port)
-}
-
-fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
-    spawn_with(ws, name, port, db, broker, &[])
-}
-
-fn spawn_with(
-    ws: &Path,
-    name: &str,
-    port: u16,
-    db: &str,
-    broker: &str,
-    env: &[(&str, String)],
-) -> Process {
-    Process(
-        Command::new(ws.join("bin").join(name))
-            .current_dir(ws)
-            .env("DATABASE_URL", db)
-            .env("BROKER_URL", broker)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("APP_PORT", port.to_string())
-            .env("APP_HOST", "127.0.0.1")
-            .env("APP_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}")),
-    )
-}
-
-async fn wait_ready(http: &reqwest::Client, port: u16, p: &mut Process) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = p.0.try_wait() {
-            panic!("service on {port} exited early with {status}");
-        }
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/health/ready"))
-            .send()
-            .await
-            && r.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "service on {port} not ready in 60s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn create_order(http: &reqwest::Client, port: u16) -> uuid::Uuid {

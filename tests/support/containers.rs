@@ -1,7 +1,8 @@
 //! Containers and processes of the end-to-end tests: Postgres (waited for until it answers a
 //! query), a message broker on a fixed host port, and a guard that kills a spawned service process when a test ends or panics.
 
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testcontainers::core::{IntoContainerPort, WaitFor};
@@ -86,4 +87,57 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
         .await
         .unwrap_or_else(|e| panic!("start {kind}: {e}"));
     (container, url)
+}
+
+/// Starts the binary `bin/<name>` of workspace `ws` with its database, broker and port.
+pub fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
+    spawn_with(ws, name, port, db, broker, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with(
+    ws: &Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    broker: &str,
+    env: &[(&str, String)],
+) -> Process {
+    Process(
+        Command::new(ws.join("bin").join(name))
+            .current_dir(ws)
+            .env("DATABASE_URL", db)
+            .env("BROKER_URL", broker)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("APP_PORT", port.to_string())
+            .env("APP_HOST", "127.0.0.1")
+            .env("APP_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}")),
+    )
+}
+
+/// Waits until the process listening on `port` answers `/health/ready` (60 s at most).
+pub async fn wait_ready(http: &reqwest::Client, port: u16, p: &mut Process) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = p.0.try_wait() {
+            panic!("service on {port} exited early with {status}");
+        }
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            && r.status() == reqwest::StatusCode::OK
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "service on {port} not ready in 60s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -75,14 +75,7 @@ pub fn generated(name: &'static str) -> PathBuf {
     }
     let text = std::fs::read_to_string(repo().join("blueprints").join(format!("{name}.toml")))
         .expect("blueprint");
-    let files = msa_gen::generate_in_memory(&text).expect("generation");
-    let dir = target_dir().join("msa-gen-tests").join(name);
-    // Fresh tree each process, but keep the lock file so versions match the repository's.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("clean");
-    }
-    msa_gen::write::apply(&dir, &files, text.as_bytes()).expect("write");
-    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
+    let dir = write_fresh(name, &text);
     dirs.insert(name, dir.clone());
     dir
 }
@@ -90,14 +83,82 @@ pub fn generated(name: &'static str) -> PathBuf {
 /// Generates `text` (a blueprint) into a fixed folder named `name` under the target directory
 /// and returns it; unlike [`generated`], each call writes it again.
 pub fn generated_from(name: &str, text: &str) -> PathBuf {
+    write_fresh(name, text)
+}
+
+/// Makes `target/msa-gen-tests/<name>` exactly a fresh generation of `text` (plus the
+/// repository's lock file), rewriting only files whose bytes differ: unchanged files keep their
+/// modification times, so cargo does not rebuild what did not change between test binaries.
+fn write_fresh(name: &str, text: &str) -> PathBuf {
     let files = msa_gen::generate_in_memory(text).expect("generation");
-    let dir = target_dir().join("msa-gen-tests").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("clean");
+    let root = target_dir().join("msa-gen-tests");
+    let dir = root.join(name);
+    let fresh = root.join(format!("{name}.fresh"));
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh).expect("clean");
     }
-    msa_gen::write::apply(&dir, &files, text.as_bytes()).expect("write");
-    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
+    msa_gen::write::apply(&fresh, &files, text.as_bytes()).expect("write");
+    std::fs::copy(repo().join("Cargo.lock"), fresh.join("Cargo.lock")).expect("lock file");
+    sync_tree(&fresh, &dir, Path::new(""));
+    std::fs::remove_dir_all(&fresh).expect("clean");
     dir
+}
+
+/// Copies `from` onto `to` file by file (only differing bytes), and deletes what `from` lacks,
+/// except build outputs the tests keep there (`bin/`, `target/`, logs).
+fn sync_tree(from: &Path, to: &Path, rel: &Path) {
+    let (src, dst) = (from.join(rel), to.join(rel));
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    let mut wanted = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&src).expect("read dir").flatten() {
+        let name = entry.file_name();
+        wanted.insert(name.clone());
+        let child = rel.join(&name);
+        if entry.path().is_dir() {
+            sync_tree(from, to, &child);
+        } else {
+            let bytes = std::fs::read(entry.path()).expect("read");
+            if std::fs::read(to.join(&child)).ok().as_deref() != Some(bytes.as_slice()) {
+                std::fs::write(to.join(&child), bytes).expect("write");
+            }
+        }
+    }
+    let keep = |n: &str| {
+        rel.as_os_str().is_empty() && (n == "bin" || n == "target" || n.ends_with(".log"))
+    };
+    for entry in std::fs::read_dir(&dst).expect("read dir").flatten() {
+        let name = entry.file_name();
+        if wanted.contains(&name) || keep(&name.to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("remove dir");
+        } else {
+            std::fs::remove_file(&path).expect("remove file");
+        }
+    }
+}
+
+/// Generates the shop on `broker` into `target/msa-gen-tests/shop-<broker>`, builds `packages`,
+/// and copies their binaries to its `bin/` (a later build of another variant would replace
+/// them in the shared target directory).
+pub fn shop(broker: &str, packages: &[&str]) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
+        .expect("shop blueprint")
+        .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
+    let ws = generated_from(&format!("shop-{broker}"), &text);
+    let mut args = vec!["build"];
+    for p in packages {
+        args.extend(["-p", p]);
+    }
+    cargo(&ws, &args);
+    let bin = ws.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    for name in packages {
+        std::fs::copy(target_dir().join("debug").join(name), bin.join(name)).expect("copy binary");
+    }
+    ws
 }
 
 /// A free TCP port on the loopback interface.

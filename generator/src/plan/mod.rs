@@ -104,6 +104,13 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                     .map(|c| (s.name.value.clone(), c.value.clone()))
             })
             .collect(),
+        registry: (bp.platform.discovery == crate::blueprint::Discovery::Registry).then(|| {
+            view::PlatformServiceView {
+                name: "registry".into(),
+                port: platform_port("registry"),
+            }
+        }),
+        gateway: view::gateway_view(bp, &services),
     };
     let mut files = vec![
         PlannedFile {
@@ -155,6 +162,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             source: Source::Verbatim { bytes },
         });
     }
+    platform_files(&mut files, &system);
     for s in &services {
         let dir = format!("services/{}", s.name);
         let ctx = serde_json::json!({ "system": &system, "service": s });
@@ -245,6 +253,42 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
     }
 }
 
+fn platform_port(name: &str) -> u16 {
+    crate::blueprint::validate::PLATFORM_PORTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |(_, p)| *p)
+}
+
+/// The platform services: the registry (with `discovery = "registry"`) and the gateway.
+fn platform_files(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
+    let mut crates = vec!["gateway"];
+    if system.registry.is_some() {
+        crates.push("registry");
+    }
+    for name in crates {
+        let ctx = serde_json::json!({ "system": system, "name": name });
+        files.push(template(
+            format!("platform/{name}/Cargo.toml"),
+            Ownership::Generated,
+            &format!("platform/{name}/Cargo.toml.tera"),
+            &ctx,
+        ));
+        files.push(template(
+            format!("platform/{name}/src/main.rs"),
+            Ownership::Generated,
+            &format!("platform/{name}/main.rs.tera"),
+            &ctx,
+        ));
+        files.push(template(
+            format!("config/{name}.toml"),
+            Ownership::User,
+            &format!("platform/{name}/config.toml.tera"),
+            &ctx,
+        ));
+    }
+}
+
 /// The files of a CRUD service: routes, model, and a user-owned logic module per entity.
 fn crud_files(
     files: &mut Vec<PlannedFile>,
@@ -291,13 +335,12 @@ fn crud_files(
 /// One line per declared section that this version of msa-gen does not generate yet.
 pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     let mut out = vec![
-        format!(
-            "not generated yet: API gateway (port {}, routes from `expose`)",
-            bp.gateway.port.value
-        ),
-        "not generated yet: service registry and config server ([platform] discovery, config)"
+        "not generated yet: JWT checks and roles in the gateway and services, merged API docs"
             .to_string(),
     ];
+    if bp.platform.config == crate::blueprint::ConfigSource::Server {
+        out.push("not generated yet: config server ([platform] config = \"server\")".to_string());
+    }
     if let Some(a) = &bp.auth {
         out.push(format!(
             "not generated yet: auth service and JWT checks (roles: {})",

@@ -225,6 +225,81 @@ pub struct SystemView {
     pub not_generated: Vec<String>,
     /// Every (consumer group, event type) served by generated consumers.
     pub topology: Vec<(String, String)>,
+    /// The service registry, with `discovery = "registry"`.
+    pub registry: Option<PlatformServiceView>,
+    pub gateway: GatewayView,
+}
+
+/// A platform service on a fixed port.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformServiceView {
+    pub name: String,
+    pub port: u16,
+}
+
+/// The API gateway: its routes and limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayView {
+    pub port: u16,
+    pub timeout_ms: u64,
+    pub rate_limit: Option<(u32, u32)>,
+    pub cors: Vec<String>,
+    pub routes: Vec<RouteView>,
+    /// (service, `host:port`) for DNS discovery: the service's name and port.
+    pub fixed: Vec<(String, String)>,
+}
+
+/// A path prefix routed to a service, with the roles of the blueprint's `expose`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteView {
+    pub prefix: String,
+    pub service: String,
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+}
+
+/// The gateway's view of the generated services: every exposed entity and view.
+pub fn gateway_view(bp: &Blueprint, services: &[ServiceView]) -> GatewayView {
+    let mut routes = Vec::new();
+    for s in services {
+        for e in s.entities.iter().filter(|e| e.exposed) {
+            routes.push(RouteView {
+                prefix: e.path.clone(),
+                service: s.name.clone(),
+                read: e.read_roles.clone(),
+                write: e.write_roles.clone(),
+            });
+        }
+        for v in s.views.iter().filter(|v| v.exposed) {
+            routes.push(RouteView {
+                prefix: v.path.clone(),
+                service: s.name.clone(),
+                read: v.read_roles.clone(),
+                write: Vec::new(),
+            });
+        }
+    }
+    routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    let mut fixed: Vec<(String, String)> = routes
+        .iter()
+        .filter_map(|r| {
+            let s = services.iter().find(|s| s.name == r.service)?;
+            Some((s.name.clone(), format!("{}:{}", s.name, s.port)))
+        })
+        .collect();
+    fixed.dedup();
+    GatewayView {
+        port: bp.gateway.port.value,
+        timeout_ms: bp.gateway.timeout.millis,
+        rate_limit: bp
+            .gateway
+            .rate_limit
+            .as_ref()
+            .map(|r| (r.per_second, r.burst)),
+        cors: bp.gateway.cors.iter().map(|c| c.value.clone()).collect(),
+        routes,
+        fixed,
+    }
 }
 
 fn rust_of(kind: &Kind, owner: &str, field: &str) -> String {

@@ -38,6 +38,16 @@ pub struct Settings {
     /// Deliveries of a failing event before it is dead-lettered.
     #[serde(default = "default_max_attempts")]
     pub event_max_attempts: u32,
+    /// The service registry (`http://host:port`); unset = no registration (Kubernetes DNS).
+    #[serde(default)]
+    pub registry_url: Option<String>,
+    /// `host:port` others reach this instance at; default `127.0.0.1:<port>` when the host is a
+    /// wildcard, else `<host>:<port>`.
+    #[serde(default)]
+    pub advertise_address: Option<String>,
+    /// Heartbeat interval with the registry; 3 missed heartbeats evict the instance.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_ms: u64,
     /// Every key of the layers, for settings the runtime does not know.
     #[serde(skip)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -60,6 +70,23 @@ fn default_pool() -> u32 {
 }
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_heartbeat() -> u64 {
+    2000
+}
+
+impl Settings {
+    /// The address registered for this instance.
+    pub fn advertised(&self) -> String {
+        self.advertise_address.clone().unwrap_or_else(|| {
+            let host = if self.host == "0.0.0.0" || self.host == "::" {
+                "127.0.0.1"
+            } else {
+                self.host.as_str()
+            };
+            format!("{host}:{}", self.port)
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +159,7 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
     for (alias, key) in [
         ("DATABASE_URL", "database_url"),
         ("BROKER_URL", "broker_url"),
+        ("REGISTRY_URL", "registry_url"),
         ("PORT", "port"),
     ] {
         if let Some(v) = sources.env.get(alias) {

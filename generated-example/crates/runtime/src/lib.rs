@@ -17,6 +17,10 @@
 //! | [`paging`] | `?page=&size=` parameters and the page envelope |
 //! | [`docs`] | `/openapi.json` and a self-contained API docs page |
 //! | [`server`] | the process: wiring, graceful shutdown on SIGTERM / Ctrl-C |
+//! | [`http_client`] | a pooled HTTP/1 client with timeouts and JSON helpers |
+//! | [`registry`] | the service registry: instances, heartbeats, eviction, long-poll watch |
+//! | [`discovery`] | the registry client: keep an instance registered, watch the registry |
+//! | [`gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS, metrics |
 //! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
 //! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
@@ -28,9 +32,12 @@ pub mod broker;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod discovery;
 pub mod docs;
 pub mod error;
+pub mod gateway;
 pub mod health;
+pub mod http_client;
 pub mod json;
 pub mod mail;
 pub mod messaging;
@@ -38,6 +45,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod projection;
+pub mod registry;
 pub mod server;
 pub mod telemetry;
 pub mod text_enum;

@@ -14,6 +14,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "customers",
+        version: "0.1.0",
         default_port: 8101,
         openapi: api::openapi(),
         messaging: Some(events::messages()),

@@ -9,6 +9,7 @@ mod handlers;
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "notifications",
+        version: "0.1.0",
         default_port: 8107,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

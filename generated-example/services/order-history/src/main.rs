@@ -15,6 +15,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "order-history",
+        version: "0.1.0",
         default_port: 8106,
         openapi: api::openapi(),
         messaging: Some(events::messages()),

@@ -13,6 +13,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "payments",
+        version: "0.1.0",
         default_port: 8104,
         openapi: api::openapi(),
         messaging: Some(events::messages()),

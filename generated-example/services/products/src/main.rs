@@ -12,6 +12,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "products",
+        version: "0.1.0",
         default_port: 8102,
         openapi: api::openapi(),
         messaging: None,

@@ -14,6 +14,8 @@ use crate::config::{self, Settings, Sources};
 /// What a generated `main.rs` tells the runtime about its service.
 pub struct ServiceSpec {
     pub name: &'static str,
+    /// The version registered with the registry (the system's version).
+    pub version: &'static str,
     pub default_port: u16,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
@@ -203,10 +205,40 @@ async fn start(
         })?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(service = spec.name, %local, profile = %settings.profile, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartError::Serve)?;
+    let registration = settings.registry_url.as_deref().map(|url| {
+        crate::discovery::Registration::start(
+            crate::discovery::RegistryClient::new(url),
+            crate::registry::Instance {
+                service: spec.name.to_string(),
+                id: uuid::Uuid::new_v4().to_string(),
+                address: settings.advertised(),
+                version: spec.version.to_string(),
+                metadata: std::collections::BTreeMap::from([(
+                    "profile".to_string(),
+                    settings.profile.clone(),
+                )]),
+                health: crate::registry::Health::Up,
+            },
+            std::time::Duration::from_millis(settings.heartbeat_ms.max(100)),
+        )
+    });
+    // Deregister first, so clients move away while in-flight requests drain.
+    let (deregistered_tx, deregistered_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain = async move {
+        shutdown_signal().await;
+        if let Some(r) = registration {
+            r.shutdown().await;
+        }
+        let _ = deregistered_tx.send(());
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(drain)
+    .await
+    .map_err(StartError::Serve)?;
+    let _ = deregistered_rx.await;
     if let Some(m) = messaging {
         m.shutdown().await;
     }

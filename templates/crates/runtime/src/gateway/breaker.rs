@@ -1,0 +1,216 @@
+//! A circuit breaker per upstream, with Resilience4j's semantics: a count-based sliding window
+//! of the last `window` calls; once at least `min_calls` are in it and the failure rate reaches
+//! `failure_rate`, the breaker opens and refuses calls for `open_for`; then it lets
+//! `half_open_probes` calls through: all succeed → closed (window cleared), any fails → open
+//! again.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    pub window: usize,
+    pub min_calls: usize,
+    pub failure_rate: f64,
+    pub open_for: Duration,
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            window: 20,
+            min_calls: 10,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(10),
+            half_open_probes: 3,
+        }
+    }
+}
+
+/// What the breaker is doing, also exported as the gauge `gateway_breaker_state`
+/// (0 closed, 1 open, 2 half-open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn gauge(self) -> f64 {
+        match self {
+            Self::Closed => 0.0,
+            Self::Open => 1.0,
+            Self::HalfOpen => 2.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed { outcomes: VecDeque<bool> },
+    Open { until: Instant },
+    HalfOpen { admitted: u32, succeeded: u32 },
+}
+
+#[derive(Debug)]
+pub struct Breaker {
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+}
+
+impl Breaker {
+    pub fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            inner: Mutex::new(Inner::Closed {
+                outcomes: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match &*self.lock() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { until } if Instant::now() >= *until => BreakerState::HalfOpen,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// `Ok` when a call may go through (record its outcome), `Err(retry_after)` when open.
+    pub fn admit(&self) -> Result<(), Duration> {
+        let mut inner = self.lock();
+        match &mut *inner {
+            Inner::Closed { .. } => Ok(()),
+            Inner::Open { until } => {
+                let now = Instant::now();
+                if now >= *until {
+                    *inner = Inner::HalfOpen {
+                        admitted: 1,
+                        succeeded: 0,
+                    };
+                    Ok(())
+                } else {
+                    Err(*until - now)
+                }
+            }
+            Inner::HalfOpen { admitted, .. } => {
+                if *admitted < self.config.half_open_probes {
+                    *admitted += 1;
+                    Ok(())
+                } else {
+                    Err(Duration::from_secs(1))
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of an admitted call; returns the state after it.
+    pub fn record(&self, success: bool) -> BreakerState {
+        let mut inner = self.lock();
+        let open = Inner::Open {
+            until: Instant::now() + self.config.open_for,
+        };
+        match &mut *inner {
+            Inner::Closed { outcomes } => {
+                outcomes.push_back(success);
+                while outcomes.len() > self.config.window {
+                    outcomes.pop_front();
+                }
+                let failures = outcomes.iter().filter(|ok| !**ok).count();
+                if outcomes.len() >= self.config.min_calls.max(1)
+                    && failures as f64 / outcomes.len() as f64 >= self.config.failure_rate
+                {
+                    *inner = open;
+                    return BreakerState::Open;
+                }
+                BreakerState::Closed
+            }
+            Inner::HalfOpen { succeeded, .. } => {
+                if !success {
+                    *inner = open;
+                    return BreakerState::Open;
+                }
+                *succeeded += 1;
+                if *succeeded >= self.config.half_open_probes {
+                    *inner = Inner::Closed {
+                        outcomes: VecDeque::new(),
+                    };
+                    return BreakerState::Closed;
+                }
+                BreakerState::HalfOpen
+            }
+            // A call admitted before the breaker opened: its outcome no longer counts.
+            Inner::Open { .. } => BreakerState::Open,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> Breaker {
+        Breaker::new(BreakerConfig {
+            window: 4,
+            min_calls: 4,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(10),
+            half_open_probes: 2,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_on_failure_rate_then_half_opens_and_closes() {
+        let b = breaker();
+        for ok in [true, false, true] {
+            b.admit().unwrap();
+            assert_eq!(b.record(ok), BreakerState::Closed, "fewer than min calls");
+        }
+        b.admit().unwrap();
+        assert_eq!(b.record(false), BreakerState::Open, "2 of 4 failed");
+        assert!(b.admit().is_err(), "open refuses at once");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.admit().unwrap();
+        b.admit().unwrap();
+        assert!(b.admit().is_err(), "only the probes go through");
+        assert_eq!(b.record(true), BreakerState::HalfOpen);
+        assert_eq!(b.record(true), BreakerState::Closed);
+        b.admit().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_opens_again() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.admit().unwrap();
+            b.record(false);
+        }
+        tokio::time::advance(Duration::from_secs(11)).await;
+        b.admit().unwrap();
+        assert_eq!(b.record(false), BreakerState::Open);
+        assert!(b.admit().is_err());
+    }
+
+    #[test]
+    fn the_window_slides() {
+        let b = breaker();
+        for ok in [false, true, true, true, true, false] {
+            b.admit().unwrap();
+            b.record(ok);
+        }
+        assert_eq!(b.state(), BreakerState::Closed, "1 failure in the last 4");
+    }
+}

@@ -1,0 +1,541 @@
+//! The API gateway: one entry point that routes each request by path prefix to a service,
+//! chosen from the registry's healthy instances (or a DNS name under Kubernetes), round robin.
+//!
+//! Per request: CORS (preflight answered here), a token-bucket rate limit per client identity
+//! (429 with `Retry-After`), the upstream's circuit breaker (503 at once while open: the
+//! fallback; it counts each request's final outcome, after the retry), a timeout per route
+//! (504), one retry on another instance when the request never
+//! reached an upstream or is idempotent, `x-request-id`, `x-forwarded-for` and W3C
+//! `traceparent` propagation, and metrics: `gateway_requests_total{route,status}`,
+//! `gateway_request_duration_seconds{route}`, `gateway_upstream_errors_total{service,kind}`,
+//! `gateway_breaker_state{service}`. Routes are compiled in (from the blueprint); upstream
+//! instances change at run time through the registry watch, without restart.
+
+pub mod breaker;
+pub mod rate_limit;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+
+use crate::discovery::Watcher;
+use crate::http_client::{HttpClient, HttpError};
+use breaker::{Breaker, BreakerConfig, BreakerState};
+use rate_limit::RateLimiter;
+
+/// Largest request body the gateway buffers (it keeps it to retry on another instance).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// A route of the blueprint: requests under `prefix` go to `service`.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub prefix: &'static str,
+    pub service: &'static str,
+    /// Roles allowed to read (`GET`, `HEAD`); empty = any signed-in user.
+    pub read: &'static [&'static str],
+    /// Roles allowed to write; empty = any signed-in user.
+    pub write: &'static [&'static str],
+}
+
+/// Where the instances of a service are found.
+#[derive(Clone)]
+pub enum Upstreams {
+    /// Healthy instances from the registry.
+    Registry(Watcher),
+    /// One address per service (Kubernetes Service DNS names, or fixed addresses).
+    Fixed(BTreeMap<String, String>),
+}
+
+impl Upstreams {
+    fn addresses(&self, service: &str) -> Vec<String> {
+        match self {
+            Self::Registry(w) => w
+                .current()
+                .healthy(service)
+                .into_iter()
+                .map(|i| i.address.clone())
+                .collect(),
+            Self::Fixed(m) => m.get(service).cloned().into_iter().collect(),
+        }
+    }
+}
+
+/// Everything the gateway needs.
+pub struct GatewayConfig {
+    pub routes: Vec<Route>,
+    pub upstreams: Upstreams,
+    pub timeout: Duration,
+    /// (per second, burst) per client identity.
+    pub rate_limit: Option<(u32, u32)>,
+    pub cors: Vec<String>,
+    pub breaker: BreakerConfig,
+}
+
+impl GatewayConfig {
+    /// Applies the settings that tune the blueprint's values without regenerating:
+    /// `timeout-ms`, `rate-limit-per-second`, `rate-limit-burst`, `breaker-window`,
+    /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`.
+    #[must_use]
+    pub fn with_settings(mut self, settings: &crate::config::Settings) -> Self {
+        let int = |k: &str| {
+            settings
+                .extra
+                .get(k)
+                .and_then(toml::Value::as_integer)
+                .and_then(|v| u64::try_from(v).ok())
+        };
+        if let Some(ms) = int("timeout_ms") {
+            self.timeout = Duration::from_millis(ms);
+        }
+        let (per_second, burst) = self.rate_limit.unwrap_or((0, 0));
+        let per_second = int("rate_limit_per_second").map_or(per_second, |v| v as u32);
+        let burst = int("rate_limit_burst").map_or(burst, |v| v as u32);
+        if per_second > 0 {
+            self.rate_limit = Some((per_second, burst.max(1)));
+        }
+        if let Some(v) = int("breaker_window") {
+            self.breaker.window = v as usize;
+        }
+        if let Some(v) = int("breaker_min_calls") {
+            self.breaker.min_calls = v as usize;
+        }
+        if let Some(v) = settings
+            .extra
+            .get("breaker_failure_rate")
+            .and_then(toml::Value::as_float)
+        {
+            self.breaker.failure_rate = v;
+        }
+        if let Some(ms) = int("breaker_open_ms") {
+            self.breaker.open_for = Duration::from_millis(ms);
+        }
+        self
+    }
+}
+
+struct Gateway {
+    routes: Vec<Route>,
+    upstreams: Upstreams,
+    timeout: Duration,
+    limiter: Option<RateLimiter>,
+    cors: Vec<String>,
+    breakers: BTreeMap<&'static str, Breaker>,
+    next: BTreeMap<&'static str, AtomicUsize>,
+    http: HttpClient,
+}
+
+/// The gateway's router: every path goes through the proxy.
+pub fn router(config: GatewayConfig) -> Router {
+    let mut routes = config.routes;
+    // Longest prefix first, so `/orders/archive` wins over `/orders`.
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    let services: Vec<&'static str> = routes.iter().map(|r| r.service).collect();
+    let gw = Gateway {
+        breakers: services
+            .iter()
+            .map(|s| (*s, Breaker::new(config.breaker)))
+            .collect(),
+        next: services.iter().map(|s| (*s, AtomicUsize::new(0))).collect(),
+        routes,
+        upstreams: config.upstreams,
+        timeout: config.timeout,
+        limiter: config
+            .rate_limit
+            .map(|(per_second, burst)| RateLimiter::new(per_second, burst)),
+        cors: config.cors,
+        http: HttpClient::new(),
+    };
+    Router::new().fallback(proxy).with_state(Arc::new(gw))
+}
+
+fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("error"),
+        "status": status.as_u16(),
+        "detail": detail.into(),
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn retry_after(mut r: Response, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Whether `path` is `prefix` or below it.
+pub fn matches(prefix: &str, path: &str) -> bool {
+    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+}
+
+impl Gateway {
+    fn route(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| matches(r.prefix, path))
+    }
+
+    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let origin = headers.get(header::ORIGIN)?;
+        let o = origin.to_str().ok()?;
+        self.cors
+            .iter()
+            .any(|c| c == o || c == "*")
+            .then(|| origin.clone())
+    }
+
+    fn identity(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+        if let Some(auth) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            return format!("token:{auth}");
+        }
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim);
+        match (forwarded, peer) {
+            (Some(f), _) => format!("ip:{f}"),
+            (None, Some(p)) => format!("ip:{}", p.ip()),
+            (None, None) => "anonymous".into(),
+        }
+    }
+
+    /// The service's healthy addresses, starting at its round-robin position.
+    fn candidates(&self, service: &str) -> Vec<String> {
+        let mut all = self.upstreams.addresses(service);
+        if all.len() > 1 {
+            let start = self
+                .next
+                .get(service)
+                .map_or(0, |n| n.fetch_add(1, Ordering::Relaxed));
+            let n = all.len();
+            all.rotate_left(start % n);
+        }
+        all
+    }
+
+    fn record(&self, service: &'static str, ok: bool) {
+        if let Some(b) = self.breakers.get(service) {
+            let state = b.record(ok);
+            metrics::gauge!("gateway_breaker_state", "service" => service).set(state.gauge());
+        }
+    }
+}
+
+struct Outgoing<'a> {
+    method: &'a Method,
+    path_and_query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a bytes_body::Bytes,
+}
+
+mod bytes_body {
+    pub use axum::body::Bytes;
+}
+
+enum Attempt {
+    Answered(Response),
+    /// Never reached an upstream: safe to try another for any method.
+    NotSent(String),
+    /// Sent, but failed or timed out: retry only an idempotent request.
+    Failed(StatusCode, String),
+}
+
+impl Gateway {
+    async fn attempt(&self, service: &'static str, address: &str, out: &Outgoing<'_>) -> Attempt {
+        let uri = format!("http://{address}{}", out.path_and_query);
+        let mut builder = http::Request::builder()
+            .method(out.method.clone())
+            .uri(&uri);
+        if let Some(h) = builder.headers_mut() {
+            h.clone_from(out.headers);
+        }
+        let request = match builder.body(Body::from(out.body.clone())) {
+            Ok(r) => r,
+            Err(e) => return Attempt::Failed(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        match self.http.send(request, self.timeout).await {
+            Ok(response) => {
+                let status = response.status();
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let response = Response::from_parts(parts, Body::new(body));
+                if status.is_server_error() {
+                    metrics::counter!("gateway_upstream_errors_total", "service" => service, "kind" => "status")
+                        .increment(1);
+                    if idempotent(out.method)
+                        && matches!(
+                            status,
+                            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                        )
+                    {
+                        return Attempt::Failed(status, format!("{service} answered {status}"));
+                    }
+                }
+                Attempt::Answered(response)
+            }
+            Err(e) => {
+                let kind = match &e {
+                    HttpError::Connect { .. } => "connect",
+                    HttpError::Timeout { .. } => "timeout",
+                    _ => "io",
+                };
+                metrics::counter!("gateway_upstream_errors_total", "service" => service, "kind" => kind)
+                    .increment(1);
+                tracing::warn!(%service, %address, error = %e, "upstream call failed");
+                match e {
+                    HttpError::Connect { message, .. } => Attempt::NotSent(message),
+                    HttpError::Timeout { .. } => Attempt::Failed(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "{service} did not answer within {} ms",
+                            self.timeout.as_millis()
+                        ),
+                    ),
+                    other => Attempt::Failed(StatusCode::BAD_GATEWAY, other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+    let started = Instant::now();
+    let origin = gw.allowed_origin(request.headers());
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (route_label, mut response) = handle(&gw, peer, request).await;
+    if let Some(o) = origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("gateway_requests_total", "route" => route_label, "status" => status)
+        .increment(1);
+    metrics::histogram!("gateway_request_duration_seconds", "route" => route_label)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(
+    gw: &Gateway,
+    peer: Option<SocketAddr>,
+    request: Request,
+) -> (&'static str, Response) {
+    let (parts, body) = request.into_parts();
+    if parts.method == Method::OPTIONS
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return ("preflight", preflight(gw, &parts.headers));
+    }
+    let path = parts.uri.path();
+    let Some(route) = gw.route(path).copied() else {
+        return (
+            "unrouted",
+            problem(StatusCode::NOT_FOUND, format!("no route for {path}")),
+        );
+    };
+    if let Some(limiter) = &gw.limiter
+        && let Err(wait) = limiter.check(&gw.identity(&parts.headers, peer))
+    {
+        return (
+            route.prefix,
+            retry_after(
+                problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate limit exceeded; slow down",
+                ),
+                wait,
+            ),
+        );
+    }
+    if let Some(b) = gw.breakers.get(route.service)
+        && let Err(wait) = b.admit()
+    {
+        metrics::gauge!("gateway_breaker_state", "service" => route.service)
+            .set(BreakerState::Open.gauge());
+        return (
+            route.prefix,
+            retry_after(
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{} is unavailable (circuit open); try again later",
+                        route.service
+                    ),
+                ),
+                wait,
+            ),
+        );
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                route.prefix,
+                problem(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            );
+        }
+    };
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    forward_headers(&mut headers, peer);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or(path, http::uri::PathAndQuery::as_str);
+    let out = Outgoing {
+        method: &parts.method,
+        path_and_query,
+        headers: &headers,
+        body: &body,
+    };
+    let candidates = gw.candidates(route.service);
+    if candidates.is_empty() {
+        gw.record(route.service, false);
+        return (
+            route.prefix,
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no healthy instance of {}", route.service),
+            ),
+        );
+    }
+    let mut last = (StatusCode::BAD_GATEWAY, String::new());
+    for (i, address) in candidates.iter().take(2).enumerate() {
+        match gw.attempt(route.service, address, &out).await {
+            Attempt::Answered(r) => {
+                gw.record(route.service, !r.status().is_server_error());
+                return (route.prefix, r);
+            }
+            Attempt::NotSent(m) => last = (StatusCode::BAD_GATEWAY, m),
+            Attempt::Failed(status, m) => {
+                last = (status, m);
+                if !idempotent(&parts.method) {
+                    break;
+                }
+            }
+        }
+        if i == 0 && candidates.len() > 1 {
+            tracing::info!(service = route.service, "retrying on another instance");
+        }
+    }
+    gw.record(route.service, false);
+    (route.prefix, problem(last.0, last.1))
+}
+
+fn forward_headers(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
+    if !headers.contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    if !headers.contains_key("traceparent") {
+        let tp = format!(
+            "00-{}-{}-01",
+            crate::telemetry::new_trace_id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        if let Ok(v) = HeaderValue::from_str(&tp) {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
+    }
+    if let Some(p) = peer {
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {}", p.ip()),
+            None => p.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+    }
+}
+
+fn preflight(gw: &Gateway, headers: &HeaderMap) -> Response {
+    let Some(origin) = gw.allowed_origin(headers) else {
+        return problem(StatusCode::FORBIDDEN, "origin not allowed");
+    };
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, traceparent, x-request-id"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(matches("/orders", "/orders"));
+        assert!(matches("/orders", "/orders/1"));
+        assert!(!matches("/orders", "/orders-archive"));
+        assert!(!matches("/orders", "/order"));
+    }
+
+    #[test]
+    fn only_safe_methods_are_idempotent() {
+        assert!(idempotent(&Method::GET) && idempotent(&Method::PUT));
+        assert!(!idempotent(&Method::POST) && !idempotent(&Method::PATCH));
+    }
+}

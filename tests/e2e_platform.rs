@@ -1,0 +1,293 @@
+//! End to end, real processes over real HTTP: the generated `registry`, `gateway` and two
+//! instances of `orders` (on a real Postgres) of the shop.
+//!
+//! - Both instances register; requests through the gateway reach both (round robin).
+//! - One instance killed with SIGKILL: requests keep succeeding (retried on the other), and
+//!   the registry evicts it within 3 heartbeats.
+//! - All instances down: the breaker opens and the gateway answers 503 at once, far under its
+//!   timeout; the service back: the breaker closes again.
+//! - A burst from one client over its limit: 429 with `Retry-After`.
+//! - SIGTERM: the instance deregisters before it exits.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use msa_gen_tests::free_port;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const HEARTBEAT_MS: u64 = 500;
+const NO_BROKER: &str = "nats://127.0.0.1:1";
+
+struct Shop {
+    http: reqwest::Client,
+    registry: u16,
+    gateway: u16,
+    db: String,
+}
+
+impl Shop {
+    fn orders(&self, ws: &Path, port: u16) -> Process {
+        spawn_with(
+            ws,
+            "orders",
+            port,
+            &self.db,
+            NO_BROKER,
+            &[
+                (
+                    "REGISTRY_URL",
+                    format!("http://127.0.0.1:{}", self.registry),
+                ),
+                ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string()),
+            ],
+        )
+    }
+
+    async fn instances(&self) -> Vec<String> {
+        let list: Vec<serde_json::Value> = self
+            .http
+            .get(format!(
+                "http://127.0.0.1:{}/registry/services/orders",
+                self.registry
+            ))
+            .send()
+            .await
+            .expect("registry")
+            .json()
+            .await
+            .expect("json");
+        let mut out: Vec<String> = list
+            .iter()
+            .filter_map(|i| i["address"].as_str().map(str::to_string))
+            .collect();
+        out.sort();
+        out
+    }
+
+    async fn wait_instances(&self, want: usize, within: Duration, what: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let got = self.instances().await;
+            if got.len() == want {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within,
+                "{what}: {} instances registered, expected {want}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET path` through the gateway as client `who` (its own rate-limit bucket).
+    async fn get(&self, path: &str, who: &str) -> reqwest::Response {
+        self.http
+            .get(format!("http://127.0.0.1:{}{path}", self.gateway))
+            .header("authorization", format!("Bearer {who}"))
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+}
+
+async fn requests_served(http: &reqwest::Client, port: u16) -> u64 {
+    let text = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains("route=\"/orders/{id}\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn sigterm(p: &Process) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_and_registry_keep_requests_flowing() {
+    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "orders"]);
+    let (_pg, pg_port) = containers::postgres("orders").await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let shop = Shop {
+        http: http.clone(),
+        registry: free_port(),
+        gateway: free_port(),
+        db: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"),
+    };
+    let heartbeat = ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string());
+    let mut registry = spawn_with(
+        &ws,
+        "registry",
+        shop.registry,
+        "",
+        NO_BROKER,
+        std::slice::from_ref(&heartbeat),
+    );
+    wait_ready(&http, shop.registry, &mut registry).await;
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = shop.orders(&ws, port_a);
+    let mut b = shop.orders(&ws, port_b);
+    let mut gateway = spawn_with(
+        &ws,
+        "gateway",
+        shop.gateway,
+        "",
+        NO_BROKER,
+        &[
+            (
+                "REGISTRY_URL",
+                format!("http://127.0.0.1:{}", shop.registry),
+            ),
+            heartbeat,
+            ("APP_RATE_LIMIT_PER_SECOND", "5".into()),
+            ("APP_RATE_LIMIT_BURST", "10".into()),
+            ("APP_BREAKER_MIN_CALLS", "5".into()),
+            ("APP_BREAKER_WINDOW", "10".into()),
+            ("APP_BREAKER_OPEN_MS", "2000".into()),
+        ],
+    );
+    wait_ready(&http, port_a, &mut a).await;
+    wait_ready(&http, port_b, &mut b).await;
+    wait_ready(&http, shop.gateway, &mut gateway).await;
+    shop.wait_instances(2, Duration::from_secs(10), "both register")
+        .await;
+
+    // Through the gateway to both instances.
+    let created = http
+        .post(format!("http://127.0.0.1:{}/orders", shop.gateway))
+        .json(&json!({ "customer_id": uuid::Uuid::new_v4(), "total": "9.90", "status": "pending" }))
+        .send()
+        .await
+        .expect("POST through the gateway");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert!(created.headers().contains_key("x-trace-id"));
+    let id = created.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = format!("/orders/{id}");
+    // The gateway's registry watch may lag the registry by one round trip.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..8 {
+        assert_eq!(
+            shop.get(&path, &format!("c{n}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    let (on_a, on_b) = (
+        requests_served(&http, port_a).await,
+        requests_served(&http, port_b).await,
+    );
+    assert!(
+        on_a >= 2 && on_b >= 2,
+        "round robin: {on_a} on a, {on_b} on b"
+    );
+    assert_eq!(
+        shop.get("/nowhere", "c").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // SIGKILL one instance: every request still succeeds; the registry evicts it in time.
+    drop(a);
+    let killed = Instant::now();
+    for n in 0..10 {
+        let r = shop.get(&path, &format!("k{n}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "request {n} after the kill");
+    }
+    shop.wait_instances(1, Duration::from_secs(10), "eviction")
+        .await;
+    let evicted_after = killed.elapsed();
+    // 3 heartbeats, plus the registry's eviction tick (half a heartbeat) and polling slack.
+    assert!(
+        evicted_after <= Duration::from_millis(HEARTBEAT_MS * 3 + HEARTBEAT_MS / 2 + 1000),
+        "evicted after {evicted_after:?}"
+    );
+
+    // All down: failures open the breaker, then the fallback answers at once.
+    drop(b);
+    for n in 0..6 {
+        let r = shop.get(&path, &format!("d{n}")).await;
+        assert!(r.status().is_server_error(), "{}", r.status());
+    }
+    let started = Instant::now();
+    let r = shop.get(&path, "open").await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    let body = r.text().await.expect("body");
+    assert!(body.contains("circuit open"), "{body}");
+    assert!(took < Duration::from_millis(500), "fallback took {took:?}");
+
+    // The service is back: after the open period, probes close the breaker.
+    let mut b = shop.orders(&ws, port_b);
+    wait_ready(&http, port_b, &mut b).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        if shop.get(&path, &format!("r{n}")).await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "breaker did not close");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for m in 0..4 {
+        assert_eq!(
+            shop.get(&path, &format!("after{m}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    let metrics = http
+        .get(format!("http://127.0.0.1:{}/metrics", shop.gateway))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("gateway_breaker_state{service=\"orders\"} 0"),
+        "{metrics}"
+    );
+
+    // One client's burst over its limit: 429 with Retry-After; another client is unaffected.
+    let mut limited = None;
+    for _ in 0..15 {
+        let r = shop.get(&path, "greedy").await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("a burst of 15 over a burst limit of 10 is refused");
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(shop.get(&path, "modest").await.status(), StatusCode::OK);
+
+    // SIGTERM: deregistered at once, not after 3 missed heartbeats.
+    shop.wait_instances(1, Duration::from_secs(5), "b registered again")
+        .await;
+    sigterm(&b);
+    let gone = shop
+        .wait_instances(0, Duration::from_secs(5), "graceful deregistration")
+        .await;
+    assert!(
+        gone < Duration::from_millis(HEARTBEAT_MS * 3),
+        "deregistered after {gone:?}"
+    );
+}
