@@ -1,6 +1,10 @@
-//! End to end, real processes over real HTTP: the generated `registry`, `gateway` and two
-//! instances of `orders` (on a real Postgres) of the shop.
+//! End to end, real processes over real HTTP: the generated `registry`, `gateway`, `auth` and
+//! two instances of `orders` (on a real Postgres) of the shop.
 //!
+//! - Log in (password grant) → token → CRUD through the gateway; refresh rotates the refresh
+//!   token and a replayed one is refused; client credentials work.
+//! - No token, a forged signature, `alg: none`, garbage → 401; a role the route does not allow
+//!   → 403.
 //! - Both instances register; requests through the gateway reach both (round robin).
 //! - One instance killed with SIGKILL: requests keep succeeding (retried on the other), and
 //!   the registry evicts it within 3 heartbeats.
@@ -25,6 +29,7 @@ struct Shop {
     registry: u16,
     gateway: u16,
     db: String,
+    token: String,
 }
 
 impl Shop {
@@ -82,14 +87,43 @@ impl Shop {
         }
     }
 
-    /// `GET path` through the gateway as client `who` (its own rate-limit bucket).
-    async fn get(&self, path: &str, who: &str) -> reqwest::Response {
+    /// `GET path` through the gateway as the admin (`_why` names the request in failures).
+    async fn get(&self, path: &str, _why: &str) -> reqwest::Response {
+        self.get_as(path, &self.token).await
+    }
+
+    async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(format!("http://127.0.0.1:{}{path}", self.gateway))
-            .header("authorization", format!("Bearer {who}"))
+            .bearer_auth(token)
             .send()
             .await
             .expect("gateway answers")
+    }
+
+    /// `POST /oauth/token` through the gateway with a form.
+    async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("http://127.0.0.1:{}/oauth/token", self.gateway))
+            .form(form)
+            .send()
+            .await
+            .expect("token endpoint");
+        let status = r.status();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    async fn login(&self, user: &str, password: &str) -> serde_json::Value {
+        let (status, body) = self
+            .token(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
     }
 }
 
@@ -118,18 +152,29 @@ fn sigterm(p: &Process) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_and_registry_keep_requests_flowing() {
-    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "orders"]);
+    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "auth", "orders"]);
     let (_pg, pg_port) = containers::postgres("orders").await;
+    let admin_db = sqlx::PgPool::connect(&format!(
+        "postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"
+    ))
+    .await
+    .expect("db");
+    sqlx::query("CREATE DATABASE auth")
+        .execute(&admin_db)
+        .await
+        .expect("auth database");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");
-    let shop = Shop {
+    let mut shop = Shop {
         http: http.clone(),
         registry: free_port(),
         gateway: free_port(),
         db: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"),
+        token: String::new(),
     };
+    let auth_port = free_port();
     let heartbeat = ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string());
     let mut registry = spawn_with(
         &ws,
@@ -143,6 +188,21 @@ async fn gateway_and_registry_keep_requests_flowing() {
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = shop.orders(&ws, port_a);
     let mut b = shop.orders(&ws, port_b);
+    let mut auth = spawn_with(
+        &ws,
+        "auth",
+        auth_port,
+        &format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/auth"),
+        NO_BROKER,
+        &[
+            (
+                "REGISTRY_URL",
+                format!("http://127.0.0.1:{}", shop.registry),
+            ),
+            ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string()),
+            ("APP_ADMIN_PASSWORD", "admin-secret-1".into()),
+        ],
+    );
     let mut gateway = spawn_with(
         &ws,
         "gateway",
@@ -155,8 +215,9 @@ async fn gateway_and_registry_keep_requests_flowing() {
                 format!("http://127.0.0.1:{}", shop.registry),
             ),
             heartbeat,
-            ("APP_RATE_LIMIT_PER_SECOND", "5".into()),
-            ("APP_RATE_LIMIT_BURST", "10".into()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+            ("APP_RATE_LIMIT_PER_SECOND", "20".into()),
+            ("APP_RATE_LIMIT_BURST", "40".into()),
             ("APP_BREAKER_MIN_CALLS", "5".into()),
             ("APP_BREAKER_WINDOW", "10".into()),
             ("APP_BREAKER_OPEN_MS", "2000".into()),
@@ -165,12 +226,183 @@ async fn gateway_and_registry_keep_requests_flowing() {
     wait_ready(&http, port_a, &mut a).await;
     wait_ready(&http, port_b, &mut b).await;
     wait_ready(&http, shop.gateway, &mut gateway).await;
+    wait_ready(&http, auth_port, &mut auth).await;
     shop.wait_instances(2, Duration::from_secs(10), "both register")
         .await;
+
+    // Log in through the gateway; refresh rotates; a replayed refresh token is refused.
+    let mut login = serde_json::Value::Null;
+    for _ in 0..50 {
+        // The first admin is created just after the auth service starts.
+        let (status, body) = shop
+            .token(&[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "admin-secret-1"),
+            ])
+            .await;
+        if status == StatusCode::OK {
+            login = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shop.token = login["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    let (status, _) = shop
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", "wrong"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "wrong password");
+    let first_refresh = login["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let (status, refreshed) = shop
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first_refresh),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_ne!(
+        refreshed["refresh_token"], login["refresh_token"],
+        "rotated"
+    );
+    let (status, replay) = shop
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first_refresh),
+        ])
+        .await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let second_refresh = refreshed["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, _) = shop
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &second_refresh),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the replay revoked the whole family"
+    );
+
+    // A customer, and a client with client credentials.
+    let created = http
+        .post(format!("http://127.0.0.1:{}/users", shop.gateway))
+        .bearer_auth(&shop.token)
+        .json(&json!({ "username": "carol", "password": "carol-secret", "roles": ["customer"] }))
+        .send()
+        .await
+        .expect("create user");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let carol = shop.login("carol", "carol-secret").await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let new_client =
+        json!({ "client_id": "reports", "client_secret": "reports-secret", "roles": ["admin"] });
+    let refused = http
+        .post(format!("http://127.0.0.1:{}/clients", shop.gateway))
+        .bearer_auth(&carol)
+        .json(&new_client)
+        .send()
+        .await
+        .expect("create client");
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "a customer cannot create clients"
+    );
+    let client = http
+        .post(format!("http://127.0.0.1:{}/clients", shop.gateway))
+        .bearer_auth(&shop.token)
+        .json(&new_client)
+        .send()
+        .await
+        .expect("create client");
+    assert_eq!(client.status(), StatusCode::CREATED);
+    let (status, service_token) = shop
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "reports"),
+            ("client_secret", "reports-secret"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{service_token}");
+    assert!(service_token.get("refresh_token").is_none());
+
+    // 401 without a valid token, 403 without the route's role.
+    let anonymous = http
+        .get(format!("http://127.0.0.1:{}/orders", shop.gateway))
+        .send()
+        .await
+        .expect("no token");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let jwks: serde_json::Value = http
+        .get(format!(
+            "http://127.0.0.1:{}/.well-known/jwks.json",
+            shop.gateway
+        ))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let kid = jwks["keys"][0]["kid"].as_str().expect("kid").to_string();
+    let forged = runtime::jwt::Signer::from_seed(&kid, &[42u8; 32]).sign(&runtime::jwt::Claims {
+        sub: "mallory".into(),
+        iss: "shop-auth".into(),
+        aud: "shop".into(),
+        exp: runtime::jwt::now_secs() + 600,
+        iat: runtime::jwt::now_secs(),
+        nbf: None,
+        jti: "x".into(),
+        roles: vec!["admin".into()],
+        name: None,
+    });
+    let claims_part = shop.token.split('.').nth(1).expect("claims").to_string();
+    let none = format!("eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.{claims_part}.");
+    for (what, token) in [
+        ("forged signature", forged.as_str()),
+        ("alg none", none.as_str()),
+        ("garbage", "not-a-jwt"),
+    ] {
+        assert_eq!(
+            shop.get_as("/orders", token).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        shop.get_as("/payments", &carol).await.status(),
+        StatusCode::FORBIDDEN,
+        "customers cannot read payments"
+    );
+    let service = service_token["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        shop.get_as("/orders", service).await.status(),
+        StatusCode::OK
+    );
 
     // Through the gateway to both instances.
     let created = http
         .post(format!("http://127.0.0.1:{}/orders", shop.gateway))
+        .bearer_auth(&carol)
         .json(&json!({ "customer_id": uuid::Uuid::new_v4(), "total": "9.90", "status": "pending" }))
         .send()
         .await
@@ -267,16 +499,28 @@ async fn gateway_and_registry_keep_requests_flowing() {
     );
 
     // One client's burst over its limit: 429 with Retry-After; another client is unaffected.
-    let mut limited = None;
-    for _ in 0..15 {
-        let r = shop.get(&path, "greedy").await;
+    let burst: Vec<_> = (0..80)
+        .map(|_| {
+            let (http, url, token) = (
+                http.clone(),
+                format!("http://127.0.0.1:{}{path}", shop.gateway),
+                carol.clone(),
+            );
+            tokio::spawn(async move { http.get(url).bearer_auth(token).send().await })
+        })
+        .collect();
+    let mut limited = 0;
+    for r in burst {
+        let r = r.await.expect("task").expect("answer");
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
-            limited = Some(r);
-            break;
+            assert!(r.headers().contains_key("retry-after"));
+            limited += 1;
         }
     }
-    let limited = limited.expect("a burst of 15 over a burst limit of 10 is refused");
-    assert!(limited.headers().contains_key("retry-after"));
+    assert!(
+        limited > 0,
+        "80 requests at once over a burst of 40 are partly refused"
+    );
     assert_eq!(shop.get(&path, "modest").await.status(), StatusCode::OK);
 
     // SIGTERM: deregistered at once, not after 3 missed heartbeats.

@@ -83,6 +83,12 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         })
         .map(|s| view::service_view(s, bp))
         .collect();
+    let auth = bp.auth.as_ref().map(|a| view::AuthView {
+        port: platform_port("auth"),
+        roles: a.roles.iter().map(|r| r.value.clone()).collect(),
+        access_ttl_ms: a.access_token_ttl.millis,
+        refresh_ttl_ms: a.refresh_token_ttl.millis,
+    });
     let system = view::SystemView {
         name: bp.system.name.value.clone(),
         snake: crate::names::to_snake(&bp.system.name.value),
@@ -110,7 +116,8 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                 port: platform_port("registry"),
             }
         }),
-        gateway: view::gateway_view(bp, &services),
+        gateway: view::gateway_view(bp, &services, auth.as_ref()),
+        auth,
     };
     let mut files = vec![
         PlannedFile {
@@ -266,6 +273,15 @@ fn platform_files(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
     if system.registry.is_some() {
         crates.push("registry");
     }
+    if system.auth.is_some() {
+        crates.push("auth");
+        files.push(template(
+            "platform/auth/migrations/0001_auth.sql",
+            Ownership::Generated,
+            "platform/auth/migrations/0001_auth.sql.tera",
+            &serde_json::json!({ "system": system }),
+        ));
+    }
     for name in crates {
         let ctx = serde_json::json!({ "system": system, "name": name });
         files.push(template(
@@ -335,21 +351,19 @@ fn crud_files(
 /// One line per declared section that this version of msa-gen does not generate yet.
 pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     let mut out = vec![
-        "not generated yet: JWT checks and roles in the gateway and services, merged API docs"
+        "not generated yet: JWT checks in the services themselves (the gateway checks), merged API docs"
             .to_string(),
     ];
     if bp.platform.config == crate::blueprint::ConfigSource::Server {
         out.push("not generated yet: config server ([platform] config = \"server\")".to_string());
     }
-    if let Some(a) = &bp.auth {
-        out.push(format!(
-            "not generated yet: auth service and JWT checks (roles: {})",
-            a.roles
-                .iter()
-                .map(|r| r.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if let Some(a) = &bp.auth
+        && a.sessions == crate::blueprint::Sessions::Redis
+    {
+        out.push(
+            "not generated yet: Redis sessions ([auth] sessions = \"redis\"); JWTs are issued"
+                .to_string(),
+        );
     }
     let without: Vec<&str> = bp
         .services

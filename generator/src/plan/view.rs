@@ -228,6 +228,17 @@ pub struct SystemView {
     /// The service registry, with `discovery = "registry"`.
     pub registry: Option<PlatformServiceView>,
     pub gateway: GatewayView,
+    /// The auth service, when the blueprint has `[auth]`.
+    pub auth: Option<AuthView>,
+}
+
+/// The auth service: its port, the roles it grants and the token lifetimes.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthView {
+    pub port: u16,
+    pub roles: Vec<String>,
+    pub access_ttl_ms: u64,
+    pub refresh_ttl_ms: u64,
 }
 
 /// A platform service on a fixed port.
@@ -256,11 +267,37 @@ pub struct RouteView {
     pub service: String,
     pub read: Vec<String>,
     pub write: Vec<String>,
+    pub public: bool,
 }
 
-/// The gateway's view of the generated services: every exposed entity and view.
-pub fn gateway_view(bp: &Blueprint, services: &[ServiceView]) -> GatewayView {
+/// The gateway's view of the generated services: every exposed entity and view, and the auth
+/// service's endpoints (token and keys public, the rest signed in).
+pub fn gateway_view(
+    bp: &Blueprint,
+    services: &[ServiceView],
+    auth: Option<&AuthView>,
+) -> GatewayView {
     let mut routes = Vec::new();
+    let mut fixed: Vec<(String, String)> = Vec::new();
+    if let Some(a) = auth {
+        let admin = vec!["admin".to_string()];
+        for (prefix, public, roles) in [
+            ("/oauth", true, Vec::new()),
+            ("/.well-known", true, Vec::new()),
+            ("/userinfo", false, Vec::new()),
+            ("/users", false, admin.clone()),
+            ("/clients", false, admin.clone()),
+        ] {
+            routes.push(RouteView {
+                prefix: prefix.into(),
+                service: "auth".into(),
+                read: roles.clone(),
+                write: roles,
+                public,
+            });
+        }
+        fixed.push(("auth".into(), format!("auth:{}", a.port)));
+    }
     for s in services {
         for e in s.entities.iter().filter(|e| e.exposed) {
             routes.push(RouteView {
@@ -268,6 +305,7 @@ pub fn gateway_view(bp: &Blueprint, services: &[ServiceView]) -> GatewayView {
                 service: s.name.clone(),
                 read: e.read_roles.clone(),
                 write: e.write_roles.clone(),
+                public: false,
             });
         }
         for v in s.views.iter().filter(|v| v.exposed) {
@@ -276,17 +314,16 @@ pub fn gateway_view(bp: &Blueprint, services: &[ServiceView]) -> GatewayView {
                 service: s.name.clone(),
                 read: v.read_roles.clone(),
                 write: Vec::new(),
+                public: false,
             });
         }
     }
     routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    let mut fixed: Vec<(String, String)> = routes
-        .iter()
-        .filter_map(|r| {
-            let s = services.iter().find(|s| s.name == r.service)?;
-            Some((s.name.clone(), format!("{}:{}", s.name, s.port)))
-        })
-        .collect();
+    fixed.extend(routes.iter().filter_map(|r| {
+        let s = services.iter().find(|s| s.name == r.service)?;
+        Some((s.name.clone(), format!("{}:{}", s.name, s.port)))
+    }));
+    fixed.sort();
     fixed.dedup();
     GatewayView {
         port: bp.gateway.port.value,

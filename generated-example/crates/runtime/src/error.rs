@@ -39,6 +39,12 @@ pub enum ApiError {
     Rejected(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// No valid token (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A valid token without the role the route needs (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,6 +69,8 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +84,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Rejected(_) => "rejected",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Internal(_) => "internal",
         };
         let detail = match self {

@@ -20,6 +20,8 @@
 //! | [`http_client`] | a pooled HTTP/1 client with timeouts and JSON helpers |
 //! | [`registry`] | the service registry: instances, heartbeats, eviction, long-poll watch |
 //! | [`discovery`] | the registry client: keep an instance registered, watch the registry |
+//! | [`auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
+//! | [`jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
 //! | [`gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS, metrics |
 //! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
 //! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
@@ -28,6 +30,7 @@
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
 
+pub mod auth_server;
 pub mod broker;
 pub mod config;
 pub mod consumer;
@@ -39,6 +42,7 @@ pub mod gateway;
 pub mod health;
 pub mod http_client;
 pub mod json;
+pub mod jwt;
 pub mod mail;
 pub mod messaging;
 pub mod metrics;

@@ -62,13 +62,18 @@ CREATE TABLE IF NOT EXISTS msa_dead_letters (
 );
 ";
 
-/// Creates the runtime's messaging tables if they are missing.
+/// Creates the runtime's messaging tables if they are missing. Replicas starting together
+/// take turns (an advisory lock): `CREATE TABLE IF NOT EXISTS` alone races in Postgres.
 pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('msa_messaging_schema'))")
+        .execute(&mut *tx)
+        .await?;
     // One statement per call: prepared statements cannot hold several.
     for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        sqlx::query(statement).execute(pool).await?;
+        sqlx::query(statement).execute(&mut *tx).await?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// One broker connection shared by the relay and the consumer, made on first use and again

@@ -1,8 +1,9 @@
 //! The API gateway: one entry point that routes each request by path prefix to a service,
 //! chosen from the registry's healthy instances (or a DNS name under Kubernetes), round robin.
 //!
-//! Per request: CORS (preflight answered here), a token-bucket rate limit per client identity
-//! (429 with `Retry-After`), the upstream's circuit breaker (503 at once while open: the
+//! Per request: CORS (preflight answered here), the bearer JWT checked against the auth
+//! service's JWKS and the route's roles for the method (401 / 403), a token-bucket rate limit per client identity
+//! (the token's subject, else the client's IP; 429 with `Retry-After`), the upstream's circuit breaker (503 at once while open: the
 //! fallback; it counts each request's final outcome, after the retry), a timeout per route
 //! (504), one retry on another instance when the request never
 //! reached an upstream or is idempotent, `x-request-id`, `x-forwarded-for` and W3C
@@ -43,6 +44,8 @@ pub struct Route {
     pub read: &'static [&'static str],
     /// Roles allowed to write; empty = any signed-in user.
     pub write: &'static [&'static str],
+    /// Reachable without a token (the token endpoint, the JWKS).
+    pub public: bool,
 }
 
 /// Where the instances of a service are found.
@@ -77,6 +80,8 @@ pub struct GatewayConfig {
     pub rate_limit: Option<(u32, u32)>,
     pub cors: Vec<String>,
     pub breaker: BreakerConfig,
+    /// JWT checks against the auth service's keys; `None` = an open system (no `[auth]`).
+    pub auth: Option<Arc<crate::jwt::Verifier>>,
 }
 
 impl GatewayConfig {
@@ -130,6 +135,7 @@ struct Gateway {
     breakers: BTreeMap<&'static str, Breaker>,
     next: BTreeMap<&'static str, AtomicUsize>,
     http: HttpClient,
+    auth: Option<Arc<crate::jwt::Verifier>>,
 }
 
 /// The gateway's router: every path goes through the proxy.
@@ -152,6 +158,7 @@ pub fn router(config: GatewayConfig) -> Router {
             .map(|(per_second, burst)| RateLimiter::new(per_second, burst)),
         cors: config.cors,
         http: HttpClient::new(),
+        auth: config.auth,
     };
     Router::new().fallback(proxy).with_state(Arc::new(gw))
 }
@@ -381,8 +388,16 @@ async fn handle(
             problem(StatusCode::NOT_FOUND, format!("no route for {path}")),
         );
     };
+    let subject = match authorize(gw, &route, &parts.method, &parts.headers).await {
+        Ok(s) => s,
+        Err(r) => return (route.prefix, r),
+    };
+    let identity = match subject {
+        Some(sub) => format!("sub:{sub}"),
+        None => gw.identity(&parts.headers, peer),
+    };
     if let Some(limiter) = &gw.limiter
-        && let Err(wait) = limiter.check(&gw.identity(&parts.headers, peer))
+        && let Err(wait) = limiter.check(&identity)
     {
         return (
             route.prefix,
@@ -469,6 +484,51 @@ async fn handle(
     }
     gw.record(route.service, false);
     (route.prefix, problem(last.0, last.1))
+}
+
+/// Checks the bearer token and the route's roles: `Ok(Some(sub))` for a signed-in caller,
+/// `Ok(None)` when no check applies, else the 401 or 403 answer.
+async fn authorize(
+    gw: &Gateway,
+    route: &Route,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Response> {
+    let Some(verifier) = &gw.auth else {
+        return Ok(None);
+    };
+    if route.public {
+        return Ok(None);
+    }
+    let unauthorized = |detail: String| {
+        metrics::counter!("gateway_auth_refused_total", "status" => "401").increment(1);
+        let mut r = problem(StatusCode::UNAUTHORIZED, detail);
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
+    let token = crate::jwt::bearer(headers)
+        .ok_or_else(|| unauthorized("a bearer token is required".into()))?;
+    let claims = verifier
+        .verify(token)
+        .await
+        .map_err(|e| unauthorized(e.to_string()))?;
+    let allowed = if matches!(*method, Method::GET | Method::HEAD) {
+        route.read
+    } else {
+        route.write
+    };
+    if !allowed.is_empty() && !claims.roles.iter().any(|r| allowed.contains(&r.as_str())) {
+        metrics::counter!("gateway_auth_refused_total", "status" => "403").increment(1);
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{method} {} needs one of the roles {allowed:?}",
+                route.prefix
+            ),
+        ));
+    }
+    Ok(Some(claims.sub))
 }
 
 fn forward_headers(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
