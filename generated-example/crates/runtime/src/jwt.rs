@@ -6,7 +6,8 @@
 //! and every token must name its key (`kid`). [`Signer`] issues tokens (the auth service);
 //! [`Verifier`] checks signature, expiry, not-before and audience against keys from a JWKS
 //! endpoint, cached and fetched again (at most every few seconds) when a token names an
-//! unknown `kid`, so a key rotation needs no restart anywhere.
+//! unknown `kid`, so a key rotation needs no restart anywhere. A token's signature is verified
+//! once; the verified claims are remembered (bounded) and re-checked for expiry at every use.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -22,6 +23,9 @@ use crate::http_client::HttpClient;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;
+
+/// Verified tokens remembered (the cache is emptied when it is full).
+const VERIFIED_CACHE: usize = 10_000;
 
 /// What a token says about its bearer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +161,9 @@ fn key_of(jwk: &Jwk) -> Option<VerifyingKey> {
 
 /// Checks tokens against a set of public keys, refreshed from a JWKS URL on unknown `kid`s.
 pub struct Verifier {
+    /// Tokens whose signature already verified, with their claims: a signature is checked
+    /// once per token, expiry and audience at every use.
+    verified: std::sync::Mutex<HashMap<String, Claims>>,
     audience: String,
     jwks_url: Option<String>,
     keys: RwLock<HashMap<String, VerifyingKey>>,
@@ -177,6 +184,7 @@ impl Verifier {
 
     fn new(jwks_url: Option<String>, audience: &str, jwks: Jwks) -> Self {
         let v = Self {
+            verified: std::sync::Mutex::new(HashMap::new()),
             audience: audience.to_string(),
             jwks_url,
             keys: RwLock::new(HashMap::new()),
@@ -225,6 +233,39 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|c| c.get(token).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signature(token).await?;
+                if let Ok(mut cache) = self.verified.lock() {
+                    if cache.len() >= VERIFIED_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(token.to_string(), c.clone());
+                }
+                c
+            }
+        };
+        let now = now_secs();
+        if claims.exp + LEEWAY_SECS < now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.aud != self.audience {
+            return Err(TokenError::Audience);
+        }
+        Ok(claims)
+    }
+
+    /// Checks the header, the key and the signature; returns the claims unchecked otherwise.
+    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -254,22 +295,10 @@ impl Verifier {
             .ok_or(TokenError::Malformed)?;
         key.verify(format!("{h}.{c}").as_bytes(), &Signature::from_bytes(&sig))
             .map_err(|_| TokenError::Signature)?;
-        let claims: Claims = B64
-            .decode(c)
+        B64.decode(c)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        let now = now_secs();
-        if claims.exp + LEEWAY_SECS < now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
-            return Err(TokenError::NotYetValid);
-        }
-        if claims.aud != self.audience {
-            return Err(TokenError::Audience);
-        }
-        Ok(claims)
+            .ok_or(TokenError::Malformed)
     }
 }
 
