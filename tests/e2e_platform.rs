@@ -12,6 +12,7 @@
 //!   timeout; the service back: the breaker closes again.
 //! - A burst from one client over its limit: 429 with `Retry-After`.
 //! - SIGTERM: the instance deregisters before it exits.
+//! - A refreshable value changed in the config server's files is seen by a running service.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -152,7 +153,10 @@ fn sigterm(p: &Process) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_and_registry_keep_requests_flowing() {
-    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "auth", "orders"]);
+    let ws = msa_gen_tests::shop(
+        "nats",
+        &["registry", "gateway", "auth", "config-server", "orders"],
+    );
     let (_pg, pg_port) = containers::postgres("orders").await;
     let admin_db = sqlx::PgPool::connect(&format!(
         "postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"
@@ -534,4 +538,62 @@ async fn gateway_and_registry_keep_requests_flowing() {
         gone < Duration::from_millis(HEARTBEAT_MS * 3),
         "deregistered after {gone:?}"
     );
+
+    // The config server: a refreshable value changed in its files reaches a running service.
+    let served = std::env::temp_dir().join(format!("msa-served-config-{}", std::process::id()));
+    std::fs::create_dir_all(&served).expect("config dir");
+    let file = served.join("orders.toml");
+    std::fs::write(
+        &file,
+        "refreshable = [\"greeting\"]\ngreeting = \"hello\"\n",
+    )
+    .expect("write");
+    let config_port = free_port();
+    let mut config_server = spawn_with(
+        &ws,
+        "config-server",
+        config_port,
+        "",
+        NO_BROKER,
+        &[("APP_SERVE_DIR", served.display().to_string())],
+    );
+    wait_ready(&http, config_port, &mut config_server).await;
+    let port_c = free_port();
+    let mut c = spawn_with(
+        &ws,
+        "orders",
+        port_c,
+        &shop.db,
+        NO_BROKER,
+        &[
+            ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
+            ("APP_CONFIG_REFRESH_MS", "200".into()),
+        ],
+    );
+    wait_ready(&http, port_c, &mut c).await;
+    let greeting = || async {
+        let v: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{port_c}/admin/config"))
+            .send()
+            .await
+            .expect("admin config")
+            .json()
+            .await
+            .expect("json");
+        v["values"]["greeting"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(greeting().await, "hello");
+    std::fs::write(
+        &file,
+        "refreshable = [\"greeting\"]\ngreeting = \"bonjour\"\n",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while greeting().await != "bonjour" {
+        assert!(Instant::now() < deadline, "the new value was not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

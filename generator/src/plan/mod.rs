@@ -118,6 +118,12 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         }),
         gateway: view::gateway_view(bp, &services, auth.as_ref()),
         auth,
+        config_server: (bp.platform.config == crate::blueprint::ConfigSource::Server).then(|| {
+            view::PlatformServiceView {
+                name: "config-server".into(),
+                port: platform_port("config-server"),
+            }
+        }),
     };
     let mut files = vec![
         PlannedFile {
@@ -273,6 +279,9 @@ fn platform_files(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
     if system.registry.is_some() {
         crates.push("registry");
     }
+    if system.config_server.is_some() {
+        crates.push("config-server");
+    }
     if system.auth.is_some() {
         crates.push("auth");
         files.push(template(
@@ -354,9 +363,6 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         "not generated yet: JWT checks in the services themselves (the gateway checks), merged API docs"
             .to_string(),
     ];
-    if bp.platform.config == crate::blueprint::ConfigSource::Server {
-        out.push("not generated yet: config server ([platform] config = \"server\")".to_string());
-    }
     if let Some(a) = &bp.auth
         && a.sessions == crate::blueprint::Sessions::Redis
     {

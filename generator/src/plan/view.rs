@@ -230,6 +230,8 @@ pub struct SystemView {
     pub gateway: GatewayView,
     /// The auth service, when the blueprint has `[auth]`.
     pub auth: Option<AuthView>,
+    /// The config server, with `config = "server"`.
+    pub config_server: Option<PlatformServiceView>,
 }
 
 /// The auth service: its port, the roles it grants and the token lifetimes.

@@ -128,8 +128,27 @@ async fn start(
     migrator: Option<&'static Migrator>,
     router: impl FnOnce(Context, Option<PgPool>) -> Router,
 ) -> Result<(), StartError> {
-    let settings = config::load(spec.name, spec.default_port, &Sources::from_process())?;
+    let sources = Sources::from_process();
+    let mut settings = config::load(spec.name, spec.default_port, &sources)?;
     crate::telemetry::init(&settings.log_level);
+    let mut remote = None;
+    if let Some(url) = settings.config_url.clone() {
+        let fetched = crate::config_server::fetch(
+            &url,
+            spec.name,
+            &settings.profile,
+            std::time::Duration::from_secs(settings.database_wait_secs),
+        )
+        .await?;
+        settings = config::load_with(
+            spec.name,
+            spec.default_port,
+            &sources,
+            Some(&fetched.layer()),
+        )?;
+        tracing::info!(%url, version = %fetched.version, "configuration loaded from the config server");
+        remote = Some((url, fetched));
+    }
     crate::mail::configure(&settings)?;
     let db = match migrator {
         Some(migrator) => {
@@ -154,6 +173,14 @@ async fn start(
         settings: settings.clone(),
     };
     let mut own = router(ctx, db.clone());
+    if let Some((url, fetched)) = remote {
+        crate::config_server::follow(
+            url,
+            fetched,
+            std::time::Duration::from_millis(settings.config_refresh_ms.max(100)),
+        );
+        own = own.merge(crate::config_server::admin_routes());
+    }
     let mut messaging = None;
     if let Some(m) = spec.messaging {
         if let Some(pool) = db.as_ref() {

@@ -3,8 +3,14 @@
 //! 1. defaults given by the generated `main.rs` (port, service name);
 //! 2. `$CONFIG_DIR/<service>.toml` (default dir `config`), then `$CONFIG_DIR/<service>-<profile>.toml`
 //!    where the profile is `$APP_PROFILE` (default `dev`);
-//! 3. environment: `APP_<KEY>` for every key (`APP_DATABASE_URL`, `APP_PORT`), plus the
-//!    conventional `DATABASE_URL`, `BROKER_URL` and `PORT`.
+//! 3. with `config-url` (`CONFIG_URL`): the service's configuration from the config server
+//!    (see [`crate::config_server`]), which also names the keys that may change while running;
+//! 4. environment: `APP_<KEY>` for every key (`APP_DATABASE_URL`, `APP_PORT`), plus the
+//!    conventional `DATABASE_URL`, `BROKER_URL`, `REGISTRY_URL`, `CONFIG_URL` and `PORT`.
+//!
+//! Secrets are given by reference only: a string value `env:NAME` is replaced by the
+//! environment variable `NAME` of the process (an error when it is missing), so files and the
+//! config server never hold them.
 //!
 //! Missing files are fine; a file that exists but does not parse is an error, never ignored.
 
@@ -47,6 +53,12 @@ pub struct Settings {
     /// Heartbeat interval with the registry; 3 missed heartbeats evict the instance.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_ms: u64,
+    /// The config server (`http://host:port`); unset = local files and env only.
+    #[serde(default)]
+    pub config_url: Option<String>,
+    /// How often refreshable keys are fetched again from the config server.
+    #[serde(default = "default_config_refresh")]
+    pub config_refresh_ms: u64,
     /// Every key of the layers, for settings the runtime does not know.
     #[serde(skip)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -72,6 +84,9 @@ fn default_max_attempts() -> u32 {
 }
 fn default_heartbeat() -> u64 {
     2000
+}
+fn default_config_refresh() -> u64 {
+    5000
 }
 
 impl Settings {
@@ -99,6 +114,10 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid setting: {0}")]
     Invalid(String),
+    #[error("setting `{key}` refers to the environment variable {var}, which is not set")]
+    MissingSecret { key: String, var: String },
+    #[error("config server: {0}")]
+    Remote(String),
 }
 
 /// Where the layers come from; [`Sources::from_process`] for real runs, explicit in tests.
@@ -141,6 +160,36 @@ fn read_layer(path: &Path, into: &mut BTreeMap<String, toml::Value>) -> Result<(
 
 /// Loads the settings of `service`, with `port` as the default port.
 pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, ConfigError> {
+    load_with(service, port, sources, None)
+}
+
+/// Replaces `env:NAME` string values by the variable's value.
+fn resolve_secrets(
+    map: &mut BTreeMap<String, toml::Value>,
+    env: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in map.iter_mut() {
+        if let toml::Value::String(s) = value
+            && let Some(var) = s.strip_prefix("env:")
+        {
+            let resolved = env.get(var).ok_or_else(|| ConfigError::MissingSecret {
+                key: key.clone(),
+                var: var.to_string(),
+            })?;
+            *value = toml::Value::String(resolved.clone());
+        }
+    }
+    Ok(())
+}
+
+/// [`load`] with the config server's layer (`remote`, keys in snake case) between the files
+/// and the environment.
+pub fn load_with(
+    service: &str,
+    port: u16,
+    sources: &Sources,
+    remote: Option<&BTreeMap<String, toml::Value>>,
+) -> Result<Settings, ConfigError> {
     let mut map: BTreeMap<String, toml::Value> = BTreeMap::new();
     map.insert("service".into(), toml::Value::String(service.into()));
     map.insert("port".into(), toml::Value::Integer(i64::from(port)));
@@ -155,10 +204,14 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
         &sources.dir.join(format!("{service}-{profile}.toml")),
         &mut map,
     )?;
+    if let Some(remote) = remote {
+        map.extend(remote.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     for (alias, key) in [
         ("DATABASE_URL", "database_url"),
         ("BROKER_URL", "broker_url"),
         ("REGISTRY_URL", "registry_url"),
+        ("CONFIG_URL", "config_url"),
         ("PORT", "port"),
     ] {
         if let Some(v) = sources.env.get(alias) {
@@ -170,6 +223,7 @@ pub fn load(service: &str, port: u16, sources: &Sources) -> Result<Settings, Con
             map.insert(key.to_lowercase(), env_value(v));
         }
     }
+    resolve_secrets(&mut map, &sources.env)?;
     let table: toml::Table = map.clone().into_iter().collect();
     let mut settings: Settings = toml::Value::Table(table)
         .try_into()
@@ -192,6 +246,41 @@ fn env_value(v: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_come_from_the_environment_only() {
+        let dir = std::env::temp_dir().join(format!("rt-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("auth.toml"), "admin-password = \"env:ADMIN_PW\"\n").unwrap();
+        let s = load("auth", 9000, &sources(&dir, &[("ADMIN_PW", "s3cret")])).unwrap();
+        assert_eq!(s.extra["admin_password"].as_str(), Some("s3cret"));
+        let err = load("auth", 9000, &sources(&dir, &[])).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSecret { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_config_server_layer_sits_between_files_and_env() {
+        let dir = std::env::temp_dir().join(format!("rt-remote-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("orders.toml"),
+            "port = 9000\nlog-level = \"debug\"\n",
+        )
+        .unwrap();
+        let remote: BTreeMap<String, toml::Value> = [
+            ("log_level".to_string(), toml::Value::String("warn".into())),
+            ("port".to_string(), toml::Value::Integer(9100)),
+        ]
+        .into();
+        let s = load_with(
+            "orders",
+            8101,
+            &sources(&dir, &[("PORT", "9200")]),
+            Some(&remote),
+        )
+        .unwrap();
+        assert_eq!((s.log_level.as_str(), s.port), ("warn", 9200));
+    }
 
     fn sources(dir: &Path, env: &[(&str, &str)]) -> Sources {
         Sources {

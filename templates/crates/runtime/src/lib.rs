@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | layered settings: defaults → `config/<service>.toml` → profile file → env |
+//! | [`config_server`] | the config server's files-per-profile API; the client's start-up layer and live refresh |
 //! | [`telemetry`] | JSON logs, a trace id per request (W3C `traceparent` or new) |
 //! | [`metrics`] | Prometheus recorder, request counters and latencies, `/metrics` |
 //! | [`health`] | `/health/live` and `/health/ready` (ready = database reachable) |
@@ -32,6 +33,7 @@
 pub mod auth_server;
 pub mod broker;
 pub mod config;
+pub mod config_server;
 pub mod consumer;
 pub mod db;
 pub mod discovery;
