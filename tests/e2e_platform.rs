@@ -31,6 +31,7 @@ struct Shop {
     gateway: u16,
     db: String,
     token: String,
+    auth: u16,
 }
 
 impl Shop {
@@ -47,6 +48,7 @@ impl Shop {
                     format!("http://127.0.0.1:{}", self.registry),
                 ),
                 ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string()),
+                ("APP_AUTH_URL", format!("http://127.0.0.1:{}", self.auth)),
             ],
         )
     }
@@ -177,8 +179,9 @@ async fn gateway_and_registry_keep_requests_flowing() {
         gateway: free_port(),
         db: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"),
         token: String::new(),
+        auth: free_port(),
     };
-    let auth_port = free_port();
+    let auth_port = shop.auth;
     let heartbeat = ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string());
     let mut registry = spawn_with(
         &ws,
@@ -397,6 +400,26 @@ async fn gateway_and_registry_keep_requests_flowing() {
         StatusCode::FORBIDDEN,
         "customers cannot read payments"
     );
+    // Defence in depth: the service itself refuses a call that bypasses the gateway.
+    let direct = http
+        .get(format!("http://127.0.0.1:{port_a}/orders"))
+        .send()
+        .await
+        .expect("direct call");
+    assert_eq!(direct.status(), StatusCode::UNAUTHORIZED);
+    let direct = http
+        .get(format!("http://127.0.0.1:{port_a}/orders"))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .expect("direct call");
+    let status = direct.status();
+    let detail = direct.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "customers may read orders: {detail}"
+    );
     let service = service_token["access_token"].as_str().unwrap_or_default();
     assert_eq!(
         shop.get_as("/orders", service).await.status(),
@@ -568,12 +591,14 @@ async fn gateway_and_registry_keep_requests_flowing() {
         &[
             ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
             ("APP_CONFIG_REFRESH_MS", "200".into()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
         ],
     );
     wait_ready(&http, port_c, &mut c).await;
     let greeting = || async {
         let v: serde_json::Value = http
             .get(format!("http://127.0.0.1:{port_c}/admin/config"))
+            .bearer_auth(&shop.token)
             .send()
             .await
             .expect("admin config")

@@ -89,9 +89,17 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
     (container, url)
 }
 
-/// Starts the binary `bin/<name>` of workspace `ws` with its database, broker and port.
+/// Starts the binary `bin/<name>` of workspace `ws` with its database, broker and port, with
+/// token checks off (`APP_AUTH_URL=none`): the tests using it exercise events, not auth.
 pub fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
-    spawn_with(ws, name, port, db, broker, &[])
+    spawn_with(
+        ws,
+        name,
+        port,
+        db,
+        broker,
+        &[("APP_AUTH_URL", "none".into())],
+    )
 }
 
 /// [`spawn`] with extra environment variables.

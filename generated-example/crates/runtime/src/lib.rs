@@ -21,6 +21,7 @@
 //! | [`http_client`] | a pooled HTTP/1 client with timeouts and JSON helpers |
 //! | [`registry`] | the service registry: instances, heartbeats, eviction, long-poll watch |
 //! | [`discovery`] | the registry client: keep an instance registered, watch the registry |
+//! | [`auth`] | token and role checks inside each service (defence in depth) |
 //! | [`auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
 //! | [`jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
 //! | [`gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS, metrics |
@@ -31,6 +32,7 @@
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
 
+pub mod auth;
 pub mod auth_server;
 pub mod broker;
 pub mod config;

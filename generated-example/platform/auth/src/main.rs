@@ -11,6 +11,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "auth",
         version: "0.1.0",
+        auth: None,
         default_port: 9000,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

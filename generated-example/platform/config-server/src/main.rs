@@ -9,6 +9,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "config-server",
         version: "0.1.0",
+        auth: None,
         default_port: 8888,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

@@ -99,6 +99,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "gateway",
         version: "0.1.0",
+        auth: None,
         default_port: 8080,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

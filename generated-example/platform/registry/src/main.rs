@@ -10,6 +10,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "registry",
         version: "0.1.0",
+        auth: None,
         default_port: 8761,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

@@ -21,16 +21,24 @@ pub struct AppState {
     pub db: PgPool,
 }
 
-/// The service's own routes.
+/// The service's own routes, each entity behind the roles of its `expose` (checked when the
+/// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .route("/customers", get(list_customer).post(create_customer))
-        .route(
-            "/customers/{id}",
-            get(get_customer)
-                .put(update_customer)
-                .delete(delete_customer),
-        )
+        .merge(runtime::auth::protect(
+            Router::new()
+                .route("/customers", get(list_customer).post(create_customer))
+                .route(
+                    "/customers/{id}",
+                    get(get_customer)
+                        .put(update_customer)
+                        .delete(delete_customer),
+                ),
+            runtime::auth::Roles {
+                read: &["admin", "customer"],
+                write: &["admin"],
+            },
+        ))
         .with_state(AppState { db })
 }
 

@@ -15,6 +15,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "customers",
         version: "0.1.0",
+        auth: Some(("shop", "http://127.0.0.1:9000")),
         default_port: 8101,
         openapi: api::openapi(),
         messaging: Some(events::messages()),

@@ -10,6 +10,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "notifications",
         version: "0.1.0",
+        auth: Some(("shop", "http://127.0.0.1:9000")),
         default_port: 8107,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

@@ -21,8 +21,15 @@ pub struct AppState {
 /// The service's own routes.
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .route("/order-history", get(list_order_summary))
-        .route("/order-history/{key}", get(get_order_summary))
+        .merge(runtime::auth::protect(
+            Router::new()
+                .route("/order-history", get(list_order_summary))
+                .route("/order-history/{key}", get(get_order_summary)),
+            runtime::auth::Roles {
+                read: &["customer", "admin"],
+                write: &[],
+            },
+        ))
         .with_state(AppState { db })
 }
 

@@ -16,6 +16,7 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "order-history",
         version: "0.1.0",
+        auth: Some(("shop", "http://127.0.0.1:9000")),
         default_port: 8106,
         openapi: api::openapi(),
         messaging: Some(events::messages()),

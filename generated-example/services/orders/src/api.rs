@@ -21,14 +21,22 @@ pub struct AppState {
     pub db: PgPool,
 }
 
-/// The service's own routes.
+/// The service's own routes, each entity behind the roles of its `expose` (checked when the
+/// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .route("/orders", get(list_order).post(create_order))
-        .route(
-            "/orders/{id}",
-            get(get_order).put(update_order).delete(delete_order),
-        )
+        .merge(runtime::auth::protect(
+            Router::new()
+                .route("/orders", get(list_order).post(create_order))
+                .route(
+                    "/orders/{id}",
+                    get(get_order).put(update_order).delete(delete_order),
+                ),
+            runtime::auth::Roles {
+                read: &["customer", "admin"],
+                write: &["customer"],
+            },
+        ))
         .with_state(AppState { db })
 }
 

@@ -21,14 +21,22 @@ pub struct AppState {
     pub db: PgPool,
 }
 
-/// The service's own routes.
+/// The service's own routes, each entity behind the roles of its `expose` (checked when the
+/// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .route("/payments", get(list_payment).post(create_payment))
-        .route(
-            "/payments/{id}",
-            get(get_payment).put(update_payment).delete(delete_payment),
-        )
+        .merge(runtime::auth::protect(
+            Router::new()
+                .route("/payments", get(list_payment).post(create_payment))
+                .route(
+                    "/payments/{id}",
+                    get(get_payment).put(update_payment).delete(delete_payment),
+                ),
+            runtime::auth::Roles {
+                read: &["admin"],
+                write: &["admin"],
+            },
+        ))
         .with_state(AppState { db })
 }
 

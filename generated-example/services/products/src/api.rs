@@ -21,14 +21,22 @@ pub struct AppState {
     pub db: PgPool,
 }
 
-/// The service's own routes.
+/// The service's own routes, each entity behind the roles of its `expose` (checked when the
+/// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .route("/products", get(list_product).post(create_product))
-        .route(
-            "/products/{id}",
-            get(get_product).put(update_product).delete(delete_product),
-        )
+        .merge(runtime::auth::protect(
+            Router::new()
+                .route("/products", get(list_product).post(create_product))
+                .route(
+                    "/products/{id}",
+                    get(get_product).put(update_product).delete(delete_product),
+                ),
+            runtime::auth::Roles {
+                read: &[],
+                write: &["admin"],
+            },
+        ))
         .with_state(AppState { db })
 }
 

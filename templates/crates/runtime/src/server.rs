@@ -19,6 +19,9 @@ pub struct ServiceSpec {
     pub default_port: u16,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
+    /// With `[auth]`: the system name (the tokens' audience) and the auth service's default
+    /// URL; the service then checks tokens on its routes (see [`crate::auth`]).
+    pub auth: Option<(&'static str, &'static str)>,
     /// Events the service publishes and consumes, when it has any.
     pub messaging: Option<Messages>,
 }
@@ -168,6 +171,9 @@ async fn start(
         None => None,
     };
     let addr = format!("{}:{}", settings.host, settings.port);
+    if let Some((audience, default_url)) = spec.auth {
+        crate::auth::configure(&settings, audience, default_url);
+    }
     let ctx = Context {
         settings: settings.clone(),
     };
@@ -178,7 +184,10 @@ async fn start(
             fetched,
             std::time::Duration::from_millis(settings.config_refresh_ms.max(100)),
         );
-        own = own.merge(crate::config_server::admin_routes());
+        own = own.merge(crate::auth::protect(
+            crate::config_server::admin_routes(),
+            crate::auth::ADMIN,
+        ));
     }
     let mut messaging = None;
     if let Some(m) = spec.messaging {
@@ -186,13 +195,19 @@ async fn start(
             crate::messaging::ensure_schema(pool)
                 .await
                 .map_err(StartError::Messaging)?;
-            own = own.merge(crate::messaging::admin_routes(pool.clone()));
+            own = own.merge(crate::auth::protect(
+                crate::messaging::admin_routes(pool.clone()),
+                crate::auth::ADMIN,
+            ));
             if !m.views.is_empty() {
-                own = own.merge(crate::messaging::rebuild_routes(
-                    pool.clone(),
-                    spec.name,
-                    m.views,
-                    m.handlers.clone(),
+                own = own.merge(crate::auth::protect(
+                    crate::messaging::rebuild_routes(
+                        pool.clone(),
+                        spec.name,
+                        m.views,
+                        m.handlers.clone(),
+                    ),
+                    crate::auth::ADMIN,
                 ));
             }
         } else if m.handlers.needs_database() {
