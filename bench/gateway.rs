@@ -117,6 +117,7 @@ http {{
     rt.spawn(async move {
         runtime::telemetry::init("warn");
         let router = runtime::gateway::router(GatewayConfig {
+            title: "bench".into(),
             routes: vec![Route {
                 prefix: "/orders",
                 service: "orders",

@@ -12,6 +12,7 @@
 //!   timeout; the service back: the breaker closes again.
 //! - A burst from one client over its limit: 429 with `Retry-After`.
 //! - SIGTERM: the instance deregisters before it exits.
+//! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service.
 
 use std::path::Path;
@@ -400,6 +401,25 @@ async fn gateway_and_registry_keep_requests_flowing() {
         StatusCode::FORBIDDEN,
         "customers cannot read payments"
     );
+    // The gateway's API document merges the running services' documents.
+    let doc: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{}/openapi.json", shop.gateway))
+        .send()
+        .await
+        .expect("merged docs")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["paths"]["/orders/{id}"].is_object(), "{doc}");
+    assert!(doc["components"]["schemas"]["Order"].is_object());
+    assert!(
+        doc["x-unavailable"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("customers"))),
+        "services that are not running are listed: {}",
+        doc["x-unavailable"]
+    );
+
     // Defence in depth: the service itself refuses a call that bypasses the gateway.
     let direct = http
         .get(format!("http://127.0.0.1:{port_a}/orders"))

@@ -359,10 +359,7 @@ fn crud_files(
 
 /// One line per declared section that this version of msa-gen does not generate yet.
 pub fn not_generated(bp: &Blueprint) -> Vec<String> {
-    let mut out = vec![
-        "not generated yet: JWT checks in the services themselves (the gateway checks), merged API docs"
-            .to_string(),
-    ];
+    let mut out = Vec::new();
     if let Some(a) = &bp.auth
         && a.sessions == crate::blueprint::Sessions::Redis
     {

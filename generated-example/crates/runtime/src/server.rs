@@ -86,9 +86,15 @@ pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Val
         .route("/health/live", get(crate::health::live))
         .route("/health/ready", get(crate::health::ready))
         .with_state(db);
+    // A `null` document means the service's own router serves `/openapi.json` (the gateway
+    // merges its services' documents).
+    let own = if openapi.is_null() {
+        own
+    } else {
+        own.route("/openapi.json", get(crate::docs::openapi_handler(openapi)))
+    };
     own.merge(health)
         .route("/metrics", get(|| async { crate::metrics::render() }))
-        .route("/openapi.json", get(crate::docs::openapi_handler(openapi)))
         .route("/docs", get(crate::docs::page))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(crate::telemetry::trace_requests))

@@ -101,11 +101,8 @@ async fn main() -> std::process::ExitCode {
         version: "0.1.0",
         auth: None,
         default_port: 8080,
-        openapi: serde_json::json!({
-            "openapi": "3.1.0",
-            "info": { "title": "shop gateway", "version": "0.1.0" },
-            "paths": {}
-        }),
+        // The gateway serves the merged document of its services itself.
+        openapi: serde_json::Value::Null,
         messaging: None,
     };
     runtime::run(spec, |ctx| {
@@ -130,6 +127,7 @@ async fn main() -> std::process::ExitCode {
             runtime::jwt::Verifier::remote(&format!("{auth_url}/.well-known/jwks.json"), "shop");
         runtime::gateway::router(
             GatewayConfig {
+                title: "shop".into(),
                 routes: ROUTES.to_vec(),
                 upstreams,
                 timeout: Duration::from_millis(5000),

@@ -14,6 +14,7 @@
 //! instances change at run time through the registry watch, without restart.
 
 pub mod breaker;
+pub mod docs;
 pub mod rate_limit;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,8 @@ impl Upstreams {
 
 /// Everything the gateway needs.
 pub struct GatewayConfig {
+    /// Title of the merged API document (`<system> API`).
+    pub title: String,
     pub routes: Vec<Route>,
     pub upstreams: Upstreams,
     pub timeout: Duration,
@@ -127,7 +130,10 @@ impl GatewayConfig {
     }
 }
 
-struct Gateway {
+pub(crate) struct Gateway {
+    /// The system's name, the title of the merged API document.
+    title: String,
+    docs: docs::Cache,
     routes: Vec<Route>,
     upstreams: Upstreams,
     timeout: Duration,
@@ -146,6 +152,8 @@ pub fn router(config: GatewayConfig) -> Router {
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     let services: Vec<&'static str> = routes.iter().map(|r| r.service).collect();
     let gw = Gateway {
+        title: config.title,
+        docs: docs::Cache::default(),
         breakers: services
             .iter()
             .map(|s| (*s, Breaker::new(config.breaker)))
@@ -161,7 +169,14 @@ pub fn router(config: GatewayConfig) -> Router {
         http: HttpClient::new(),
         auth: config.auth,
     };
-    Router::new().fallback(proxy).with_state(Arc::new(gw))
+    let gw = Arc::new(gw);
+    Router::new()
+        .route(
+            "/openapi.json",
+            axum::routing::get(docs::merged).with_state(gw.clone()),
+        )
+        .fallback(proxy)
+        .with_state(gw)
 }
 
 fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
