@@ -44,6 +44,7 @@ fn shop_snapshots() {
         "services/order-history/src/views/order_summary.rs",
         "services/order-history/migrations/0001_init.sql",
         "crates/contracts/src/upcast.rs",
+        "services/orders/src/clients.rs",
         "platform/gateway/src/main.rs",
         "platform/registry/src/main.rs",
         "platform/auth/src/main.rs",

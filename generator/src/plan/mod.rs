@@ -225,6 +225,14 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             }
             _ => crud_files(&mut files, &dir, &system, s, &ctx),
         }
+        if !s.calls.is_empty() && s.style == "crud" {
+            files.push(template(
+                format!("{dir}/src/clients.rs"),
+                Ownership::Generated,
+                "services/calls/clients.rs.tera",
+                &ctx,
+            ));
+        }
         if let Some(m) = &s.messaging {
             files.push(template(
                 format!("{dir}/src/events.rs"),
@@ -401,11 +409,12 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
             )),
             _ => {}
         }
-        if !s.calls.is_empty() {
+        if !s.calls.is_empty() && s.style.value != Style::Crud {
             let to: Vec<&str> = s.calls.iter().map(|c| c.service.value.as_str()).collect();
             out.push(format!(
-                "not generated yet: synchronous calls with breakers from `{}` to {}",
+                "not generated yet: synchronous calls from `{}` ({}) to {}",
                 s.name.value,
+                s.style.value.as_str(),
                 to.join(", ")
             ));
         }

@@ -103,6 +103,39 @@ pub struct ServiceView {
     /// Events through the outbox and consumers; `None` when the service has none (or this
     /// version does not generate them for its style or broker).
     pub messaging: Option<MessagingView>,
+    /// Clients of the services it calls synchronously.
+    pub calls: Vec<CallView>,
+}
+
+/// A client of a called service, with the blueprint's resilience policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    pub service: String,
+    /// Rust module / function prefix (`products`).
+    pub snake: String,
+    pub port: u16,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub window: u32,
+    /// Calls in the window before the failure rate counts (half the window).
+    pub min_calls: u32,
+    pub failure_rate: f64,
+    pub open_for_ms: u64,
+    /// `Error`, `Cached` or `Default` (the runtime's `Fallback`).
+    pub fallback: String,
+    /// The called service's exposed entities, read through typed functions.
+    pub entities: Vec<CalledEntityView>,
+}
+
+/// An entity of a called service, as the caller reads it (enums as their wire strings, so a
+/// new variant on the other side does not break the caller).
+#[derive(Debug, Clone, Serialize)]
+pub struct CalledEntityView {
+    pub name: String,
+    pub snake: String,
+    pub path: String,
+    /// (Rust identifier, Rust type) of each field.
+    pub fields: Vec<(String, String)>,
 }
 
 /// How a service publishes and consumes events.
@@ -756,6 +789,75 @@ fn view_view(v: &View, bp: &Blueprint) -> Option<ViewView> {
     })
 }
 
+/// The tolerant-reader Rust type of a field read from another service.
+fn reader_type(kind: &Kind) -> String {
+    match kind {
+        Kind::Enum(_) => "String".into(),
+        Kind::List(inner) => format!("Vec<{}>", reader_type(inner)),
+        other => rust_of(other, "", ""),
+    }
+}
+
+fn call_views(s: &Service, bp: &Blueprint) -> Vec<CallView> {
+    s.calls
+        .iter()
+        .filter_map(|c| {
+            let callee = bp
+                .services
+                .iter()
+                .find(|x| x.name.value == c.service.value)?;
+            let breaker = c.breaker.clone().unwrap_or(crate::blueprint::Breaker {
+                failure_rate: 0.5,
+                window: 20,
+                open_for: crate::blueprint::Duration { millis: 10_000 },
+            });
+            Some(CallView {
+                service: callee.name.value.clone(),
+                snake: to_snake(&callee.name.value),
+                port: callee.port.value,
+                timeout_ms: c.timeout.millis,
+                retries: c.retries,
+                window: breaker.window,
+                min_calls: breaker.window.div_ceil(2).max(1),
+                failure_rate: breaker.failure_rate,
+                open_for_ms: breaker.open_for.millis,
+                fallback: match c.fallback {
+                    crate::blueprint::Fallback::Error => "Error",
+                    crate::blueprint::Fallback::Cached => "Cached",
+                    crate::blueprint::Fallback::Default => "Default",
+                }
+                .into(),
+                entities: callee
+                    .entities
+                    .iter()
+                    .filter(|e| e.expose.is_some())
+                    .map(|e| CalledEntityView {
+                        name: e.name.value.clone(),
+                        snake: to_snake(&e.name.value),
+                        path: e
+                            .expose
+                            .as_ref()
+                            .map_or_else(String::new, |x| x.path.value.clone()),
+                        fields: e
+                            .fields
+                            .iter()
+                            .map(|f| {
+                                let base = reader_type(&f.ty.value.kind);
+                                let ty = if f.ty.value.optional {
+                                    format!("Option<{base}>")
+                                } else {
+                                    base
+                                };
+                                (rust_ident(&to_snake(&f.name.value)), ty)
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
     let all_fields: Vec<&Field> = s
         .entities
@@ -763,6 +865,13 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         .flat_map(|e| e.fields.iter())
         .chain(s.views.iter().flat_map(|v| v.fields.iter()))
         .collect();
+    let called: Vec<&Field> = s
+        .calls
+        .iter()
+        .filter_map(|c| bp.services.iter().find(|x| x.name.value == c.service.value))
+        .flat_map(|x| x.entities.iter().flat_map(|e| e.fields.iter()))
+        .collect();
+    let all_fields: Vec<&Field> = all_fields.into_iter().chain(called).collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
     ServiceView {
         name: s.name.value.clone(),
@@ -787,6 +896,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
         uses_date: uses(|k| matches!(k, Kind::Date)),
         messaging: messaging_view(s, bp),
+        calls: call_views(s, bp),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `model.rs`, and your business hooks in `logic/`.
 
 mod api;
+mod clients;
 mod events;
 mod handlers;
 mod logic;
@@ -20,5 +21,9 @@ async fn main() -> std::process::ExitCode {
         openapi: api::openapi(),
         messaging: Some(events::messages()),
     };
-    runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| api::router(db)).await
+    runtime::run_with_db(spec, &MIGRATOR, |ctx, db| {
+        clients::init(&ctx.settings);
+        api::router(db)
+    })
+    .await
 }

@@ -24,6 +24,7 @@
 //! | [`auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
 //! | [`jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
 //! | [`gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS, metrics |
+//! | [`calls`] | clients of `[[services.calls]]`: timeout, retries, breaker, fallback |
 //! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
 //! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
@@ -34,6 +35,7 @@
 pub mod auth;
 pub mod auth_server;
 pub mod broker;
+pub mod calls;
 pub mod config;
 pub mod config_server;
 pub mod consumer;

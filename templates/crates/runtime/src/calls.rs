@@ -1,0 +1,396 @@
+//! Synchronous calls to another service (`[[services.calls]]`): a client per called service
+//! with the blueprint's timeout, retries, circuit breaker and fallback.
+//!
+//! - **timeout** per attempt; **retries** more attempts (GET only) with a short doubling pause,
+//!   each on the next instance;
+//! - **breaker** (`gateway::breaker`, Resilience4j semantics) over the calls' final outcomes:
+//!   while open, calls fail at once and go straight to the fallback;
+//! - **fallback**: `error` (the caller gets [`CallError`]), `cached` (the last good answer to the
+//!   same path, else the error), `default` (the type's default value).
+//!
+//! Instances come from `<service>-url` (a fixed base URL), else the registry (`registry-url`),
+//! else the DNS name `http://<service>:<port>`. The caller's bearer token is passed on
+//! ([`ServiceClient::get`] takes it), so the called service checks the same identity.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+
+use crate::discovery::Watcher;
+use crate::gateway::breaker::{Breaker, BreakerConfig};
+use crate::http_client::HttpClient;
+
+/// What a failed call turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    Error,
+    Cached,
+    Default,
+}
+
+/// The blueprint's `[[services.calls]]` entry.
+#[derive(Debug, Clone, Copy)]
+pub struct CallPolicy {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub breaker: BreakerConfig,
+    pub fallback: Fallback,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("{service} is unavailable (circuit open)")]
+    Open { service: String },
+    #[error("{service} failed: {message}")]
+    Failed { service: String, message: String },
+    #[error("{service} answered {status}")]
+    Status { service: String, status: u16 },
+    #[error("{service} answered with a body that does not decode: {message}")]
+    Decode { service: String, message: String },
+}
+
+impl From<CallError> for crate::ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Status { status: 404, .. } => Self::NotFound(e.to_string()),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Where a called service's instances are.
+#[derive(Clone)]
+pub enum Target {
+    /// A fixed base URL (`http://host:port`).
+    Url(String),
+    Registry(Watcher),
+}
+
+/// A client of one called service.
+pub struct ServiceClient {
+    service: &'static str,
+    target: Target,
+    policy: CallPolicy,
+    http: HttpClient,
+    breaker: Breaker,
+    cache: Mutex<HashMap<String, bytes_cache::Bytes>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+mod bytes_cache {
+    pub use axum::body::Bytes;
+}
+
+impl ServiceClient {
+    pub fn new(service: &'static str, target: Target, policy: CallPolicy) -> Self {
+        Self {
+            service,
+            target,
+            breaker: Breaker::new(policy.breaker),
+            policy,
+            http: HttpClient::new(),
+            cache: Mutex::new(HashMap::new()),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The client of `service` as the settings say: `<service>-url`, else the registry, else
+    /// the service's DNS name and `port`.
+    pub fn from_settings(
+        service: &'static str,
+        port: u16,
+        policy: CallPolicy,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        let key = format!("{}_url", service.replace('-', "_"));
+        let target = match (
+            settings.extra.get(&key).and_then(|v| v.as_str()),
+            settings.registry_url.as_deref(),
+        ) {
+            (Some(url), _) => Target::Url(url.trim_end_matches('/').to_string()),
+            (None, Some(registry)) => Target::Registry(Watcher::start(
+                crate::discovery::RegistryClient::new(registry),
+            )),
+            (None, None) => Target::Url(format!("http://{service}:{port}")),
+        };
+        Self::new(service, target, policy)
+    }
+
+    fn bases(&self) -> Vec<String> {
+        match &self.target {
+            Target::Url(u) => vec![u.clone()],
+            Target::Registry(w) => {
+                let mut all: Vec<String> = w
+                    .current()
+                    .healthy(self.service)
+                    .iter()
+                    .map(|i| format!("http://{}", i.address))
+                    .collect();
+                if all.len() > 1 {
+                    let n = all.len();
+                    let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    all.rotate_left(start % n);
+                }
+                all
+            }
+        }
+    }
+
+    fn failed(&self, message: impl Into<String>) -> CallError {
+        CallError::Failed {
+            service: self.service.to_string(),
+            message: message.into(),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        base: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<bytes_cache::Bytes, CallError> {
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{base}{path}"));
+        if let Some(t) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let request = builder
+            .body(Body::empty())
+            .map_err(|e| self.failed(e.to_string()))?;
+        let response = self
+            .http
+            .send(request, self.policy.timeout)
+            .await
+            .map_err(|e| self.failed(e.to_string()))?;
+        let status = response.status();
+        let body = tokio::time::timeout(self.policy.timeout, response.into_body().collect())
+            .await
+            .map_err(|_| self.failed("timed out reading the body"))?
+            .map_err(|e| self.failed(e.to_string()))?
+            .to_bytes();
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(CallError::Status {
+                service: self.service.to_string(),
+                status: status.as_u16(),
+            })
+        }
+    }
+
+    /// `GET path` on the service, decoded as `T`, with the policy's retries, breaker and
+    /// fallback. `token` is the caller's bearer token, passed on.
+    pub async fn get<T: DeserializeOwned + Default>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<T, CallError> {
+        let result = self.call(path, token).await;
+        let bytes = match result {
+            Ok(b) => b,
+            Err(e) => return self.fallback(path, e),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Decode {
+            service: self.service.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn call(&self, path: &str, token: Option<&str>) -> Result<bytes_cache::Bytes, CallError> {
+        if self.breaker.admit().is_err() {
+            metrics::counter!("calls_short_circuited_total", "service" => self.service)
+                .increment(1);
+            return Err(CallError::Open {
+                service: self.service.to_string(),
+            });
+        }
+        let bases = self.bases();
+        if bases.is_empty() {
+            self.breaker.record(false);
+            return Err(self.failed("no healthy instance"));
+        }
+        let mut last = self.failed("not attempted");
+        for n in 0..=self.policy.retries {
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(n.min(6) - 1))).await;
+            }
+            let base = &bases[n as usize % bases.len()];
+            match self.attempt(base, path, token).await {
+                Ok(bytes) => {
+                    self.breaker.record(true);
+                    if self.policy.fallback == Fallback::Cached
+                        && let Ok(mut c) = self.cache.lock()
+                    {
+                        c.insert(path.to_string(), bytes.clone());
+                    }
+                    return Ok(bytes);
+                }
+                // A 4xx is the caller's answer, not a failure of the service.
+                Err(e @ CallError::Status { status, .. }) if status < 500 => {
+                    self.breaker.record(true);
+                    return Err(e);
+                }
+                Err(e) => last = e,
+            }
+        }
+        self.breaker.record(false);
+        metrics::counter!("calls_failed_total", "service" => self.service).increment(1);
+        Err(last)
+    }
+
+    fn fallback<T: DeserializeOwned + Default>(
+        &self,
+        path: &str,
+        error: CallError,
+    ) -> Result<T, CallError> {
+        if matches!(error, CallError::Status { status, .. } if status < 500) {
+            return Err(error);
+        }
+        match self.policy.fallback {
+            Fallback::Error => Err(error),
+            Fallback::Default => {
+                tracing::warn!(service = self.service, %error, "call failed; answering the default");
+                Ok(T::default())
+            }
+            Fallback::Cached => {
+                let cached = self.cache.lock().ok().and_then(|c| c.get(path).cloned());
+                match cached.and_then(|b| serde_json::from_slice(&b).ok()) {
+                    Some(v) => {
+                        tracing::warn!(service = self.service, %error, "call failed; answering the last good response");
+                        Ok(v)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    /// Whether the breaker currently lets calls through.
+    pub fn breaker_state(&self) -> crate::gateway::breaker::BreakerState {
+        self.breaker.state()
+    }
+}
+
+/// The status a failed call maps to for the caller's own answer.
+pub fn status_of(e: &CallError) -> StatusCode {
+    match e {
+        CallError::Status { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    struct Product {
+        name: String,
+    }
+
+    /// A real HTTP server on a free port: `/p` answers `{"name":"tea"}` while `healthy` is set,
+    /// else 503; counts requests.
+    async fn server(healthy: Arc<std::sync::atomic::AtomicBool>, hits: Arc<AtomicU32>) -> String {
+        let app = axum::Router::new().route(
+            "/p",
+            axum::routing::get(move || {
+                let (healthy, hits) = (healthy.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    if healthy.load(Ordering::SeqCst) {
+                        (StatusCode::OK, r#"{"name":"tea"}"#)
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "")
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn policy(fallback: Fallback) -> CallPolicy {
+        CallPolicy {
+            timeout: Duration::from_millis(500),
+            retries: 2,
+            breaker: BreakerConfig {
+                window: 4,
+                min_calls: 2,
+                failure_rate: 0.5,
+                open_for: Duration::from_secs(60),
+                half_open_probes: 1,
+            },
+            fallback,
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_then_cached_fallback_then_open_breaker() {
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let hits = Arc::new(AtomicU32::new(0));
+        let url = server(healthy.clone(), hits.clone()).await;
+        let c = ServiceClient::new("products", Target::Url(url), policy(Fallback::Cached));
+        let p: Product = c.get("/p", None).await.unwrap();
+        assert_eq!(p.name, "tea");
+        healthy.store(false, Ordering::SeqCst);
+        let before = hits.load(Ordering::SeqCst);
+        let cached: Product = c.get("/p", None).await.unwrap();
+        assert_eq!(cached.name, "tea", "the last good answer");
+        assert_eq!(
+            hits.load(Ordering::SeqCst) - before,
+            3,
+            "1 attempt + 2 retries"
+        );
+        let _: Product = c.get("/p", None).await.unwrap();
+        assert_eq!(
+            c.breaker_state(),
+            crate::gateway::breaker::BreakerState::Open
+        );
+        let before = hits.load(Ordering::SeqCst);
+        let fast: Product = c.get("/p", None).await.unwrap();
+        assert_eq!(fast.name, "tea");
+        assert_eq!(hits.load(Ordering::SeqCst), before, "open: no call is made");
+    }
+
+    #[tokio::test]
+    async fn default_and_error_fallbacks() {
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hits = Arc::new(AtomicU32::new(0));
+        let url = server(healthy, hits).await;
+        let d = ServiceClient::new(
+            "products",
+            Target::Url(url.clone()),
+            policy(Fallback::Default),
+        );
+        assert_eq!(
+            d.get::<Product>("/p", None).await.unwrap(),
+            Product::default()
+        );
+        let e = ServiceClient::new("products", Target::Url(url), policy(Fallback::Error));
+        assert!(matches!(
+            e.get::<Product>("/p", None).await,
+            Err(CallError::Status { status: 503, .. })
+        ));
+        let gone = ServiceClient::new(
+            "products",
+            Target::Url("http://127.0.0.1:1".into()),
+            policy(Fallback::Error),
+        );
+        assert!(matches!(
+            gone.get::<Product>("/p", None).await,
+            Err(CallError::Failed { .. })
+        ));
+    }
+}
