@@ -43,9 +43,36 @@ pub fn trace_id_from_traceparent(value: &str) -> Option<String> {
     }
 }
 
+thread_local! {
+    /// A xorshift generator per thread, seeded once from the OS: trace and span ids need to be
+    /// unique, not secret, and a system call per id costs more than the rest of a request.
+    static IDS: std::cell::Cell<u64> = std::cell::Cell::new({
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        u64::from_le_bytes(seed) | 1
+    });
+}
+
+/// A random 64-bit number (never zero) from the thread's generator.
+pub fn random_u64() -> u64 {
+    IDS.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
+
 /// A new random trace id (32 lowercase hex digits).
 pub fn new_trace_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+/// A new random span id (16 lowercase hex digits), as in a `traceparent`.
+pub fn new_span_id() -> String {
+    format!("{:016x}", random_u64())
 }
 
 /// Middleware: runs the request inside a span with its trace id and logs its outcome.
@@ -91,5 +118,7 @@ mod tests {
         );
         assert_eq!(trace_id_from_traceparent("garbage"), None);
         assert_eq!(new_trace_id().len(), 32);
+        assert_ne!(new_trace_id(), new_trace_id());
+        assert_eq!(new_span_id().len(), 16);
     }
 }

@@ -549,7 +549,7 @@ async fn authorize(
 
 fn forward_headers(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
     if !headers.contains_key("x-request-id")
-        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+        && let Ok(v) = HeaderValue::from_str(&crate::telemetry::new_trace_id())
     {
         headers.insert(HeaderName::from_static("x-request-id"), v);
     }
@@ -557,7 +557,7 @@ fn forward_headers(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
         let tp = format!(
             "00-{}-{}-01",
             crate::telemetry::new_trace_id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..16]
+            crate::telemetry::new_span_id()
         );
         if let Ok(v) = HeaderValue::from_str(&tp) {
             headers.insert(HeaderName::from_static("traceparent"), v);
