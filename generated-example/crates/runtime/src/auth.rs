@@ -53,10 +53,21 @@ pub fn configure(settings: &crate::config::Settings, audience: &str, default_url
     let _ = VERIFIER.set(verifier);
 }
 
+/// A system without `[auth]`: routes are open (the server calls this at start).
+pub fn configure_open() {
+    let _ = VERIFIER.set(None);
+}
+
 /// Middleware: the bearer token must verify and carry one of the roles for the method.
 pub async fn require(State(roles): State<Roles>, request: Request, next: Next) -> Response {
-    let Some(Some(verifier)) = VERIFIER.get() else {
-        return next.run(request).await;
+    let verifier = match VERIFIER.get() {
+        Some(Some(v)) => v,
+        Some(None) => return next.run(request).await,
+        // Never configured: fail closed.
+        None => {
+            return crate::ApiError::Unauthorized("token checks are not configured".into())
+                .into_response();
+        }
     };
     let Some(token) = crate::jwt::bearer(request.headers()) else {
         return crate::ApiError::Unauthorized("a bearer token is required".into()).into_response();

@@ -126,8 +126,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+/// At most this many Argon2 computations (19 MiB each) run at once; the rest wait.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Hashes a password with Argon2id and a random salt (slow on purpose; run off the reactor).
 pub async fn hash_password(password: String) -> Result<String, String> {
+    let _permit = HASHING.acquire().await.map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2::Argon2::default()
@@ -141,6 +145,9 @@ pub async fn hash_password(password: String) -> Result<String, String> {
 
 /// Whether `password` matches `hash`.
 pub async fn password_matches(password: String, hash: String) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|h| {
             argon2::Argon2::default()
@@ -238,7 +245,11 @@ impl Auth {
         Ok((self.signer().await?.sign(&claims), ttl))
     }
 
-    async fn refresh_token(&self, user: uuid::Uuid) -> Result<String, OAuthError> {
+    async fn refresh_token(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        user: uuid::Uuid,
+    ) -> Result<String, OAuthError> {
         let seed = random_seed().map_err(|e| OAuthError::Server(e.to_string()))?;
         let token = URL_SAFE_NO_PAD.encode(seed);
         sqlx::query(
@@ -247,13 +258,16 @@ impl Auth {
         .bind(sha256_hex(&token))
         .bind(user)
         .bind((now_secs() + self.config.refresh_ttl.as_secs()) as i64)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(token)
     }
 
+    /// Issues an access token and a refresh token; the refresh token is stored through
+    /// `conn`, so a rotation commits it together with the old token's revocation.
     async fn for_user(
         &self,
+        conn: &mut sqlx::PgConnection,
         id: uuid::Uuid,
         name: String,
         roles: Vec<String>,
@@ -265,7 +279,7 @@ impl Auth {
             access_token,
             token_type: "Bearer".into(),
             expires_in,
-            refresh_token: Some(self.refresh_token(id).await?),
+            refresh_token: Some(self.refresh_token(conn, id).await?),
         })
     }
 
@@ -303,7 +317,8 @@ impl Auth {
             ));
         }
         metrics::counter!("auth_logins_total", "outcome" => "ok").increment(1);
-        self.for_user(id, username, roles).await
+        let mut conn = self.pool.acquire().await?;
+        self.for_user(&mut conn, id, username, roles).await
     }
 
     async fn refresh_grant(&self, r: TokenRequest) -> Result<TokenResponse, OAuthError> {
@@ -349,8 +364,10 @@ impl Auth {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // The new token commits with the old one's revocation, or neither happens.
+        let issued = self.for_user(&mut tx, user, name, roles).await?;
         tx.commit().await?;
-        self.for_user(user, name, roles).await
+        Ok(issued)
     }
 
     async fn client_grant(

@@ -178,8 +178,11 @@ async fn start(
         None => None,
     };
     let addr = format!("{}:{}", settings.host, settings.port);
-    if let Some((audience, default_url)) = spec.auth {
-        crate::auth::configure(&settings, audience, default_url);
+    match spec.auth {
+        Some((audience, default_url)) => {
+            crate::auth::configure(&settings, audience, default_url);
+        }
+        None => crate::auth::configure_open(),
     }
     let ctx = Context {
         settings: settings.clone(),

@@ -97,11 +97,12 @@ pub fn assemble(
             values.insert(key, serde_json::to_value(v).unwrap_or_default());
         }
     }
-    let version = sha2::Sha256::digest(serde_json::to_vec(&values).unwrap_or_default())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let version =
+        sha2::Sha256::digest(serde_json::to_vec(&(&values, &refreshable)).unwrap_or_default())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
     Ok(Some(RemoteConfig {
         service: service.to_string(),
         profile: profile.to_string(),
@@ -216,7 +217,8 @@ pub fn follow(url: String, first: RemoteConfig, every: Duration) {
             let Ok(next) = fetch(&url, &last.service, &last.profile, Duration::ZERO).await else {
                 continue;
             };
-            if next.version == last.version {
+            // An empty answer (the file missing for a moment) changes nothing.
+            if next.version == last.version || next.version.is_empty() {
                 continue;
             }
             let restart: Vec<&String> = next

@@ -162,7 +162,7 @@ fn key_of(jwk: &Jwk) -> Option<VerifyingKey> {
 pub struct Verifier {
     /// Tokens whose signature already verified, with their claims: a signature is checked
     /// once per token, expiry and audience at every use.
-    verified: std::sync::Mutex<HashMap<String, Claims>>,
+    verified: std::sync::Mutex<HashMap<String, (String, Claims)>>,
     audience: String,
     jwks_url: Option<String>,
     keys: RwLock<HashMap<String, VerifyingKey>>,
@@ -236,16 +236,18 @@ impl Verifier {
             .verified
             .lock()
             .ok()
-            .and_then(|c| c.get(token).cloned());
+            .and_then(|c| c.get(token).cloned())
+            // A key dropped from the JWKS since takes its tokens with it.
+            .filter(|(kid, _)| self.key(kid).is_some());
         let claims = match cached {
-            Some(c) => c,
+            Some((_, c)) => c,
             None => {
-                let c = self.verify_signature(token).await?;
+                let (kid, c) = self.verify_signature(token).await?;
                 if let Ok(mut cache) = self.verified.lock() {
                     if cache.len() >= VERIFIED_CACHE {
                         cache.clear();
                     }
-                    cache.insert(token.to_string(), c.clone());
+                    cache.insert(token.to_string(), (kid, c.clone()));
                 }
                 c
             }
@@ -263,8 +265,9 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// Checks the header, the key and the signature; returns the claims unchecked otherwise.
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Checks the header, the key and the signature; returns the key id and the claims
+    /// (not checked otherwise).
+    async fn verify_signature(&self, token: &str) -> Result<(String, Claims), TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -294,10 +297,12 @@ impl Verifier {
             .ok_or(TokenError::Malformed)?;
         key.verify(format!("{h}.{c}").as_bytes(), &Signature::from_bytes(&sig))
             .map_err(|_| TokenError::Signature)?;
-        B64.decode(c)
+        let claims = B64
+            .decode(c)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)
+            .ok_or(TokenError::Malformed)?;
+        Ok((kid, claims))
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Per request: CORS (preflight answered here), the bearer JWT checked against the auth
 //! service's JWKS and the route's roles for the method (401 / 403), a token-bucket rate limit per client identity
-//! (the token's subject, else the client's IP; 429 with `Retry-After`), the upstream's circuit breaker (503 at once while open: the
+//! (the token's subject, else the client's socket address, also for refused tokens; 429 with
+//! `Retry-After`), the upstream's circuit breaker (503 at once while open: the
 //! fallback; it counts each request's final outcome, after the retry), a timeout per route
 //! (504), one retry on another instance when the request never
 //! reached an upstream or is idempotent, `x-request-id`, `x-forwarded-for` and W3C
@@ -245,23 +246,10 @@ impl Gateway {
             .then(|| origin.clone())
     }
 
-    fn identity(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-        if let Some(auth) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            return format!("token:{auth}");
-        }
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim);
-        match (forwarded, peer) {
-            (Some(f), _) => format!("ip:{f}"),
-            (None, Some(p)) => format!("ip:{}", p.ip()),
-            (None, None) => "anonymous".into(),
-        }
+    /// The rate-limit identity of a caller without a verified token: its socket address only
+    /// (headers such as `Authorization` or `X-Forwarded-For` are the client's to choose).
+    fn identity(peer: Option<SocketAddr>) -> String {
+        peer.map_or_else(|| "anonymous".into(), |p| format!("ip:{}", p.ip()))
     }
 
     /// The service's healthy addresses, starting at its round-robin position.
@@ -404,28 +392,40 @@ async fn handle(
             problem(StatusCode::NOT_FOUND, format!("no route for {path}")),
         );
     };
+    let limited = |identity: &str| {
+        let wait = gw.limiter.as_ref()?.check(identity).err()?;
+        Some(retry_after(
+            problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit exceeded; slow down",
+            ),
+            wait,
+        ))
+    };
     let subject = match authorize(gw, &route, &parts.method, &parts.headers).await {
         Ok(s) => s,
-        Err(r) => return (route.prefix, r),
+        Err(r) => {
+            // Refused callers are limited by address, so a flood of bad tokens is throttled.
+            let r = limited(&Gateway::identity(peer)).unwrap_or(r);
+            return (route.prefix, r);
+        }
     };
     let identity = match subject {
         Some(sub) => format!("sub:{sub}"),
-        None => gw.identity(&parts.headers, peer),
+        None => Gateway::identity(peer),
     };
-    if let Some(limiter) = &gw.limiter
-        && let Err(wait) = limiter.check(&identity)
-    {
-        return (
-            route.prefix,
-            retry_after(
-                problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate limit exceeded; slow down",
-                ),
-                wait,
-            ),
-        );
+    if let Some(r) = limited(&identity) {
+        return (route.prefix, r);
     }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                route.prefix,
+                problem(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            );
+        }
+    };
     if let Some(b) = gw.breakers.get(route.service)
         && let Err(wait) = b.admit()
     {
@@ -445,14 +445,12 @@ async fn handle(
             ),
         );
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
-                route.prefix,
-                problem(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
-            );
-        }
+    // From here every admitted request records exactly one outcome, also when the client
+    // goes away and this future is dropped (a half-open breaker would wait for it forever).
+    let mut outcome = Outcome {
+        gw,
+        service: route.service,
+        recorded: false,
     };
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
@@ -470,7 +468,7 @@ async fn handle(
     };
     let candidates = gw.candidates(route.service);
     if candidates.is_empty() {
-        gw.record(route.service, false);
+        outcome.record(false);
         return (
             route.prefix,
             problem(
@@ -483,7 +481,7 @@ async fn handle(
     for (i, address) in candidates.iter().take(2).enumerate() {
         match gw.attempt(route.service, address, &out).await {
             Attempt::Answered(r) => {
-                gw.record(route.service, !r.status().is_server_error());
+                outcome.record(!r.status().is_server_error());
                 return (route.prefix, r);
             }
             Attempt::NotSent(m) => last = (StatusCode::BAD_GATEWAY, m),
@@ -498,8 +496,30 @@ async fn handle(
             tracing::info!(service = route.service, "retrying on another instance");
         }
     }
-    gw.record(route.service, false);
+    outcome.record(false);
     (route.prefix, problem(last.0, last.1))
+}
+
+/// Records an admitted request's outcome with its breaker once; a failure when dropped unrecorded.
+struct Outcome<'a> {
+    gw: &'a Gateway,
+    service: &'static str,
+    recorded: bool,
+}
+
+impl Outcome<'_> {
+    fn record(&mut self, ok: bool) {
+        if !self.recorded {
+            self.recorded = true;
+            self.gw.record(self.service, ok);
+        }
+    }
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        self.record(false);
+    }
 }
 
 /// Checks the bearer token and the route's roles: `Ok(Some(sub))` for a signed-in caller,
