@@ -45,10 +45,10 @@ pub fn configure(settings: &crate::config::Settings, audience: &str, default_url
         tracing::warn!("auth-url = \"none\": this service accepts requests without tokens");
         None
     } else {
-        Some(Arc::new(Verifier::remote(
-            &format!("{url}/.well-known/jwks.json"),
-            audience,
-        )))
+        Some(Arc::new(
+            Verifier::remote(&format!("{url}/.well-known/jwks.json"), audience)
+                .with_issuer(&format!("{audience}-auth")),
+        ))
     };
     let _ = VERIFIER.set(verifier);
 }

@@ -159,6 +159,19 @@ pub async fn password_matches(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
+/// A real Argon2 hash of nothing anyone knows, checked for unknown names and client ids.
+async fn dummy_hash() -> String {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_init(|| async {
+            hash_password("not a password".into())
+                .await
+                .unwrap_or_default()
+        })
+        .await
+        .clone()
+}
+
 fn sha256_hex(s: &str) -> String {
     sha2::Sha256::digest(s.as_bytes())
         .iter()
@@ -296,19 +309,9 @@ impl Auth {
                 .await?;
         // Verify against a real hash even for unknown users, so timing does not tell which
         // names exist.
-        static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
         let (id, hash, roles) = match row {
             Some(r) => r,
-            None => {
-                let dummy = DUMMY
-                    .get_or_init(|| async {
-                        hash_password("not a password".into())
-                            .await
-                            .unwrap_or_default()
-                    })
-                    .await;
-                (uuid::Uuid::nil(), dummy.clone(), Vec::new())
-            }
+            None => (uuid::Uuid::nil(), dummy_hash().await, Vec::new()),
         };
         if !password_matches(password, hash).await || id.is_nil() {
             metrics::counter!("auth_logins_total", "outcome" => "refused").increment(1);
@@ -385,6 +388,8 @@ impl Auth {
                 .fetch_optional(&self.pool)
                 .await?;
         let Some((hash, roles)) = row else {
+            // Same work as a wrong secret, so timing does not tell which client ids exist.
+            let _ = password_matches(secret, dummy_hash().await).await;
             return Err(OAuthError::InvalidClient);
         };
         if !password_matches(secret, hash).await {

@@ -124,7 +124,8 @@ async fn main() -> std::process::ExitCode {
             .trim_end_matches('/')
             .to_string();
         let verifier =
-            runtime::jwt::Verifier::remote(&format!("{auth_url}/.well-known/jwks.json"), "shop");
+            runtime::jwt::Verifier::remote(&format!("{auth_url}/.well-known/jwks.json"), "shop")
+                .with_issuer("shop-auth");
         runtime::gateway::router(
             GatewayConfig {
                 title: "shop".into(),

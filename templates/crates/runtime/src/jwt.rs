@@ -90,6 +90,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("token is for another audience")]
     Audience,
+    #[error("token from another issuer")]
+    Issuer,
     #[error("keys unavailable: {0}")]
     Keys(String),
 }
@@ -164,6 +166,8 @@ pub struct Verifier {
     /// once per token, expiry and audience at every use.
     verified: std::sync::Mutex<HashMap<String, (String, Claims)>>,
     audience: String,
+    /// The `iss` tokens must carry, when set.
+    issuer: Option<String>,
     jwks_url: Option<String>,
     keys: RwLock<HashMap<String, VerifyingKey>>,
     refresh: Mutex<Option<std::time::Instant>>,
@@ -185,6 +189,7 @@ impl Verifier {
         let v = Self {
             verified: std::sync::Mutex::new(HashMap::new()),
             audience: audience.to_string(),
+            issuer: None,
             jwks_url,
             keys: RwLock::new(HashMap::new()),
             refresh: Mutex::new(None),
@@ -192,6 +197,13 @@ impl Verifier {
         };
         v.set_keys(&jwks);
         v
+    }
+
+    /// Also requires `iss` to be `issuer`.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_string());
+        self
     }
 
     fn set_keys(&self, jwks: &Jwks) {
@@ -261,6 +273,9 @@ impl Verifier {
         }
         if claims.aud != self.audience {
             return Err(TokenError::Audience);
+        }
+        if self.issuer.as_ref().is_some_and(|i| *i != claims.iss) {
+            return Err(TokenError::Issuer);
         }
         Ok(claims)
     }
@@ -389,6 +404,14 @@ mod tests {
             Err(TokenError::Signature)
         );
         assert_eq!(verifier.verify("a.b").await, Err(TokenError::Malformed));
+        let strict = Verifier::fixed(
+            Jwks {
+                keys: vec![signer.jwk()],
+            },
+            "shop",
+        )
+        .with_issuer("bank-auth");
+        assert_eq!(strict.verify(&good).await, Err(TokenError::Issuer));
     }
 
     #[test]
