@@ -123,9 +123,10 @@ async fn serve(
     State(dir): State<Arc<PathBuf>>,
     Path((service, profile)): Path<(String, String)>,
 ) -> Result<Json<RemoteConfig>, crate::ApiError> {
-    if !valid_name(&service) || !valid_name(&profile) {
+    // A profile has no `-`, so `<service>-<profile>.toml` never names another service's file.
+    if !valid_name(&service) || !valid_name(&profile) || profile.contains('-') {
         return Err(crate::ApiError::BadRequest(
-            "service and profile are lowercase names".into(),
+            "service is a lowercase name, profile lowercase letters and digits".into(),
         ));
     }
     match assemble(&dir, &service, &profile) {
