@@ -629,6 +629,57 @@ mod tests {
         assert!(!matches("/orders", "/order"));
     }
 
+    /// A request the client abandons still counts: without the drop guard, abandoned requests
+    /// recorded nothing and could wedge a half-open breaker for good.
+    #[tokio::test]
+    async fn an_abandoned_request_counts_as_a_failure() {
+        use tower::ServiceExt;
+        let slow = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "late"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, slow).await });
+        let app = router(GatewayConfig {
+            title: "t".into(),
+            routes: vec![Route {
+                prefix: "/slow",
+                service: "slow",
+                read: &[],
+                write: &[],
+                public: true,
+            }],
+            upstreams: Upstreams::Fixed([("slow".to_string(), addr.to_string())].into()),
+            timeout: Duration::from_secs(5),
+            rate_limit: None,
+            cors: Vec::new(),
+            breaker: BreakerConfig {
+                window: 1,
+                min_calls: 1,
+                failure_rate: 0.5,
+                open_for: Duration::from_secs(30),
+                half_open_probes: 1,
+            },
+            auth: None,
+        });
+        let get = || Request::get("/slow").body(Body::empty()).unwrap();
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(50), app.clone().oneshot(get())).await;
+        assert!(abandoned.is_err(), "the client gave up");
+        let started = Instant::now();
+        let r = app.oneshot(get()).await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the breaker opened"
+        );
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
+
     #[test]
     fn only_safe_methods_are_idempotent() {
         assert!(idempotent(&Method::GET) && idempotent(&Method::PUT));
