@@ -91,8 +91,8 @@ impl Shop {
         }
     }
 
-    /// `GET path` through the gateway as the admin (`_why` names the request in failures).
-    async fn get(&self, path: &str, _why: &str) -> reqwest::Response {
+    /// `GET path` through the gateway as the admin.
+    async fn get(&self, path: &str) -> reqwest::Response {
         self.get_as(path, &self.token).await
     }
 
@@ -132,14 +132,7 @@ impl Shop {
 }
 
 async fn requests_served(http: &reqwest::Client, port: u16) -> u64 {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = containers::metrics(http, port).await;
     text.lines()
         .filter(|l| l.starts_with("http_requests_total{") && l.contains("route=\"/orders/{id}\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -463,11 +456,8 @@ async fn gateway_and_registry_keep_requests_flowing() {
     let path = format!("/orders/{id}");
     // The gateway's registry watch may lag the registry by one round trip.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for n in 0..8 {
-        assert_eq!(
-            shop.get(&path, &format!("c{n}")).await.status(),
-            StatusCode::OK
-        );
+    for _ in 0..8 {
+        assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
     }
     let (on_a, on_b) = (
         requests_served(&http, port_a).await,
@@ -477,16 +467,13 @@ async fn gateway_and_registry_keep_requests_flowing() {
         on_a >= 2 && on_b >= 2,
         "round robin: {on_a} on a, {on_b} on b"
     );
-    assert_eq!(
-        shop.get("/nowhere", "c").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(shop.get("/nowhere").await.status(), StatusCode::NOT_FOUND);
 
     // SIGKILL one instance: every request still succeeds; the registry evicts it in time.
     drop(a);
     let killed = Instant::now();
     for n in 0..10 {
-        let r = shop.get(&path, &format!("k{n}")).await;
+        let r = shop.get(&path).await;
         assert_eq!(r.status(), StatusCode::OK, "request {n} after the kill");
     }
     shop.wait_instances(1, Duration::from_secs(10), "eviction")
@@ -500,12 +487,12 @@ async fn gateway_and_registry_keep_requests_flowing() {
 
     // All down: failures open the breaker, then the fallback answers at once.
     drop(b);
-    for n in 0..6 {
-        let r = shop.get(&path, &format!("d{n}")).await;
+    for _ in 0..6 {
+        let r = shop.get(&path).await;
         assert!(r.status().is_server_error(), "{}", r.status());
     }
     let started = Instant::now();
-    let r = shop.get(&path, "open").await;
+    let r = shop.get(&path).await;
     let took = started.elapsed();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers().contains_key("retry-after"));
@@ -517,29 +504,17 @@ async fn gateway_and_registry_keep_requests_flowing() {
     let mut b = shop.orders(&ws, port_b);
     wait_ready(&http, port_b, &mut b).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut n = 0;
     loop {
-        n += 1;
-        if shop.get(&path, &format!("r{n}")).await.status() == StatusCode::OK {
+        if shop.get(&path).await.status() == StatusCode::OK {
             break;
         }
         assert!(Instant::now() < deadline, "breaker did not close");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for m in 0..4 {
-        assert_eq!(
-            shop.get(&path, &format!("after{m}")).await.status(),
-            StatusCode::OK
-        );
+    for _ in 0..4 {
+        assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
     }
-    let metrics = http
-        .get(format!("http://127.0.0.1:{}/metrics", shop.gateway))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = containers::metrics(&http, shop.gateway).await;
     assert!(
         metrics.contains("gateway_breaker_state{service=\"orders\"} 0"),
         "{metrics}"
@@ -568,7 +543,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         limited > 0,
         "80 requests at once over a burst of 40 are partly refused"
     );
-    assert_eq!(shop.get(&path, "modest").await.status(), StatusCode::OK);
+    assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
 
     // SIGTERM: deregistered at once, not after 3 missed heartbeats.
     shop.wait_instances(1, Duration::from_secs(5), "b registered again")

@@ -189,28 +189,14 @@ async fn order_created_reaches_customers(broker: &str) {
         .await
         .expect("json");
     assert_eq!(dead, json!([]), "no dead letters on the happy path");
-    let metrics = http
-        .get(format!("http://127.0.0.1:{orders_port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = containers::metrics(&http, orders_port).await;
     assert!(metrics.contains("outbox_published_total"), "{metrics}");
 
     let history_db = PgPool::connect(&db("order_history"))
         .await
         .expect("order-history db");
     rebuild_restores_the_view(&http, orders_port, history_port, &history_db, created.len()).await;
-    let lag = http
-        .get(format!("http://127.0.0.1:{history_port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let lag = containers::metrics(&http, history_port).await;
     assert!(
         lag.contains("projection_lag_seconds{view=\"OrderSummary\"}"),
         "{lag}"
@@ -425,14 +411,7 @@ async fn notifications_mail_once(
     );
     assert_eq!(log.matches(&subject(newer)).count(), 0, "{log}");
     assert_eq!(log.matches(&subject(c)).count(), 1, "{log}");
-    let metrics = http
-        .get(format!("http://127.0.0.1:{notifications_port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = containers::metrics(http, notifications_port).await;
     assert!(
         metrics.contains(
             "events_dead_lettered_total{consumer=\"notifications\",event_type=\"OrderApproved\"} 1"

@@ -149,3 +149,14 @@ pub async fn wait_ready(http: &reqwest::Client, port: u16, p: &mut Process) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The Prometheus text of the process listening on `port`.
+pub async fn metrics(http: &reqwest::Client, port: u16) -> String {
+    http.get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}

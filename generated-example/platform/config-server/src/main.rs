@@ -19,13 +19,7 @@ async fn main() -> std::process::ExitCode {
         messaging: None,
     };
     runtime::run(spec, |ctx| {
-        let dir = ctx
-            .settings
-            .extra
-            .get("serve_dir")
-            .and_then(|v| v.as_str())
-            .unwrap_or("config")
-            .to_string();
+        let dir = ctx.settings.text("serve_dir").unwrap_or("config");
         runtime::config_server::routes(dir.into())
     })
     .await

@@ -115,17 +115,8 @@ async fn main() -> std::process::ExitCode {
             ),
         };
         // Tokens are checked against the auth service's keys (`auth-url`).
-        let auth_url = ctx
-            .settings
-            .extra
-            .get("auth_url")
-            .and_then(|v| v.as_str())
-            .unwrap_or("http://127.0.0.1:9000")
-            .trim_end_matches('/')
-            .to_string();
-        let verifier =
-            runtime::jwt::Verifier::remote(&format!("{auth_url}/.well-known/jwks.json"), "shop")
-                .with_issuer("shop-auth");
+        let auth_url = runtime::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
+        let verifier = runtime::auth::verifier(&auth_url, "shop");
         runtime::gateway::router(
             GatewayConfig {
                 title: "shop".into(),

@@ -31,23 +31,30 @@ pub const ADMIN: Roles = Roles {
     write: &["admin"],
 };
 
-/// Sets up the checks for tokens of `audience` (the system), once per process.
-pub fn configure(settings: &crate::config::Settings, audience: &str, default_url: &str) {
-    let url = settings
-        .extra
-        .get("auth_url")
-        .and_then(|v| v.as_str())
+/// The auth service's base URL: the `auth-url` setting, else `default_url`.
+pub fn auth_url(settings: &crate::config::Settings, default_url: &str) -> String {
+    settings
+        .text("auth_url")
         .unwrap_or(default_url)
         .trim_end_matches('/')
-        .to_string();
+        .to_string()
+}
+
+/// Checks tokens the system's auth service at `url` issued for `audience` (the system): its
+/// JWKS, and `iss` = `<audience>-auth`.
+pub fn verifier(url: &str, audience: &str) -> Verifier {
+    Verifier::remote(&format!("{url}/.well-known/jwks.json"), audience)
+        .with_issuer(&format!("{audience}-auth"))
+}
+
+/// Sets up the checks for tokens of `audience` (the system), once per process.
+pub fn configure(settings: &crate::config::Settings, audience: &str, default_url: &str) {
+    let url = auth_url(settings, default_url);
     let verifier = if url == "none" {
         tracing::warn!("auth-url = \"none\": this service accepts requests without tokens");
         None
     } else {
-        Some(Arc::new(
-            Verifier::remote(&format!("{url}/.well-known/jwks.json"), audience)
-                .with_issuer(&format!("{audience}-auth")),
-        ))
+        Some(Arc::new(verifier(&url, audience)))
     };
     let _ = VERIFIER.set(verifier);
 }

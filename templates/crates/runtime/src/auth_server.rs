@@ -492,13 +492,7 @@ pub async fn ensure_admin(
 
 /// The auth service's routes. Creates the first admin from the settings in the background.
 pub fn routes(pool: PgPool, config: AuthConfig, settings: &crate::config::Settings) -> Router {
-    let admin = ["admin_username", "admin_password"].map(|k| {
-        settings
-            .extra
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    });
+    let admin = ["admin_username", "admin_password"].map(|k| settings.text(k).map(str::to_string));
     if let [user, Some(password)] = admin {
         let user = user.unwrap_or_else(|| "admin".to_string());
         let (pool, config) = (pool.clone(), config.clone());

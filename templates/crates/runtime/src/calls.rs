@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
@@ -78,12 +78,8 @@ pub struct ServiceClient {
     policy: CallPolicy,
     http: HttpClient,
     breaker: Breaker,
-    cache: Mutex<HashMap<String, bytes_cache::Bytes>>,
+    cache: Mutex<HashMap<String, Bytes>>,
     next: std::sync::atomic::AtomicUsize,
-}
-
-mod bytes_cache {
-    pub use axum::body::Bytes;
 }
 
 impl ServiceClient {
@@ -108,10 +104,7 @@ impl ServiceClient {
         settings: &crate::config::Settings,
     ) -> Self {
         let key = format!("{}_url", service.replace('-', "_"));
-        let target = match (
-            settings.extra.get(&key).and_then(|v| v.as_str()),
-            settings.registry_url.as_deref(),
-        ) {
+        let target = match (settings.text(&key), settings.registry_url.as_deref()) {
             (Some(url), _) => Target::Url(url.trim_end_matches('/').to_string()),
             (None, Some(registry)) => Target::Registry(Watcher::start(
                 crate::discovery::RegistryClient::new(registry),
@@ -131,11 +124,7 @@ impl ServiceClient {
                     .iter()
                     .map(|i| format!("http://{}", i.address))
                     .collect();
-                if all.len() > 1 {
-                    let n = all.len();
-                    let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    all.rotate_left(start % n);
-                }
+                crate::discovery::round_robin(&mut all, &self.next);
                 all
             }
         }
@@ -153,7 +142,7 @@ impl ServiceClient {
         base: &str,
         path: &str,
         token: Option<&str>,
-    ) -> Result<bytes_cache::Bytes, CallError> {
+    ) -> Result<Bytes, CallError> {
         let mut builder = Request::builder()
             .method(Method::GET)
             .uri(format!("{base}{path}"));
@@ -202,7 +191,7 @@ impl ServiceClient {
         })
     }
 
-    async fn call(&self, path: &str, token: Option<&str>) -> Result<bytes_cache::Bytes, CallError> {
+    async fn call(&self, path: &str, token: Option<&str>) -> Result<Bytes, CallError> {
         if self.breaker.admit().is_err() {
             metrics::counter!("calls_short_circuited_total", "service" => self.service)
                 .increment(1);

@@ -90,6 +90,11 @@ fn default_config_refresh() -> u64 {
 }
 
 impl Settings {
+    /// A string setting the runtime does not type (`extra`), by its snake-case key.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.extra.get(key).and_then(toml::Value::as_str)
+    }
+
     /// The address registered for this instance.
     pub fn advertised(&self) -> String {
         self.advertise_address.clone().unwrap_or_else(|| {

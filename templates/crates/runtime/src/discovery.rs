@@ -15,6 +15,15 @@ use crate::registry::{HeartbeatBody, Instance, Snapshot};
 
 const CALL: Duration = Duration::from_secs(3);
 
+/// Rotates `items` so each call starts one further along (`next` counts the calls): round
+/// robin over a service's instances.
+pub fn round_robin<T>(items: &mut [T], next: &std::sync::atomic::AtomicUsize) {
+    if items.len() > 1 {
+        let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        items.rotate_left(start % items.len());
+    }
+}
+
 /// Talks to one registry.
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
@@ -211,5 +220,26 @@ impl Watcher {
 
     pub fn current(&self) -> Arc<Snapshot> {
         self.snapshot.read().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_starts_one_further_each_call() {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let starts: Vec<u8> = (0..4)
+            .map(|_| {
+                let mut v = [1u8, 2, 3];
+                round_robin(&mut v, &next);
+                v[0]
+            })
+            .collect();
+        assert_eq!(starts, [1, 2, 3, 1]);
+        let mut one = [7u8];
+        round_robin(&mut one, &next);
+        assert_eq!(one, [7]);
     }
 }

@@ -143,18 +143,14 @@ pub fn recipient() -> String {
         .unwrap_or_else(|| "ops@localhost".to_string())
 }
 
-fn setting<'a>(settings: &'a Settings, key: &str) -> Option<&'a str> {
-    settings.extra.get(key).and_then(|v| v.as_str())
-}
-
 /// Builds the sender the settings ask for.
 pub fn from_settings(settings: &Settings) -> Result<Arc<dyn MailSender>, MailError> {
-    match setting(settings, "mail_sender").unwrap_or("log") {
+    match settings.text("mail_sender").unwrap_or("log") {
         "log" => Ok(Arc::new(LogSender)),
         #[cfg(feature = "smtp")]
         "smtp" => {
-            let url = setting(settings, "smtp_url").unwrap_or("smtp://127.0.0.1:25");
-            let from = setting(settings, "mail_from").unwrap_or("no-reply@localhost");
+            let url = settings.text("smtp_url").unwrap_or("smtp://127.0.0.1:25");
+            let from = settings.text("mail_from").unwrap_or("no-reply@localhost");
             Ok(Arc::new(SmtpSender::new(url, from)?))
         }
         other => Err(MailError::Config(format!(
@@ -172,7 +168,7 @@ pub fn from_settings(settings: &Settings) -> Result<Arc<dyn MailSender>, MailErr
 pub fn configure(settings: &Settings) -> Result<(), MailError> {
     let sender = from_settings(settings)?;
     let _ = SENDER.set(sender);
-    if let Some(to) = setting(settings, "mail_to") {
+    if let Some(to) = settings.text("mail_to") {
         let _ = RECIPIENT.set(to.to_string());
     }
     Ok(())

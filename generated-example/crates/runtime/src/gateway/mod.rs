@@ -21,11 +21,11 @@ pub mod rate_limit;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -255,13 +255,8 @@ impl Gateway {
     /// The service's healthy addresses, starting at its round-robin position.
     fn candidates(&self, service: &str) -> Vec<String> {
         let mut all = self.upstreams.addresses(service);
-        if all.len() > 1 {
-            let start = self
-                .next
-                .get(service)
-                .map_or(0, |n| n.fetch_add(1, Ordering::Relaxed));
-            let n = all.len();
-            all.rotate_left(start % n);
+        if let Some(next) = self.next.get(service) {
+            crate::discovery::round_robin(&mut all, next);
         }
         all
     }
@@ -278,11 +273,7 @@ struct Outgoing<'a> {
     method: &'a Method,
     path_and_query: &'a str,
     headers: &'a HeaderMap,
-    body: &'a bytes_body::Bytes,
-}
-
-mod bytes_body {
-    pub use axum::body::Bytes;
+    body: &'a Bytes,
 }
 
 enum Attempt {
