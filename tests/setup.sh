@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Makes this machine able to run the whole test suite, idempotently: a running Docker engine
 # (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
-# container images (tests/images/provision.sh). Safe to run again; fast when all is there.
+# container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
+# receives the notifications worker's mail in e2e_shop_events). Safe to run again; fast when
+# all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "setup: installing python3"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+fi
 
 if ! docker info >/dev/null 2>&1; then
   if ! command -v dockerd >/dev/null 2>&1; then
