@@ -136,6 +136,7 @@ http {{
                 &format!("http://127.0.0.1:{upstream}/.well-known/jwks.json"),
                 "bench",
             ))),
+            sessions: None,
         });
         // MSA_BENCH_BARE=1 leaves out the standard middleware, to see its share.
         let app = if std::env::var_os("MSA_BENCH_BARE").is_some() {

@@ -14,6 +14,8 @@
 //! - SIGTERM: the instance deregisters before it exits.
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service.
+//! - `sessions = "redis"`: opaque session tokens swapped for JWTs at the gateway; a revoked
+//!   session is refused at once; a replayed refresh token ends all the user's sessions.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -615,5 +617,163 @@ async fn gateway_and_registry_keep_requests_flowing() {
     while greeting().await != "bonjour" {
         assert!(Instant::now() < deadline, "the new value was not picked up");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `sessions = "redis"` (set by environment on the same binaries): users get opaque session
+/// tokens; the gateway swaps them for the JWT in Redis; a revoked session is refused at once,
+/// and a replayed refresh token ends every session of its user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sessions_are_revoked_at_once() {
+    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "auth", "orders"]);
+    let (_pg, pg_port) = containers::postgres("orders").await;
+    let (_redis, redis_url) = containers::redis().await;
+    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
+    let admin_db = sqlx::PgPool::connect(&db("orders")).await.expect("db");
+    sqlx::query("CREATE DATABASE auth")
+        .execute(&admin_db)
+        .await
+        .expect("auth database");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let shop = Shop {
+        http: http.clone(),
+        registry: free_port(),
+        gateway: free_port(),
+        db: db("orders"),
+        token: String::new(),
+        auth: free_port(),
+    };
+    let registry_url = (
+        "REGISTRY_URL",
+        format!("http://127.0.0.1:{}", shop.registry),
+    );
+    let sessions = [
+        ("APP_SESSIONS", "redis".to_string()),
+        ("APP_REDIS_URL", redis_url),
+    ];
+    let mut registry = spawn_with(&ws, "registry", shop.registry, "", NO_BROKER, &[]);
+    wait_ready(&http, shop.registry, &mut registry).await;
+    let orders_port = free_port();
+    let mut orders = shop.orders(&ws, orders_port);
+    let mut auth = spawn_with(
+        &ws,
+        "auth",
+        shop.auth,
+        &db("auth"),
+        NO_BROKER,
+        &[
+            registry_url.clone(),
+            ("APP_ADMIN_PASSWORD", "admin-secret-2".into()),
+            sessions[0].clone(),
+            sessions[1].clone(),
+        ],
+    );
+    let mut gateway = spawn_with(
+        &ws,
+        "gateway",
+        shop.gateway,
+        "",
+        NO_BROKER,
+        &[
+            registry_url,
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{}", shop.auth)),
+            sessions[0].clone(),
+            sessions[1].clone(),
+        ],
+    );
+    wait_ready(&http, orders_port, &mut orders).await;
+    wait_ready(&http, shop.auth, &mut auth).await;
+    wait_ready(&http, shop.gateway, &mut gateway).await;
+    shop.wait_instances(1, Duration::from_secs(10), "orders registers")
+        .await;
+
+    let login = async || {
+        for _ in 0..50 {
+            let (status, body) = shop
+                .token(&[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", "admin-secret-2"),
+                ])
+                .await;
+            if status == StatusCode::OK {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the first admin never signed in");
+    };
+    let first = login().await;
+    let session = first["access_token"].as_str().expect("token").to_string();
+    assert!(
+        !session.contains('.'),
+        "a session token is opaque, not a JWT: {session}"
+    );
+    let through_gateway = shop.get_as("/orders", &session).await;
+    assert_eq!(
+        through_gateway.status(),
+        StatusCode::OK,
+        "the gateway forwards the JWT behind the session"
+    );
+    let direct = http
+        .get(format!("http://127.0.0.1:{orders_port}/orders"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("orders answers");
+    assert_eq!(
+        direct.status(),
+        StatusCode::UNAUTHORIZED,
+        "services accept JWTs only: the session token alone is no credential"
+    );
+
+    // Revocation: refused on the very next request.
+    let revoked = http
+        .post(format!("http://127.0.0.1:{}/oauth/revoke", shop.gateway))
+        .form(&[("token", session.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let after = shop.get_as("/orders", &session).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let problem: serde_json::Value = after.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("session")),
+        "{problem}"
+    );
+
+    // A replayed refresh token ends every session of the user, the new one included.
+    let refresh = first["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let (status, second) = shop
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_session = second["access_token"].as_str().expect("token").to_string();
+    let other = login().await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    for s in [&second_session, &other] {
+        assert_eq!(shop.get_as("/orders", s).await.status(), StatusCode::OK);
+    }
+    let (status, _) = shop
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "replay refused");
+    for s in [&second_session, &other] {
+        assert_eq!(
+            shop.get_as("/orders", s).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "the replay ended every session of the user"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Containers and processes of the end-to-end tests: Postgres (waited for until it answers a
-//! query), a message broker on a fixed host port, and a guard that kills a spawned service process when a test ends or panics.
+//! query), a message broker on a fixed host port, Redis, and a guard that kills a spawned service process when a test ends or panics.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -87,6 +87,23 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
         .await
         .unwrap_or_else(|e| panic!("start {kind}: {e}"));
     (container, url)
+}
+
+/// Starts Redis (`MSA_IMAGE_REDIS`, default the official image); returns it with its URL.
+pub async fn redis() -> (ContainerAsync<GenericImage>, String) {
+    let (name, tag) = image("MSA_IMAGE_REDIS", "redis:7");
+    let container = GenericImage::new(name, tag)
+        .with_exposed_port(6379.tcp())
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+        .with_startup_timeout(Duration::from_secs(60))
+        .start()
+        .await
+        .expect("start redis (set MSA_IMAGE_REDIS to a local image when offline)");
+    let port = container
+        .get_host_port_ipv4(6379)
+        .await
+        .expect("mapped port");
+    (container, format!("redis://127.0.0.1:{port}"))
 }
 
 /// Starts the binary `bin/<name>` of workspace `ws` with its database, broker and port, with

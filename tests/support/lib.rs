@@ -142,17 +142,19 @@ fn sync_tree(from: &Path, to: &Path, rel: &Path) {
 
 /// Generates the shop on `broker` into `target/msa-gen-tests/shop-<broker>`, builds `packages`,
 /// and copies their binaries to its `bin/` (a later build of another variant would replace
-/// them in the shared target directory).
+/// them in the shared target directory). The whole workspace is built, so every test asks
+/// cargo for the same feature set and no test's build undoes another's; calls are serialised,
+/// as tests of one binary run in parallel on the same directory.
 pub fn shop(broker: &str, packages: &[&str]) -> PathBuf {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
         .expect("shop blueprint")
         .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
     let ws = generated_from(&format!("shop-{broker}"), &text);
-    let mut args = vec!["build"];
-    for p in packages {
-        args.extend(["-p", p]);
-    }
-    cargo(&ws, &args);
+    cargo(&ws, &["build", "--workspace"]);
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     for name in packages {

@@ -88,6 +88,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         roles: a.roles.iter().map(|r| r.value.clone()).collect(),
         access_ttl_ms: a.access_token_ttl.millis,
         refresh_ttl_ms: a.refresh_token_ttl.millis,
+        redis_sessions: a.sessions == crate::blueprint::Sessions::Redis,
     });
     let system = view::SystemView {
         name: bp.system.name.value.clone(),
@@ -368,14 +369,6 @@ fn crud_files(
 /// One line per declared section that this version of msa-gen does not generate yet.
 pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(a) = &bp.auth
-        && a.sessions == crate::blueprint::Sessions::Redis
-    {
-        out.push(
-            "not generated yet: Redis sessions ([auth] sessions = \"redis\"); JWTs are issued"
-                .to_string(),
-        );
-    }
     let without: Vec<&str> = bp
         .services
         .iter()

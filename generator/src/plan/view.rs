@@ -274,6 +274,8 @@ pub struct AuthView {
     pub roles: Vec<String>,
     pub access_ttl_ms: u64,
     pub refresh_ttl_ms: u64,
+    /// `sessions = "redis"`: opaque session tokens kept in Redis.
+    pub redis_sessions: bool,
 }
 
 /// A platform service on a fixed port.

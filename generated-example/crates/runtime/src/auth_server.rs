@@ -6,7 +6,7 @@
 //! | route | does |
 //! |---|---|
 //! | `POST /oauth/token` | `grant_type=password` (username, password), `refresh_token`, `client_credentials` (client id and secret, form or HTTP Basic) → access token (EdDSA JWT with `kid`, roles, `aud`), and a refresh token for users |
-//! | `POST /oauth/revoke` | revokes a refresh token (RFC 7009: always 200) |
+//! | `POST /oauth/revoke` | revokes a refresh token or a session (RFC 7009: always 200) |
 //! | `GET /.well-known/jwks.json` | the public keys: the active one and those retired less than an access-token lifetime ago |
 //! | `GET /userinfo` | the bearer's claims |
 //! | `POST /users`, `POST /clients` | (role `admin`) create a user or a client with roles of `[auth].roles` |
@@ -16,6 +16,11 @@
 //! presented token and issues a new one; presenting a revoked token again (a stolen token
 //! replayed) revokes every refresh token of that user. The first admin comes from the settings
 //! `admin-username` (default `admin`) and `admin-password` (give it as `APP_ADMIN_PASSWORD`).
+//!
+//! With `sessions = "redis"` ([`crate::sessions`]) users get an opaque session token as their
+//! access token; the JWT stays in Redis for the gateway. Client-credentials tokens stay JWTs
+//! (machines call services directly). Revoking a session, or replaying a refresh token, ends
+//! the session(s) at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +57,8 @@ pub struct AuthConfig {
 struct Auth {
     pool: PgPool,
     config: AuthConfig,
+    /// The central session store when `sessions = "redis"`: users get opaque session tokens.
+    sessions: Option<Arc<dyn crate::sessions::Sessions>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,9 +292,14 @@ impl Auth {
         name: String,
         roles: Vec<String>,
     ) -> Result<TokenResponse, OAuthError> {
-        let (access_token, expires_in) = self
-            .access_token(&id.to_string(), Some(name), roles)
-            .await?;
+        let sub = id.to_string();
+        let (mut access_token, expires_in) = self.access_token(&sub, Some(name), roles).await?;
+        if let Some(sessions) = &self.sessions {
+            access_token = sessions
+                .create(&sub, &access_token, Duration::from_secs(expires_in))
+                .await
+                .map_err(|e| OAuthError::Server(e.to_string()))?;
+        }
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
@@ -356,7 +368,12 @@ impl Auth {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            tracing::warn!(%user, "revoked refresh token presented again; all of the user's refresh tokens revoked");
+            if let Some(sessions) = &self.sessions
+                && let Err(e) = sessions.revoke_user(&user.to_string()).await
+            {
+                tracing::error!(%user, error = %e, "sessions of a replayed refresh token not ended");
+            }
+            tracing::warn!(%user, "revoked refresh token presented again; all of the user's refresh tokens (and sessions) revoked");
             return Err(OAuthError::InvalidGrant("refresh token revoked".into()));
         }
         if expires_at < now {
@@ -407,13 +424,24 @@ impl Auth {
     /// The bearer's claims, when the token is one of ours.
     async fn bearer(&self, headers: &HeaderMap) -> Result<Claims, crate::ApiError> {
         let unauthorized = |d: &str| crate::ApiError::Unauthorized(d.to_string());
-        let token = crate::jwt::bearer(headers).ok_or_else(|| unauthorized("no bearer token"))?;
+        let mut token = crate::jwt::bearer(headers)
+            .ok_or_else(|| unauthorized("no bearer token"))?
+            .to_string();
+        if let Some(sessions) = self.sessions.as_ref()
+            && crate::sessions::is_session_token(&token)
+        {
+            token = sessions
+                .lookup(&token)
+                .await
+                .map_err(|e| crate::ApiError::Unavailable(e.to_string()))?
+                .ok_or_else(|| unauthorized("unknown or ended session"))?;
+        }
         let jwks = self
             .jwks()
             .await
             .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
         Verifier::fixed(jwks, &self.config.audience)
-            .verify(token)
+            .verify(&token)
             .await
             .map_err(|e| unauthorized(&e.to_string()))
     }
@@ -503,7 +531,11 @@ pub fn routes(pool: PgPool, config: AuthConfig, settings: &crate::config::Settin
             }
         });
     }
-    let auth = Arc::new(Auth { pool, config });
+    let auth = Arc::new(Auth {
+        pool,
+        config,
+        sessions: crate::sessions::store(),
+    });
     Router::new()
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
@@ -557,6 +589,19 @@ async fn revoke(State(auth): State<Arc<Auth>>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    // RFC 7009: any of our tokens; an unknown one is not an error.
+    if let Some(sessions) = &auth.sessions
+        && crate::sessions::is_session_token(&r.token)
+    {
+        match sessions.revoke(&r.token).await {
+            Ok(true) => {
+                metrics::counter!("auth_sessions_revoked_total").increment(1);
+                return StatusCode::OK.into_response();
+            }
+            Ok(false) => {}
+            Err(e) => return OAuthError::Server(e.to_string()).into_response(),
+        }
+    }
     let done = sqlx::query("UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(sha256_hex(&r.token))
         .bind(now_secs() as i64)

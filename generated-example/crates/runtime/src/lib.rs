@@ -31,6 +31,7 @@
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
 //! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoints |
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
+//! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
 
 pub mod auth;
@@ -57,6 +58,7 @@ pub mod paging;
 pub mod projection;
 pub mod registry;
 pub mod server;
+pub mod sessions;
 pub mod telemetry;
 pub mod text_enum;
 

@@ -127,6 +127,8 @@ async fn main() -> std::process::ExitCode {
                 cors: vec!["http://localhost:3000".to_string()],
                 breaker: BreakerConfig::default(),
                 auth: Some(Arc::new(verifier)),
+                // `sessions = "redis"`: opaque session tokens, looked up in Redis on every request.
+                sessions: runtime::sessions::store(),
             }
             .with_settings(&ctx.settings),
         )

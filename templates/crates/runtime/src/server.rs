@@ -74,6 +74,8 @@ pub enum StartError {
     Messaging(sqlx::Error),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Sessions(#[from] crate::sessions::SessionError),
     #[error("event handlers run in database transactions, but the service has no database")]
     NoDatabase,
 }
@@ -158,6 +160,7 @@ async fn start(
         remote = Some((url, fetched));
     }
     crate::mail::configure(&settings)?;
+    crate::sessions::configure(&settings)?;
     let db = match migrator {
         Some(migrator) => {
             let url = settings

@@ -86,6 +86,9 @@ pub struct GatewayConfig {
     pub breaker: BreakerConfig,
     /// JWT checks against the auth service's keys; `None` = an open system (no `[auth]`).
     pub auth: Option<Arc<crate::jwt::Verifier>>,
+    /// The central session store (`sessions = "redis"`): opaque tokens are looked up there and
+    /// the JWT behind them is forwarded. `None` = tokens are JWTs.
+    pub sessions: Option<Arc<dyn crate::sessions::Sessions>>,
 }
 
 impl GatewayConfig {
@@ -143,6 +146,7 @@ pub(crate) struct Gateway {
     next: BTreeMap<&'static str, AtomicUsize>,
     http: HttpClient,
     auth: Option<Arc<crate::jwt::Verifier>>,
+    sessions: Option<Arc<dyn crate::sessions::Sessions>>,
 }
 
 /// The gateway's router: every path goes through the proxy.
@@ -168,6 +172,7 @@ pub fn router(config: GatewayConfig) -> Router {
         cors: config.cors,
         http: HttpClient::new(),
         auth: config.auth,
+        sessions: config.sessions,
     };
     let gw = Arc::new(gw);
     Router::new()
@@ -400,8 +405,8 @@ async fn handle(
             return (route.prefix, r);
         }
     };
-    let identity = match subject {
-        Some(sub) => format!("sub:{sub}"),
+    let identity = match &subject {
+        Some(caller) => format!("sub:{}", caller.sub),
         None => Gateway::identity(peer),
     };
     if let Some(r) = limited(&identity) {
@@ -446,6 +451,21 @@ async fn handle(
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     forward_headers(&mut headers, peer);
+    if let Some(jwt) = subject.and_then(|c| c.session_jwt) {
+        // The service sees the JWT behind the session, never the session token.
+        match HeaderValue::from_str(&format!("Bearer {jwt}")) {
+            Ok(v) => {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+            Err(_) => {
+                outcome.record(false);
+                return (
+                    route.prefix,
+                    problem(StatusCode::BAD_GATEWAY, "session holds a malformed token"),
+                );
+            }
+        }
+    }
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -512,14 +532,21 @@ impl Drop for Outcome<'_> {
     }
 }
 
-/// Checks the bearer token and the route's roles: `Ok(Some(sub))` for a signed-in caller,
+/// A signed-in caller.
+struct Caller {
+    sub: String,
+    /// The JWT to forward in place of the caller's session token.
+    session_jwt: Option<String>,
+}
+
+/// Checks the bearer token and the route's roles: `Ok(Some(caller))` for a signed-in caller,
 /// `Ok(None)` when no check applies, else the 401 or 403 answer.
 async fn authorize(
     gw: &Gateway,
     route: &Route,
     method: &Method,
     headers: &HeaderMap,
-) -> Result<Option<String>, Response> {
+) -> Result<Option<Caller>, Response> {
     let Some(verifier) = &gw.auth else {
         return Ok(None);
     };
@@ -535,8 +562,25 @@ async fn authorize(
     };
     let token = crate::jwt::bearer(headers)
         .ok_or_else(|| unauthorized("a bearer token is required".into()))?;
+    let mut session_jwt = None;
+    if let Some(sessions) = &gw.sessions
+        && crate::sessions::is_session_token(token)
+    {
+        // No cache here: a revoked session is refused from the next request on.
+        match sessions.lookup(token).await {
+            Ok(Some(jwt)) => session_jwt = Some(jwt),
+            Ok(None) => return Err(unauthorized("unknown or ended session".into())),
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                return Err(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the session store is unavailable; try again later",
+                ));
+            }
+        }
+    }
     let claims = verifier
-        .verify(token)
+        .verify(session_jwt.as_deref().unwrap_or(token))
         .await
         .map_err(|e| unauthorized(e.to_string()))?;
     let allowed = if matches!(*method, Method::GET | Method::HEAD) {
@@ -554,7 +598,10 @@ async fn authorize(
             ),
         ));
     }
-    Ok(Some(claims.sub))
+    Ok(Some(Caller {
+        sub: claims.sub,
+        session_jwt,
+    }))
 }
 
 fn forward_headers(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
@@ -655,6 +702,7 @@ mod tests {
                 half_open_probes: 1,
             },
             auth: None,
+            sessions: None,
         });
         let get = || Request::get("/slow").body(Body::empty()).unwrap();
         let abandoned =
