@@ -137,6 +137,8 @@ http {{
                 "bench",
             ))),
             sessions: None,
+            services: Vec::new(),
+            configured_routes: None,
         });
         // MSA_BENCH_BARE=1 leaves out the standard middleware, to see its share.
         let app = if std::env::var_os("MSA_BENCH_BARE").is_some() {

@@ -13,7 +13,8 @@
 //! - A burst from one client over its limit: 429 with `Retry-After`.
 //! - SIGTERM: the instance deregisters before it exits.
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
-//! - A refreshable value changed in the config server's files is seen by a running service.
+//! - A refreshable value changed in the config server's files is seen by a running service,
+//!   and a route configured there by a running gateway.
 //! - `sessions = "redis"`: opaque session tokens swapped for JWTs at the gateway; a revoked
 //!   session is refused at once; a replayed refresh token ends all the user's sessions.
 
@@ -589,6 +590,11 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
             ("APP_CONFIG_REFRESH_MS", "200".into()),
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+            // Registered, as the only instance left for the gateway below.
+            (
+                "REGISTRY_URL",
+                format!("http://127.0.0.1:{}", shop.registry),
+            ),
         ],
     );
     wait_ready(&http, port_c, &mut c).await;
@@ -616,6 +622,62 @@ async fn gateway_and_registry_keep_requests_flowing() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while greeting().await != "bonjour" {
         assert!(Instant::now() < deadline, "the new value was not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Routes change without a restart: a gateway following the config server sees a route
+    // configured there (here: `/orders` reading only for a role nobody has).
+    let gateway_file = served.join("gateway.toml");
+    std::fs::write(&gateway_file, "refreshable = [\"routes\"]\n").expect("write");
+    let live_port = free_port();
+    let mut live = spawn_with(
+        &ws,
+        "gateway",
+        live_port,
+        "",
+        NO_BROKER,
+        &[
+            ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
+            ("APP_CONFIG_REFRESH_MS", "200".into()),
+            (
+                "REGISTRY_URL",
+                format!("http://127.0.0.1:{}", shop.registry),
+            ),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+        ],
+    );
+    wait_ready(&http, live_port, &mut live).await;
+    let live_get = || async {
+        http.get(format!("http://127.0.0.1:{live_port}/orders"))
+            .bearer_auth(&shop.token)
+            .send()
+            .await
+            .expect("live gateway")
+            .status()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = live_get().await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the live gateway never routed /orders: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::write(
+        &gateway_file,
+        "refreshable = [\"routes\"]\n[[routes]]\nprefix = \"/orders\"\nservice = \"orders\"\nread = [\"auditor\"]\n",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live_get().await != StatusCode::FORBIDDEN {
+        assert!(
+            Instant::now() < deadline,
+            "the configured route was not applied"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

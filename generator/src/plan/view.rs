@@ -356,10 +356,12 @@ pub fn gateway_view(
         }
     }
     routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-    fixed.extend(routes.iter().filter_map(|r| {
-        let s = services.iter().find(|s| s.name == r.service)?;
-        Some((s.name.clone(), format!("{}:{}", s.name, s.port)))
-    }));
+    // Every service, routed or not: the gateway's configured routes may name any of them.
+    fixed.extend(
+        services
+            .iter()
+            .map(|s| (s.name.clone(), format!("{}:{}", s.name, s.port))),
+    );
     fixed.sort();
     fixed.dedup();
     GatewayView {

@@ -84,10 +84,12 @@ const ROUTES: &[Route] = &[
     },
 ];
 
-/// Each routed service's DNS name and port, used without a registry.
+/// Each service's DNS name and port, used without a registry; also the services that the
+/// configured `routes` (config/gateway.toml, refreshable on the config server) may name.
 const DNS: &[(&str, &str)] = &[
     ("auth", "auth:9000"),
     ("customers", "customers:8101"),
+    ("notifications", "notifications:8107"),
     ("order-history", "order-history:8106"),
     ("orders", "orders:8103"),
     ("payments", "payments:8104"),
@@ -121,6 +123,8 @@ async fn main() -> std::process::ExitCode {
             GatewayConfig {
                 title: "shop".into(),
                 routes: ROUTES.to_vec(),
+                services: DNS.iter().map(|(s, _)| *s).collect(),
+                configured_routes: None,
                 upstreams,
                 timeout: Duration::from_millis(5000),
                 rate_limit: Some((200, 400)),

@@ -46,7 +46,8 @@ async fn fetch(gw: &Gateway, service: &str) -> Option<Value> {
 }
 
 async fn build(gw: &Gateway) -> Value {
-    let mut services: Vec<&'static str> = gw.routes.iter().map(|r| r.service).collect();
+    let routes = gw.routes.current();
+    let mut services: Vec<&'static str> = routes.iter().map(|r| r.service).collect();
     services.sort_unstable();
     services.dedup();
     let mut paths = Map::new();
@@ -58,8 +59,7 @@ async fn build(gw: &Gateway) -> Value {
             unavailable.push(service);
             continue;
         };
-        let prefixes: Vec<&str> = gw
-            .routes
+        let prefixes: Vec<&str> = routes
             .iter()
             .filter(|r| r.service == service)
             .map(|r| r.prefix)

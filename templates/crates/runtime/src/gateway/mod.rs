@@ -10,12 +10,14 @@
 //! reached an upstream or is idempotent, `x-request-id`, `x-forwarded-for` and W3C
 //! `traceparent` propagation, and metrics: `gateway_requests_total{route,status}`,
 //! `gateway_request_duration_seconds{route}`, `gateway_upstream_errors_total{service,kind}`,
-//! `gateway_breaker_state{service}`. Routes are compiled in (from the blueprint); upstream
-//! instances change at run time through the registry watch, without restart.
+//! `gateway_breaker_state{service}`. Routes come from the blueprint, plus the gateway's
+//! configured `routes`, which change at run time through the config server ([`routes`]);
+//! upstream instances change at run time through the registry watch, both without restart.
 
 pub mod breaker;
 pub mod docs;
 pub mod rate_limit;
+pub mod routes;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -78,6 +80,11 @@ pub struct GatewayConfig {
     /// Title of the merged API document (`<system> API`).
     pub title: String,
     pub routes: Vec<Route>,
+    /// Every service of the system: what configured routes may name (each gets a breaker).
+    pub services: Vec<&'static str>,
+    /// The `routes` of the gateway's settings at start ([`routes`]); [`Self::with_settings`]
+    /// reads them.
+    pub configured_routes: Option<serde_json::Value>,
     pub upstreams: Upstreams,
     pub timeout: Duration,
     /// (per second, burst) per client identity.
@@ -129,6 +136,12 @@ impl GatewayConfig {
         if let Some(ms) = int("breaker_open_ms") {
             self.breaker.open_for = Duration::from_millis(ms);
         }
+        if let Some(routes) = settings.extra.get("routes") {
+            match serde_json::to_value(routes) {
+                Ok(v) => self.configured_routes = Some(v),
+                Err(e) => tracing::warn!(error = %e, "configured routes unreadable"),
+            }
+        }
         self
     }
 }
@@ -137,7 +150,7 @@ pub(crate) struct Gateway {
     /// The system's name, the title of the merged API document.
     title: String,
     docs: docs::Cache,
-    routes: Vec<Route>,
+    routes: Arc<routes::RouteTable>,
     upstreams: Upstreams,
     timeout: Duration,
     limiter: Option<RateLimiter>,
@@ -151,10 +164,16 @@ pub(crate) struct Gateway {
 
 /// The gateway's router: every path goes through the proxy.
 pub fn router(config: GatewayConfig) -> Router {
-    let mut routes = config.routes;
+    let mut services: Vec<&'static str> = config.services;
+    services.extend(config.routes.iter().map(|r| r.service));
+    services.sort_unstable();
+    services.dedup();
     // Longest prefix first, so `/orders/archive` wins over `/orders`.
-    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-    let services: Vec<&'static str> = routes.iter().map(|r| r.service).collect();
+    let routes = Arc::new(routes::RouteTable::new(config.routes, services.clone()));
+    if let Some(configured) = &config.configured_routes {
+        routes.apply(configured);
+    }
+    routes.follow(Duration::from_secs(1));
     let gw = Gateway {
         title: config.title,
         docs: docs::Cache::default(),
@@ -237,8 +256,12 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 impl Gateway {
-    fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| matches(r.prefix, path))
+    fn route(&self, path: &str) -> Option<Route> {
+        self.routes
+            .current()
+            .iter()
+            .find(|r| matches(r.prefix, path))
+            .copied()
     }
 
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -381,7 +404,7 @@ async fn handle(
         return ("preflight", preflight(gw, &parts.headers));
     }
     let path = parts.uri.path();
-    let Some(route) = gw.route(path).copied() else {
+    let Some(route) = gw.route(path) else {
         return (
             "unrouted",
             problem(StatusCode::NOT_FOUND, format!("no route for {path}")),
@@ -703,6 +726,8 @@ mod tests {
             },
             auth: None,
             sessions: None,
+            services: Vec::new(),
+            configured_routes: None,
         });
         let get = || Request::get("/slow").body(Body::empty()).unwrap();
         let abandoned =
