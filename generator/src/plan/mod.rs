@@ -6,6 +6,7 @@
 //! from the blueprint every time; a [`Ownership::User`] file is written once and then belongs
 //! to the user. The blueprint copy is [`Ownership::Input`]: written by `new`, read by `generate`.
 
+pub mod aggregate;
 pub mod view;
 
 use serde::Serialize;
@@ -79,7 +80,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         .filter(|s| match s.style.value {
             Style::Crud | Style::Worker => true,
             Style::ReadModel => view::has_messaging(s, bp),
-            Style::EventSourced => false,
+            Style::EventSourced => true,
         })
         .map(|s| view::service_view(s, bp))
         .collect();
@@ -224,6 +225,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                     ));
                 }
             }
+            "event-sourced" => event_sourced_files(&mut files, &dir, &system, s, &ctx),
             _ => crud_files(&mut files, &dir, &system, s, &ctx),
         }
         if !s.calls.is_empty() && s.style == "crud" {
@@ -366,6 +368,38 @@ fn crud_files(
     }
 }
 
+fn event_sourced_files(
+    files: &mut Vec<PlannedFile>,
+    dir: &str,
+    system: &view::SystemView,
+    s: &view::ServiceView,
+    ctx: &serde_json::Value,
+) {
+    for name in ["main.rs", "api.rs", "model.rs"] {
+        files.push(template(
+            format!("{dir}/src/{name}"),
+            Ownership::Generated,
+            &format!("services/event_sourced/{name}.tera"),
+            ctx,
+        ));
+    }
+    files.push(template(
+        format!("{dir}/src/logic/mod.rs"),
+        Ownership::Generated,
+        "services/event_sourced/logic_mod.rs.tera",
+        ctx,
+    ));
+    for a in &s.aggregates {
+        let actx = serde_json::json!({ "system": system, "service": s, "aggregate": a });
+        files.push(template(
+            format!("{dir}/src/logic/{}.rs", a.snake),
+            Ownership::User,
+            "services/event_sourced/logic_aggregate.rs.tera",
+            &actx,
+        ));
+    }
+}
+
 /// One line per declared section that this version of msa-gen does not generate yet.
 pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     let mut out = Vec::new();
@@ -388,10 +422,6 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     }
     for s in &bp.services {
         match s.style.value {
-            Style::EventSourced => out.push(format!(
-                "not generated yet: event-sourced service `{}`",
-                s.name.value
-            )),
             Style::ReadModel if !view::has_messaging(s, bp) => out.push(format!(
                 "not generated yet: read-model service `{}` (needs a database and nats or rabbitmq)",
                 s.name.value

@@ -105,6 +105,10 @@ pub struct ServiceView {
     pub messaging: Option<MessagingView>,
     /// Clients of the services it calls synchronously.
     pub calls: Vec<CallView>,
+    /// Aggregates of an event-sourced service.
+    pub aggregates: Vec<super::aggregate::AggregateView>,
+    /// Events between two snapshots of an aggregate.
+    pub snapshot_every: u32,
 }
 
 /// A client of a called service, with the blueprint's resilience policy.
@@ -580,7 +584,7 @@ pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
     let style_ok = match s.style.value {
         Style::Crud | Style::ReadModel => s.store.value == Store::Postgres,
         Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
-        Style::EventSourced => false,
+        Style::EventSourced => s.store.value == Store::Postgres,
     };
     matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq) && style_ok && has_events(s)
 }
@@ -875,7 +879,17 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         .filter_map(|c| bp.services.iter().find(|x| x.name.value == c.service.value))
         .flat_map(|x| x.entities.iter().flat_map(|e| e.fields.iter()))
         .collect();
-    let all_fields: Vec<&Field> = all_fields.into_iter().chain(called).collect();
+    let commanded = s
+        .aggregates
+        .iter()
+        .flat_map(|a| a.commands.iter())
+        .filter_map(|c| bp.events.iter().find(|e| e.name.value == c.event.value))
+        .flat_map(|e| e.fields.iter());
+    let all_fields: Vec<&Field> = all_fields
+        .into_iter()
+        .chain(called)
+        .chain(commanded)
+        .collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
     ServiceView {
         name: s.name.value.clone(),
@@ -901,6 +915,16 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         uses_date: uses(|k| matches!(k, Kind::Date)),
         messaging: messaging_view(s, bp),
         calls: call_views(s, bp),
+        aggregates: if s.style.value == Style::EventSourced {
+            let publishes: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();
+            s.aggregates
+                .iter()
+                .map(|a| super::aggregate::aggregate_view(a, &publishes, bp))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        snapshot_every: s.snapshot_every.value,
     }
 }
 

@@ -30,6 +30,7 @@
 //! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
 //! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoints |
+//! | [`event_store`] | event-sourced aggregates: append-only streams, optimistic concurrency, snapshots |
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
 //! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
@@ -45,6 +46,7 @@ pub mod db;
 pub mod discovery;
 pub mod docs;
 pub mod error;
+pub mod event_store;
 pub mod gateway;
 pub mod health;
 pub mod http_client;

@@ -88,6 +88,7 @@ const ROUTES: &[Route] = &[
 /// configured `routes` (config/gateway.toml, refreshable on the config server) may name.
 const DNS: &[(&str, &str)] = &[
     ("auth", "auth:9000"),
+    ("carts", "carts:8105"),
     ("customers", "customers:8101"),
     ("notifications", "notifications:8107"),
     ("order-history", "order-history:8106"),

@@ -95,6 +95,11 @@ impl Settings {
         self.extra.get(key).and_then(toml::Value::as_str)
     }
 
+    /// An integer setting the runtime does not type (`extra`), by its snake-case key.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        self.extra.get(key).and_then(toml::Value::as_integer)
+    }
+
     /// The address registered for this instance.
     pub fn advertised(&self) -> String {
         self.advertise_address.clone().unwrap_or_else(|| {

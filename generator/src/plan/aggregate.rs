@@ -1,0 +1,285 @@
+//! View models of event-sourced aggregates: the commands with their bodies, and the default
+//! state model written into the user-owned `logic/<aggregate>.rs`.
+//!
+//! The default model follows the command names (documented in the blueprint reference):
+//! - the first command creates the aggregate; its event's fields (minus the aggregate id) are
+//!   the state's own fields, and the status becomes the event's verb (`CartCreated` → `created`);
+//! - `add-<x>` keeps a collection `<x>s`, keyed by the first uuid field of its event (the item's
+//!   other fields are the item); `remove-<x>` takes the item out; `change-<f>` sets field `f` of
+//!   the item named by the key (or of the aggregate);
+//! - any other command sets the status to its event's verb (`CartCheckedOut` → `checked-out`),
+//!   after which only the creating status accepts commands.
+//!
+//! A command that fits none of these patterns (for example `add-x` whose event has no key)
+//! falls back to setting the status.
+
+use serde::Serialize;
+
+use super::view::{FieldView, field_view};
+use crate::blueprint::{Aggregate, Blueprint, Kind};
+use crate::names::{to_kebab, to_pascal, to_snake};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateView {
+    pub name: String,
+    pub snake: String,
+    /// The aggregate id's field in every event (`cart_id`).
+    pub id_field: String,
+    pub path: String,
+    pub exposed: bool,
+    pub read_roles: Vec<String>,
+    pub write_roles: Vec<String>,
+    pub commands: Vec<CommandView>,
+    pub state: StateView,
+    /// The events of the aggregate the service publishes to the broker.
+    pub published: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandView {
+    /// `add-item`
+    pub name: String,
+    /// `add_item`
+    pub snake: String,
+    /// `AddItem`: the request body type.
+    pub pascal: String,
+    /// The event it records (`ItemAdded`) and its snake name.
+    pub event: String,
+    pub event_snake: String,
+    pub creates: bool,
+    /// The event's fields without the aggregate id: the request body.
+    pub body: Vec<FieldView>,
+    /// `create`, `add`, `remove`, `change` or `status`.
+    pub kind: String,
+    /// For `add` / `remove` / `change` of an item: the collection (snake) and its key field.
+    pub collection: String,
+    pub key: String,
+    /// For `change`: the field set (snake).
+    pub target: String,
+    /// For `create` and `status`: the status the event leaves (`checked-out`).
+    pub status: String,
+    /// Whether the event goes to the broker too.
+    pub published: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateView {
+    /// Fields set by the creating event (`Option`, `None` before it).
+    pub fields: Vec<FieldView>,
+    pub collections: Vec<CollectionView>,
+    /// The status that accepts commands (`created`).
+    pub open_status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionView {
+    /// `items`
+    pub snake: String,
+    /// `Item`
+    pub item: String,
+    pub key: FieldView,
+    pub fields: Vec<FieldView>,
+}
+
+/// `CartCheckedOut` of `Cart` → `checked-out`; an event not named after the aggregate keeps its
+/// whole name.
+fn verb(aggregate: &str, event: &str) -> String {
+    to_kebab(event.strip_prefix(aggregate).unwrap_or(event))
+}
+
+fn contracts_type(f: &mut FieldView) {
+    // Enums of event fields live in the contracts crate.
+    if f.rust_base.chars().next().is_some_and(char::is_uppercase)
+        && !f.rust_base.contains("::")
+        && f.rust_base != "String"
+    {
+        let base = f.rust_base.clone();
+        f.rust_type = f.rust_type.replace(&base, &format!("contracts::{base}"));
+        f.rust_base = format!("contracts::{base}");
+    }
+}
+
+pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> AggregateView {
+    let name = a.name.value.clone();
+    let event_of = |n: &str| bp.events.iter().find(|e| e.name.value == n);
+    // The aggregate id: the first uuid field of the creating event.
+    let id_field = a
+        .commands
+        .first()
+        .and_then(|c| event_of(&c.event.value))
+        .and_then(|e| {
+            e.fields
+                .iter()
+                .find(|f| f.ty.value.kind == Kind::Uuid && !f.ty.value.optional)
+        })
+        .map_or_else(
+            || format!("{}_id", to_snake(&name)),
+            |f| to_snake(&f.name.value),
+        );
+    let mut collections: Vec<CollectionView> = Vec::new();
+    let mut state_fields = Vec::new();
+    let mut commands = Vec::new();
+    let open_status = a
+        .commands
+        .first()
+        .map(|c| verb(&name, &c.event.value))
+        .unwrap_or_else(|| "created".into());
+    for (i, c) in a.commands.iter().enumerate() {
+        let event = c.event.value.clone();
+        let body: Vec<FieldView> = event_of(&event)
+            .map(|e| {
+                e.fields
+                    .iter()
+                    .enumerate()
+                    .map(|(n, f)| {
+                        let mut v = field_view(f, &event, n);
+                        contracts_type(&mut v);
+                        v
+                    })
+                    .filter(|f| f.snake != id_field)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let command = c.name.value.clone();
+        let mut view = CommandView {
+            snake: to_snake(&command),
+            pascal: to_pascal(&command),
+            event_snake: to_snake(&event),
+            creates: i == 0,
+            kind: "status".into(),
+            collection: String::new(),
+            key: String::new(),
+            target: String::new(),
+            status: verb(&name, &event),
+            published: publishes.contains(&event),
+            body: body.clone(),
+            name: command.clone(),
+            event,
+        };
+        if i == 0 {
+            view.kind = "create".into();
+            state_fields = body;
+        } else if let Some(thing) = command.strip_prefix("add-") {
+            if let Some(key) = body.iter().find(|f| f.rust_type == "uuid::Uuid") {
+                let snake = format!("{}s", to_snake(thing));
+                if !collections.iter().any(|c| c.snake == snake) {
+                    collections.push(CollectionView {
+                        snake: snake.clone(),
+                        item: to_pascal(thing),
+                        key: key.clone(),
+                        fields: body
+                            .iter()
+                            .filter(|f| f.snake != key.snake)
+                            .cloned()
+                            .collect(),
+                    });
+                }
+                view.kind = "add".into();
+                view.collection = snake;
+                view.key = key.snake.clone();
+            }
+        } else if let Some(thing) = command.strip_prefix("remove-") {
+            let snake = format!("{}s", to_snake(thing));
+            if let Some(col) = collections.iter().find(|c| c.snake == snake)
+                && body.iter().any(|f| f.snake == col.key.snake)
+            {
+                view.kind = "remove".into();
+                view.key = col.key.snake.clone();
+                view.collection = snake;
+            }
+        } else if let Some(field) = command.strip_prefix("change-") {
+            let target = to_snake(field);
+            let in_item = collections.iter().find(|c| {
+                body.iter().any(|f| f.snake == c.key.snake)
+                    && c.fields.iter().any(|f| f.snake == target)
+            });
+            if let Some(col) = in_item
+                && body.iter().any(|f| f.snake == target)
+            {
+                view.kind = "change".into();
+                view.collection = col.snake.clone();
+                view.key = col.key.snake.clone();
+                view.target = target;
+            }
+        }
+        commands.push(view);
+    }
+    let expose = a.expose.as_ref();
+    AggregateView {
+        snake: to_snake(&name),
+        id_field,
+        path: expose.map_or_else(
+            || format!("/{}s", to_kebab(&name)),
+            |x| x.path.value.clone(),
+        ),
+        exposed: expose.is_some(),
+        read_roles: expose
+            .iter()
+            .flat_map(|x| x.read.iter().map(|r| r.value.clone()))
+            .collect(),
+        write_roles: expose
+            .iter()
+            .flat_map(|x| x.write.iter().map(|r| r.value.clone()))
+            .collect(),
+        published: commands
+            .iter()
+            .filter(|c| c.published)
+            .map(|c| c.event.clone())
+            .collect(),
+        commands,
+        state: StateView {
+            fields: state_fields,
+            collections,
+            open_status,
+        },
+        name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shop_cart_gets_items_and_statuses() {
+        let text = include_str!("../../../blueprints/shop.toml");
+        let bp = crate::blueprint::parse(text).expect("shop parses");
+        let carts = bp
+            .services
+            .iter()
+            .find(|s| s.name.value == "carts")
+            .unwrap();
+        let publishes: Vec<String> = carts.publishes.iter().map(|p| p.value.clone()).collect();
+        let v = aggregate_view(&carts.aggregates[0], &publishes, &bp);
+        assert_eq!(v.id_field, "cart_id");
+        let kinds: Vec<(&str, &str)> = v
+            .commands
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("create", "create"),
+                ("add-item", "add"),
+                ("remove-item", "remove"),
+                ("change-quantity", "change"),
+                ("check-out", "status"),
+            ]
+        );
+        assert_eq!(v.state.open_status, "created");
+        assert_eq!(v.commands[4].status, "checked-out");
+        let items = &v.state.collections[0];
+        assert_eq!(
+            (items.snake.as_str(), items.key.snake.as_str()),
+            ("items", "product_id")
+        );
+        assert_eq!(items.fields.len(), 1);
+        assert_eq!(v.state.fields[0].snake, "customer_id");
+        assert!(
+            v.commands
+                .iter()
+                .all(|c| c.body.iter().all(|f| f.snake != "cart_id"))
+        );
+    }
+}
