@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn the_shop_cart_gets_items_and_statuses() {
         let text = include_str!("../../../blueprints/shop.toml");
-        let bp = crate::blueprint::parse(text).expect("shop parses");
+        let bp = crate::blueprint::load(text).expect("shop loads").blueprint;
         let carts = bp
             .services
             .iter()
