@@ -7,6 +7,7 @@
 //! to the user. The blueprint copy is [`Ownership::Input`]: written by `new`, read by `generate`.
 
 pub mod aggregate;
+pub mod saga;
 pub mod view;
 
 use serde::Serialize;
@@ -228,6 +229,9 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             "event-sourced" => event_sourced_files(&mut files, &dir, &system, s, &ctx),
             _ => crud_files(&mut files, &dir, &system, s, &ctx),
         }
+        if !s.sagas.is_empty() {
+            saga_files(&mut files, &dir, &system, s, &ctx);
+        }
         if !s.calls.is_empty() && s.style == "crud" {
             files.push(template(
                 format!("{dir}/src/clients.rs"),
@@ -368,6 +372,46 @@ fn crud_files(
     }
 }
 
+fn saga_files(
+    files: &mut Vec<PlannedFile>,
+    dir: &str,
+    system: &view::SystemView,
+    s: &view::ServiceView,
+    ctx: &serde_json::Value,
+) {
+    files.push(template(
+        format!("{dir}/src/sagas/mod.rs"),
+        Ownership::Generated,
+        "services/sagas/mod.rs.tera",
+        ctx,
+    ));
+    if s.sagas.iter().any(|g| !g.steps.is_empty()) {
+        files.push(template(
+            format!("{dir}/src/steps/mod.rs"),
+            Ownership::Generated,
+            "services/sagas/steps_mod.rs.tera",
+            ctx,
+        ));
+    }
+    for g in &s.sagas {
+        let gctx = serde_json::json!({ "system": system, "service": s, "saga": g });
+        files.push(template(
+            format!("{dir}/src/sagas/{}.rs", g.snake),
+            Ownership::Generated,
+            "services/sagas/saga.rs.tera",
+            &gctx,
+        ));
+        if !g.steps.is_empty() {
+            files.push(template(
+                format!("{dir}/src/steps/{}.rs", g.snake),
+                Ownership::User,
+                "services/sagas/steps.rs.tera",
+                &gctx,
+            ));
+        }
+    }
+}
+
 fn event_sourced_files(
     files: &mut Vec<PlannedFile>,
     dir: &str,
@@ -443,14 +487,12 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         }
     }
     for s in &bp.sagas {
-        let style = match s.style {
-            crate::blueprint::SagaStyle::Choreography => "choreography",
-            crate::blueprint::SagaStyle::Orchestration => "orchestration",
-        };
-        out.push(format!(
-            "not generated yet: saga `{}` ({style})",
-            s.name.value
-        ));
+        if let Some(why) = saga::unsupported(bp, s) {
+            out.push(format!(
+                "not generated yet: saga `{}` ({why})",
+                s.name.value
+            ));
+        }
     }
     for b in &bp.bffs {
         out.push(format!("not generated yet: bff `{}`", b.name.value));

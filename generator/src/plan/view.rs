@@ -107,6 +107,12 @@ pub struct ServiceView {
     pub calls: Vec<CallView>,
     /// Aggregates of an event-sourced service.
     pub aggregates: Vec<super::aggregate::AggregateView>,
+    /// Choreography sagas it owns or takes part in.
+    pub sagas: Vec<super::saga::SagaFileView>,
+    /// It runs steps of a saga (has `steps/`).
+    pub saga_steps: bool,
+    /// It owns a saga.
+    pub saga_owner: bool,
     /// Events between two snapshots of an aggregate.
     pub snapshot_every: u32,
 }
@@ -170,6 +176,9 @@ pub struct HandlerView {
     pub module: String,
     /// Views this event feeds (snake names); empty for a user handler.
     pub projects: Vec<String>,
+    /// Saga functions it runs (`place_order::reserve_credit`), in `sagas/`; empty for a user
+    /// handler.
+    pub sagas: Vec<String>,
 }
 
 /// A read-model view: a table kept by projections of events, with a query API.
@@ -224,6 +233,8 @@ pub struct AutoPublishView {
     pub on: String,
     pub event: String,
     pub assignments: Vec<AssignView>,
+    /// Sagas (snake) whose instance starts when this event is published.
+    pub starts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -643,13 +654,18 @@ fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView>
                 on: on.into(),
                 event: name,
                 assignments,
+                starts: Vec::new(),
             });
         }
     }
     out
 }
 
-fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
+fn messaging_view(
+    s: &Service,
+    bp: &Blueprint,
+    saga_calls: &[super::saga::SagaCall],
+) -> Option<MessagingView> {
     if !has_messaging(s, bp) {
         return None;
     }
@@ -666,6 +682,11 @@ fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
                 .filter(|v| v.from.iter().any(|f| f.value == c.value))
                 .map(|v| to_snake(&v.name.value))
                 .collect(),
+            sagas: saga_calls
+                .iter()
+                .filter(|x| x.event == c.value)
+                .map(|x| x.path.clone())
+                .collect(),
         })
         .collect();
     Some(MessagingView {
@@ -677,7 +698,7 @@ fn messaging_view(s: &Service, bp: &Blueprint) -> Option<MessagingView> {
         },
         user_handlers: handlers
             .iter()
-            .filter(|h| h.projects.is_empty())
+            .filter(|h| h.projects.is_empty() && h.sagas.is_empty())
             .cloned()
             .collect(),
         handlers,
@@ -891,6 +912,11 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         .chain(commanded)
         .collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
+    let sagas = if has_messaging(s, bp) && s.store.value == Store::Postgres {
+        super::saga::saga_files(bp, s)
+    } else {
+        Vec::new()
+    };
     ServiceView {
         name: s.name.value.clone(),
         snake: to_snake(&s.name.value),
@@ -913,7 +939,23 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         },
         uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
         uses_date: uses(|k| matches!(k, Kind::Date)),
-        messaging: messaging_view(s, bp),
+        messaging: messaging_view(s, bp, &super::saga::calls(&sagas)).map(|mut m| {
+            for a in &mut m.auto {
+                a.starts = sagas
+                    .iter()
+                    .filter(|g| {
+                        g.owner
+                            .as_ref()
+                            .is_some_and(|o| o.trigger == a.event && o.entity == a.entity)
+                    })
+                    .map(|g| g.snake.clone())
+                    .collect();
+            }
+            m
+        }),
+        saga_steps: sagas.iter().any(|g| !g.steps.is_empty()),
+        saga_owner: sagas.iter().any(|g| g.owner.is_some()),
+        sagas,
         calls: call_views(s, bp),
         aggregates: if s.style.value == Style::EventSourced {
             let publishes: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();

@@ -283,10 +283,14 @@ impl Consumer {
             raw: delivery.payload.clone(),
             attempt: delivery.attempt,
         };
-        let result = match handler {
-            Registered::InTransaction(h) => self.apply_in_tx(h, &incoming).await,
-            Registered::Plain(h) => self.apply_plain(h, &incoming).await,
-        };
+        let trace = incoming.header.trace_context.clone();
+        let result = crate::telemetry::with_traceparent(trace, async {
+            match handler {
+                Registered::InTransaction(h) => self.apply_in_tx(h, &incoming).await,
+                Registered::Plain(h) => self.apply_plain(h, &incoming).await,
+            }
+        })
+        .await;
         match result {
             Ok(o) => Applied::Done(o),
             Err(HandlerError::Retry(r)) => Applied::Retry(r),

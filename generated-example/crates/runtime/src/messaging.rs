@@ -3,7 +3,8 @@
 //! (reconnected after failures), the outbox relay and the consumer as background tasks, and
 //! the admin endpoints: dead letters, and the rebuild of a read model's views.
 //!
-//! The tables (`msa_outbox`, `msa_inbox`, `msa_journal`, `msa_dead_letters`) belong to the runtime, not to the
+//! The tables (`msa_outbox`, `msa_inbox`, `msa_journal`, `msa_dead_letters`, and the saga tables
+//! of [`crate::saga`]) belong to the runtime, not to the
 //! blueprint: [`ensure_schema`] creates them idempotently at start, so a service that gains
 //! `publishes` or `consumes` in a later blueprint needs no hand-written migration.
 
@@ -70,7 +71,8 @@ pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     // One statement per call: prepared statements cannot hold several.
-    for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+    let all = SCHEMA.split(';').chain(crate::saga::SCHEMA.split(';'));
+    for statement in all.map(str::trim).filter(|s| !s.is_empty()) {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
     tx.commit().await

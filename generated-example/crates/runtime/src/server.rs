@@ -162,6 +162,7 @@ async fn start(
     }
     crate::mail::configure(&settings)?;
     crate::sessions::configure(&settings)?;
+    crate::saga::configure(&settings);
     let db = match migrator {
         Some(migrator) => {
             let url = settings
@@ -209,7 +210,8 @@ async fn start(
                 .await
                 .map_err(StartError::Messaging)?;
             own = own.merge(crate::auth::protect(
-                crate::messaging::admin_routes(pool.clone()),
+                crate::messaging::admin_routes(pool.clone())
+                    .merge(crate::saga::admin_routes(pool.clone())),
                 crate::auth::ADMIN,
             ));
             if !m.views.is_empty() {
@@ -235,7 +237,13 @@ async fn start(
             .iter()
             .map(|(g, e)| ((*g).to_string(), (*e).to_string()))
             .collect();
-        let config = crate::broker::BrokerConfig::new(m.broker, &url, m.system, topology);
+        let mut config = crate::broker::BrokerConfig::new(m.broker, &url, m.system, topology);
+        if let Some(ms) = settings
+            .int("event_ack_wait_ms")
+            .and_then(|v| u64::try_from(v).ok())
+        {
+            config.ack_wait = std::time::Duration::from_millis(ms.max(100));
+        }
         messaging = Some(crate::messaging::Messaging::start(
             spec.name,
             db.as_ref(),

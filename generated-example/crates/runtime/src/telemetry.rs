@@ -3,7 +3,9 @@
 //!
 //! Logs are one JSON object per line on stdout. Every request runs in a span carrying its
 //! `trace_id`: taken from an incoming W3C `traceparent` header when present, otherwise new. The
-//! id is echoed in the `x-trace-id` response header so a client can quote it.
+//! id is echoed in the `x-trace-id` response header so a client can quote it. The request's (or
+//! the consumed event's) `traceparent` is the task's current trace context
+//! ([`current_traceparent`]), which published events carry on.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -75,19 +77,51 @@ pub fn new_span_id() -> String {
     format!("{:016x}", random_u64())
 }
 
+tokio::task_local! {
+    /// The W3C `traceparent` of the request or event being handled, for events it publishes.
+    static TRACEPARENT: String;
+}
+
+/// The `traceparent` of the request or event being handled by this task, if any.
+pub fn current_traceparent() -> Option<String> {
+    TRACEPARENT.try_with(Clone::clone).ok()
+}
+
+/// Runs `f` with `traceparent` as the current trace context (events published inside carry it).
+pub async fn with_traceparent<F: std::future::Future>(
+    traceparent: Option<String>,
+    f: F,
+) -> F::Output {
+    match traceparent.filter(|t| trace_id_from_traceparent(t).is_some()) {
+        Some(tp) => {
+            let trace_id = trace_id_from_traceparent(&tp).unwrap_or_default();
+            let span = tracing::info_span!("event", trace_id = %trace_id);
+            TRACEPARENT.scope(tp, f.instrument(span)).await
+        }
+        None => f.await,
+    }
+}
+
 /// Middleware: runs the request inside a span with its trace id and logs its outcome.
 pub async fn trace_requests(req: Request, next: Next) -> Response {
-    let trace_id = req
+    let incoming = req
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
+        .filter(|v| trace_id_from_traceparent(v).is_some())
+        .map(str::to_string);
+    let trace_id = incoming
+        .as_deref()
         .and_then(trace_id_from_traceparent)
         .unwrap_or_else(new_trace_id);
+    let traceparent = incoming.unwrap_or_else(|| format!("00-{trace_id}-{}-01", new_span_id()));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", trace_id = %trace_id, %method, %path);
     let started = std::time::Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = TRACEPARENT
+        .scope(traceparent, next.run(req).instrument(span.clone()))
+        .await;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -43,7 +43,9 @@ pub async fn publish<E: Published>(
     event: E,
     correlation_id: Option<uuid::Uuid>,
 ) -> Result<Envelope<E>, runtime::ApiError> {
-    let envelope = Envelope::new(event, correlation_id.unwrap_or_else(uuid::Uuid::new_v4));
+    let mut envelope = Envelope::new(event, correlation_id.unwrap_or_else(uuid::Uuid::new_v4));
+    // The request's or the handled event's trace goes on with the event.
+    envelope.trace_context = runtime::telemetry::current_traceparent();
     let json =
         serde_json::to_vec(&envelope).map_err(|e| runtime::ApiError::Internal(e.to_string()))?;
     runtime::outbox::enqueue(

@@ -114,7 +114,7 @@ async fn create_order(
     Logic.before_create(&mut tx, &mut input).await?;
     let created = model::insert_order(&mut tx, &input).await?;
     Logic.after_create(&mut tx, &created).await?;
-    crate::events::publish(
+    let published = crate::events::publish(
         &mut tx,
         contracts::OrderCreated {
             order_id: created.id,
@@ -124,6 +124,7 @@ async fn create_order(
         None,
     )
     .await?;
+    crate::sagas::place_order::start(&mut tx, &created, published.correlation_id).await?;
     tx.commit().await?;
     let location = format!("/orders/{}", created.id);
     Ok((

@@ -43,7 +43,9 @@ pub async fn publish<E: Published>(
     event: E,
     correlation_id: Option<uuid::Uuid>,
 ) -> Result<Envelope<E>, runtime::ApiError> {
-    let envelope = Envelope::new(event, correlation_id.unwrap_or_else(uuid::Uuid::new_v4));
+    let mut envelope = Envelope::new(event, correlation_id.unwrap_or_else(uuid::Uuid::new_v4));
+    // The request's or the handled event's trace goes on with the event.
+    envelope.trace_context = runtime::telemetry::current_traceparent();
     let json =
         serde_json::to_vec(&envelope).map_err(|e| runtime::ApiError::Internal(e.to_string()))?;
     runtime::outbox::enqueue(
@@ -70,7 +72,7 @@ pub fn messages() -> runtime::Messages {
 }
 
 /// One handler per consumed event; each decodes the typed envelope (upcasting an older
-/// version) and calls your code in `handlers/`.
+/// version) and calls the saga steps (`sagas/`) or your code in `handlers/`.
 fn handlers() -> Handlers {
     Handlers::new()
         .on(
@@ -106,7 +108,7 @@ fn on_credit_reserved<'c>(
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
         let envelope = decode::<contracts::CreditReserved>(incoming)?;
-        crate::handlers::credit_reserved::handle(conn, envelope).await
+        crate::sagas::place_order::on_credit_reserved(conn, &envelope).await
     })
 }
 
@@ -116,7 +118,7 @@ fn on_credit_limit_exceeded<'c>(
 ) -> BoxFuture<'c, Result<(), HandlerError>> {
     Box::pin(async move {
         let envelope = decode::<contracts::CreditLimitExceeded>(incoming)?;
-        crate::handlers::credit_limit_exceeded::handle(conn, envelope).await
+        crate::sagas::place_order::on_credit_limit_exceeded(conn, &envelope).await
     })
 }
 

@@ -8,6 +8,7 @@ mod events;
 mod handlers;
 mod logic;
 mod model;
+mod sagas;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -23,6 +24,7 @@ async fn main() -> std::process::ExitCode {
     };
     runtime::run_with_db(spec, &MIGRATOR, |ctx, db| {
         clients::init(&ctx.settings);
+        sagas::spawn(&db);
         api::router(db)
     })
     .await

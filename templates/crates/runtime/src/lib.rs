@@ -30,6 +30,7 @@
 //! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
 //! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoints |
 //! | [`event_store`] | event-sourced aggregates: append-only streams, optimistic concurrency, snapshots |
+//! | [`saga`] | saga instances at the owner, participants' step records, timeouts, history |
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
 //! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
@@ -58,6 +59,7 @@ pub mod outbox;
 pub mod paging;
 pub mod projection;
 pub mod registry;
+pub mod saga;
 pub mod server;
 pub mod sessions;
 pub mod telemetry;

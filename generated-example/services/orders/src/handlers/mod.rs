@@ -3,7 +3,5 @@
 //! yours: msa-gen writes each once and never touches it again.
 
 pub mod cart_checked_out;
-pub mod credit_limit_exceeded;
-pub mod credit_reserved;
 pub mod payment_failed;
 pub mod payment_processed;

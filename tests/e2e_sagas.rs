@@ -1,0 +1,336 @@
+//! End to end, sagas: the shop's `place-order` (choreography) with the generated `orders`
+//! (owner) and `customers` (participant, default `reserve-credit` / `release-credit`), as their
+//! own processes on a real Postgres and a real NATS.
+//!
+//! - Approve path: an order within the customer's remaining credit ends `approved` and the
+//!   credit stays reserved; reject path: one over it ends `rejected` with the reason
+//!   "credit limit exceeded" and reserves nothing. The saga's history is readable at
+//!   `/admin/sagas/place-order/{id}`, and the events of the saga carry the correlation id and the
+//!   trace of the request that started it.
+//! - Participant down longer than the timeout: the order ends `rejected` ("timed out"); when
+//!   `customers` is back, whatever it reserved for that order is released (compensation), and
+//!   the late reply changes nothing at the owner.
+//! - Owner killed (SIGKILL) mid-saga and restarted: every saga completes.
+//! - 200 concurrent sagas over 10 customers: every one ends approved or rejected, and each
+//!   customer's reserved credit equals the total of its approved orders exactly, never over its
+//!   limit. Prints sagas/second.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use msa_gen_tests::free_port;
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const TIMEOUT_MS: u64 = 4000;
+
+struct Shop {
+    http: reqwest::Client,
+    orders: u16,
+    customers: u16,
+}
+
+impl Shop {
+    async fn customer(&self, limit: &str) -> uuid::Uuid {
+        let r = self
+            .http
+            .post(format!("http://127.0.0.1:{}/customers", self.customers))
+            .json(&json!({
+                "name": "Ada", "email": "ada@example.com", "credit_limit": limit,
+                "credit_reserved": "0", "tier": "basic",
+            }))
+            .send()
+            .await
+            .expect("create customer");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.expect("json");
+        v["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    async fn order(&self, customer: uuid::Uuid, total: &str, trace: Option<&str>) -> uuid::Uuid {
+        let mut r = self
+            .http
+            .post(format!("http://127.0.0.1:{}/orders", self.orders))
+            .json(&json!({ "customer_id": customer, "total": total, "status": "pending" }));
+        if let Some(t) = trace {
+            r = r.header("traceparent", t);
+        }
+        let r = r.send().await.expect("create order");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.expect("json");
+        v["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    async fn get(&self, port: u16, path: &str) -> Value {
+        self.http
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits until every order has left `pending`; returns id → (status, reason).
+    async fn settled(
+        &self,
+        ids: &[uuid::Uuid],
+        within: Duration,
+    ) -> BTreeMap<uuid::Uuid, (String, Value)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut out = BTreeMap::new();
+            for id in ids {
+                let o = self.get(self.orders, &format!("/orders/{id}")).await;
+                let status = o["status"].as_str().unwrap_or_default().to_string();
+                if status != "pending" {
+                    out.insert(*id, (status, o["reason"].clone()));
+                }
+            }
+            if out.len() == ids.len() {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} orders still pending",
+                ids.len() - out.len(),
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn reserved(&self, customer: uuid::Uuid) -> Decimal {
+        let c = self
+            .get(self.customers, &format!("/customers/{customer}"))
+            .await;
+        c["credit_reserved"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| {
+                c["credit_reserved"]
+                    .as_f64()
+                    .and_then(|f| Decimal::try_from(f).ok())
+            })
+            .unwrap_or_else(|| panic!("credit_reserved of {c}"))
+    }
+}
+
+fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
+    spawn_with(
+        ws,
+        name,
+        port,
+        db,
+        broker,
+        &[
+            ("APP_AUTH_URL", "none".into()),
+            ("APP_SAGA_TIMEOUT_MS", TIMEOUT_MS.to_string()),
+            // Deliveries in flight when a process is killed come back after 1 s.
+            ("APP_EVENT_ACK_WAIT_MS", "1000".into()),
+        ],
+    )
+}
+
+fn kill(p: &mut Process) {
+    let _ = p.0.kill();
+    let _ = p.0.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn place_order_saga() {
+    let ws = msa_gen_tests::shop("nats", &["orders", "customers"]);
+    let (_pg, pg_port) = containers::postgres("orders").await;
+    let (_nats, nats) = containers::broker("nats").await;
+    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
+    let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
+    sqlx::query("CREATE DATABASE customers")
+        .execute(&orders_db)
+        .await
+        .expect("customers db");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let shop = Shop {
+        http,
+        orders: free_port(),
+        customers: free_port(),
+    };
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
+    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    wait_ready(&shop.http, shop.customers, &mut customers).await;
+    let customers_db = PgPool::connect(&db("customers")).await.expect("db");
+
+    // Approve and reject paths.
+    let ada = shop.customer("100.00").await;
+    let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let within = shop.order(ada, "60.00", Some(trace)).await;
+    let over = shop.order(ada, "50.00", None).await;
+    let done = shop.settled(&[within, over], Duration::from_secs(30)).await;
+    assert_eq!(done[&within].0, "approved");
+    assert_eq!(
+        done[&over],
+        ("rejected".to_string(), json!("credit limit exceeded"))
+    );
+    assert_eq!(shop.reserved(ada).await, Decimal::new(6000, 2));
+    let saga = shop
+        .get(shop.orders, &format!("/admin/sagas/place-order/{within}"))
+        .await;
+    assert_eq!(saga["instance"]["status"], "completed", "{saga}");
+    let entries: Vec<&str> = saga["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["entry"].as_str())
+        .collect();
+    assert_eq!(entries, ["started", "completed"]);
+    let rejected = shop
+        .get(shop.orders, &format!("/admin/sagas/place-order/{over}"))
+        .await;
+    assert_eq!(rejected["instance"]["status"], "compensated");
+    // Correlation id and trace context run through every event of the saga.
+    let correlation: uuid::Uuid = saga["instance"]["correlation_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("correlation id");
+    let carried: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT event_type, payload->>'correlation_id', payload->>'trace_context' FROM msa_outbox \
+         WHERE payload->'payload'->>'order_id' = $1 ORDER BY id",
+    )
+    .bind(within.to_string())
+    .fetch_all(&orders_db)
+    .await
+    .expect("orders outbox");
+    let reserved_event: (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT payload->>'correlation_id', payload->>'trace_context' FROM msa_outbox \
+         WHERE event_type = 'CreditReserved' AND payload->'payload'->>'order_id' = $1",
+    )
+    .bind(within.to_string())
+    .fetch_one(&customers_db)
+    .await
+    .expect("customers outbox");
+    let types: Vec<&str> = carried.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(types, ["OrderCreated", "OrderApproved"]);
+    for (corr, tp) in carried
+        .iter()
+        .map(|c| (c.1.clone(), c.2.clone()))
+        .chain([reserved_event])
+    {
+        assert_eq!(corr, Some(correlation.to_string()));
+        assert!(
+            tp.as_deref()
+                .is_some_and(|t| t.contains("4bf92f3577b34da6a3ce929d0e0e4736")),
+            "trace context {tp:?}"
+        );
+    }
+
+    // Participant down longer than the timeout: the order times out, the credit is released.
+    let bob = shop.customer("100.00").await;
+    kill(&mut customers);
+    let late = shop.order(bob, "30.00", None).await;
+    let done = shop
+        .settled(&[late], Duration::from_millis(TIMEOUT_MS * 4))
+        .await;
+    assert_eq!(done[&late], ("rejected".to_string(), json!("timed out")));
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
+    wait_ready(&shop.http, shop.customers, &mut customers).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // Both events reach customers, in either order; the step is undone or never done.
+        let steps: Vec<(String,)> = sqlx::query_as(
+            "SELECT status FROM msa_saga_steps WHERE saga = 'place-order' AND id = $1",
+        )
+        .bind(late)
+        .fetch_all(&customers_db)
+        .await
+        .expect("steps");
+        if steps.iter().any(|s| s.0 == "compensated") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no compensation: {steps:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(shop.reserved(bob).await, Decimal::ZERO);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let o = shop.get(shop.orders, &format!("/orders/{late}")).await;
+    assert_eq!(o["status"], "rejected", "a late reply changes nothing");
+
+    // Owner killed mid-saga and restarted: every saga completes.
+    let carol = shop.customer("1000.00").await;
+    let mut pending = Vec::new();
+    for _ in 0..10 {
+        pending.push(shop.order(carol, "10.00", None).await);
+    }
+    kill(&mut orders);
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
+    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    let done = shop.settled(&pending, Duration::from_secs(30)).await;
+    assert!(done.values().all(|(s, _)| s == "approved"), "{done:?}");
+    assert_eq!(shop.reserved(carol).await, Decimal::new(10000, 2));
+
+    // 200 concurrent sagas: all end, and the credit balances exactly.
+    let mut people = Vec::new();
+    for _ in 0..10 {
+        people.push(shop.customer("500.00").await);
+    }
+    let started = Instant::now();
+    let creates = (0..200).map(|i| {
+        let who = people[i % people.len()];
+        let total = format!("{}.{:02}", 20 + (i * 37) % 90, (i * 13) % 100);
+        let shop = &shop;
+        async move { (shop.order(who, &total, None).await, who, total) }
+    });
+    let created: Vec<(uuid::Uuid, uuid::Uuid, String)> = {
+        let mut out = Vec::new();
+        // 20 at a time: the test client, not the system, is the limit here.
+        let mut creates = creates.collect::<Vec<_>>();
+        while !creates.is_empty() {
+            let batch: Vec<_> = creates.drain(..creates.len().min(20)).collect();
+            out.extend(futures_util::future::join_all(batch).await);
+        }
+        out
+    };
+    let ids: Vec<uuid::Uuid> = created.iter().map(|c| c.0).collect();
+    let done = shop.settled(&ids, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed();
+    println!(
+        "200 place-order sagas settled in {:.2}s: {:.0} sagas/s",
+        elapsed.as_secs_f64(),
+        200.0 / elapsed.as_secs_f64()
+    );
+    let mut approved: BTreeMap<uuid::Uuid, Decimal> = BTreeMap::new();
+    for (id, who, total) in &created {
+        let (status, _) = &done[id];
+        assert!(status == "approved" || status == "rejected", "{status}");
+        if status == "approved" {
+            *approved.entry(*who).or_default() += total.parse::<Decimal>().expect("decimal");
+        }
+    }
+    let mut rejected = 0;
+    for who in &people {
+        let reserved = shop.reserved(*who).await;
+        let want = approved.get(who).copied().unwrap_or_default();
+        assert_eq!(reserved, want, "customer {who}");
+        assert!(reserved <= Decimal::new(500, 0));
+        rejected += created
+            .iter()
+            .filter(|c| c.1 == *who && done[&c.0].0 == "rejected")
+            .count();
+    }
+    assert!(
+        rejected > 0,
+        "the limits were reached, some orders were refused"
+    );
+    let metrics = containers::metrics(&shop.http, shop.orders).await;
+    assert!(
+        metrics.contains("sagas_completed_total{saga=\"place-order\"}"),
+        "saga metrics"
+    );
+}
