@@ -334,3 +334,158 @@ async fn place_order_saga() {
         "saga metrics"
     );
 }
+
+impl Shop {
+    async fn checkout(&self, customer: uuid::Uuid, total: &str) -> uuid::Uuid {
+        let r = self
+            .http
+            .post(format!("http://127.0.0.1:{}/orders/checkout", self.orders))
+            .json(&json!({ "customer_id": customer, "total": total, "status": "approved" }))
+            .send()
+            .await
+            .expect("checkout");
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["status"], "pending", "a checkout starts pending: {v}");
+        v["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    async fn history(&self, saga: &str, id: uuid::Uuid) -> (Value, Vec<String>) {
+        let v = self
+            .get(self.orders, &format!("/admin/sagas/{saga}/{id}"))
+            .await;
+        let entries = v["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .filter_map(|e| e["entry"].as_str().map(str::to_string))
+            .collect();
+        (v["instance"].clone(), entries)
+    }
+}
+
+/// `checkout` (orchestration): orders sends commands to customers (`reserve-credit`) and
+/// payments (`charge`) and waits for their replies.
+///
+/// - All steps done → `approved`, history in order.
+/// - The charge refused (an amount that is not positive) → `release-credit` sent, order
+///   `rejected` with the refusal as reason, the credit back where it was.
+/// - Owner killed mid-saga and restarted → every saga completes.
+/// - `payments` down longer than the timeout → the current step and the ones before it are
+///   compensated in reverse order (`refund`, then `release-credit`) once it is back; the order
+///   ends `rejected` ("timed out") and the credit is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_saga() {
+    let ws = msa_gen_tests::shop("nats", &["orders", "customers", "payments"]);
+    let (_pg, pg_port) = containers::postgres("orders").await;
+    let (_nats, nats) = containers::broker("nats").await;
+    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
+    let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
+    for name in ["customers", "payments"] {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&orders_db)
+            .await
+            .expect("database");
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let shop = Shop {
+        http,
+        orders: free_port(),
+        customers: free_port(),
+    };
+    let payments_port = free_port();
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
+    let mut payments = start(&ws, "payments", payments_port, &db("payments"), &nats);
+    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    wait_ready(&shop.http, shop.customers, &mut customers).await;
+    wait_ready(&shop.http, payments_port, &mut payments).await;
+
+    // Success.
+    let ada = shop.customer("100.00").await;
+    let ok = shop.checkout(ada, "40.00").await;
+    let done = shop.settled(&[ok], Duration::from_secs(30)).await;
+    assert_eq!(done[&ok].0, "approved");
+    assert_eq!(shop.reserved(ada).await, Decimal::new(4000, 2));
+    let (instance, entries) = shop.history("checkout", ok).await;
+    assert_eq!(instance["status"], "completed");
+    assert_eq!(
+        entries,
+        [
+            "started",
+            "reply reserve-credit",
+            "send charge",
+            "reply charge",
+            "completed"
+        ]
+    );
+
+    // The charge refused: the credit reservation is compensated.
+    let refused = shop.checkout(ada, "0.00").await;
+    let done = shop.settled(&[refused], Duration::from_secs(30)).await;
+    assert_eq!(done[&refused].0, "rejected");
+    assert!(
+        done[&refused]
+            .1
+            .as_str()
+            .is_some_and(|r| r.contains("not positive")),
+        "{:?}",
+        done[&refused]
+    );
+    let (instance, entries) = shop.history("checkout", refused).await;
+    assert_eq!(instance["status"], "compensated");
+    assert_eq!(
+        entries,
+        [
+            "started",
+            "reply reserve-credit",
+            "send charge",
+            "reply charge",
+            "send release-credit",
+            "reply release-credit",
+            "compensated"
+        ]
+    );
+    assert_eq!(shop.reserved(ada).await, Decimal::new(4000, 2));
+
+    // Owner killed mid-saga and restarted: every saga completes.
+    let bob = shop.customer("1000.00").await;
+    let mut pending = Vec::new();
+    for _ in 0..8 {
+        pending.push(shop.checkout(bob, "10.00").await);
+    }
+    kill(&mut orders);
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
+    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    let done = shop.settled(&pending, Duration::from_secs(30)).await;
+    assert!(done.values().all(|(s, _)| s == "approved"), "{done:?}");
+    assert_eq!(shop.reserved(bob).await, Decimal::new(8000, 2));
+
+    // A participant down longer than the timeout: compensation in reverse order.
+    let carol = shop.customer("100.00").await;
+    kill(&mut payments);
+    let late = shop.checkout(carol, "25.00").await;
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS + 4000)).await;
+    let o = shop.get(shop.orders, &format!("/orders/{late}")).await;
+    assert_eq!(
+        o["status"], "pending",
+        "compensating until payments answers"
+    );
+    let (instance, _) = shop.history("checkout", late).await;
+    assert_eq!(instance["status"], "compensating", "{instance}");
+    let mut payments = start(&ws, "payments", payments_port, &db("payments"), &nats);
+    wait_ready(&shop.http, payments_port, &mut payments).await;
+    let done = shop.settled(&[late], Duration::from_secs(30)).await;
+    assert_eq!(done[&late], ("rejected".to_string(), json!("timed out")));
+    let (instance, entries) = shop.history("checkout", late).await;
+    assert_eq!(instance["status"], "timed-out");
+    let sent: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.strip_prefix("send "))
+        .collect();
+    assert_eq!(sent, ["charge", "refund", "release-credit"], "{entries:?}");
+    assert_eq!(shop.reserved(carol).await, Decimal::ZERO);
+}

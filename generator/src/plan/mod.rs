@@ -7,6 +7,7 @@
 //! to the user. The blueprint copy is [`Ownership::Input`]: written by `new`, read by `generate`.
 
 pub mod aggregate;
+pub mod orchestration;
 pub mod saga;
 pub mod view;
 
@@ -102,6 +103,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         broker: bp.platform.broker.value.as_str().to_string(),
         image_registry: bp.platform.image_registry.clone(),
         graph: crate::graph::mermaid(bp),
+        orchestrations: orchestration::all(bp),
         not_generated: not_generated.clone(),
         topology: bp
             .services
@@ -112,6 +114,13 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                     .iter()
                     .map(|c| (s.name.value.clone(), c.value.clone()))
             })
+            .chain(orchestration::all(bp).into_iter().flat_map(|o| {
+                let owner = (o.owner.clone(), o.reply.clone());
+                o.participants
+                    .into_iter()
+                    .map(|p| (p.service, p.command))
+                    .chain(std::iter::once(owner))
+            }))
             .collect(),
         registry: (bp.platform.discovery == crate::blueprint::Discovery::Registry).then(|| {
             view::PlatformServiceView {
@@ -229,7 +238,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             "event-sourced" => event_sourced_files(&mut files, &dir, &system, s, &ctx),
             _ => crud_files(&mut files, &dir, &system, s, &ctx),
         }
-        if !s.sagas.is_empty() {
+        if !s.sagas.is_empty() || !s.orchestrations.is_empty() || !s.participations.is_empty() {
             saga_files(&mut files, &dir, &system, s, &ctx);
         }
         if !s.calls.is_empty() && s.style == "crud" {
@@ -385,12 +394,36 @@ fn saga_files(
         "services/sagas/mod.rs.tera",
         ctx,
     ));
-    if s.sagas.iter().any(|g| !g.steps.is_empty()) {
+    if s.saga_steps {
         files.push(template(
             format!("{dir}/src/steps/mod.rs"),
             Ownership::Generated,
             "services/sagas/steps_mod.rs.tera",
             ctx,
+        ));
+    }
+    for o in &s.orchestrations {
+        let octx = serde_json::json!({ "system": system, "service": s, "saga": o });
+        files.push(template(
+            format!("{dir}/src/sagas/{}.rs", o.snake),
+            Ownership::Generated,
+            "services/sagas/orchestration.rs.tera",
+            &octx,
+        ));
+    }
+    for p in &s.participations {
+        let pctx = serde_json::json!({ "system": system, "service": s, "saga": p });
+        files.push(template(
+            format!("{dir}/src/sagas/{}.rs", p.snake),
+            Ownership::Generated,
+            "services/sagas/participant.rs.tera",
+            &pctx,
+        ));
+        files.push(template(
+            format!("{dir}/src/steps/{}.rs", p.snake),
+            Ownership::User,
+            "services/sagas/participant_steps.rs.tera",
+            &pctx,
         ));
     }
     for g in &s.sagas {
@@ -487,7 +520,11 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         }
     }
     for s in &bp.sagas {
-        if let Some(why) = saga::unsupported(bp, s) {
+        let why = match s.style {
+            crate::blueprint::SagaStyle::Choreography => saga::unsupported(bp, s),
+            crate::blueprint::SagaStyle::Orchestration => orchestration::unsupported(bp, s),
+        };
+        if let Some(why) = why {
             out.push(format!(
                 "not generated yet: saga `{}` ({why})",
                 s.name.value

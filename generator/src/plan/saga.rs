@@ -131,7 +131,7 @@ pub struct SagaCall {
     pub path: String,
 }
 
-fn event<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Event> {
+pub(super) fn event<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Event> {
     bp.events.iter().find(|e| e.name.value == name)
 }
 
@@ -140,7 +140,7 @@ fn has_field(e: &Event, snake: &str) -> bool {
 }
 
 /// `CreditLimitExceeded` → `credit limit exceeded`.
-fn humanize(event: &str) -> String {
+pub(super) fn humanize(event: &str) -> String {
     to_kebab(event).replace('-', " ")
 }
 
@@ -181,7 +181,7 @@ fn build_from_event(
 }
 
 /// Builds `target` from the owner's entity row (`row.`), its id and a reason.
-fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
+pub(super) fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
     let fields = target
         .fields
         .iter()
@@ -216,7 +216,7 @@ fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
     }
 }
 
-fn service<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Service> {
+pub(super) fn service<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Service> {
     bp.services.iter().find(|s| s.name.value == name)
 }
 
@@ -232,7 +232,7 @@ fn trigger<'a>(bp: &'a Blueprint, saga: &Saga) -> Option<&'a Event> {
     event(bp, &name.value)
 }
 
-fn pick(values: &[String], preferred: &[&str], nth: usize) -> Option<String> {
+pub(super) fn pick(values: &[String], preferred: &[&str], nth: usize) -> Option<String> {
     preferred
         .iter()
         .find(|p| values.iter().any(|v| v == *p))
@@ -358,7 +358,7 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
 }
 
 /// `release-credit` → `CreditReleased`, `refund` → `Refunded`.
-fn compensation_event_name(name: &str) -> String {
+pub(super) fn compensation_event_name(name: &str) -> String {
     let (verb, object) = name.split_once('-').unwrap_or((name, ""));
     let past = if verb.ends_with('e') {
         format!("{verb}d")
@@ -368,11 +368,13 @@ fn compensation_event_name(name: &str) -> String {
     format!("{}{}", to_pascal(object), to_pascal(&past))
 }
 
-fn reserve_view(
-    bp: &Blueprint,
+/// The default body of a `reserve-<x>` action of `svc`, reading the saga's data from `fields`
+/// (name, type) through `prefix` (`trigger`, `data`).
+pub(super) fn reserve_view(
     svc: &Service,
     action: &str,
-    trigger: &Event,
+    fields: &[(String, crate::blueprint::FieldType)],
+    prefix: &str,
 ) -> Option<ReserveView> {
     let thing = action.strip_prefix("reserve-")?;
     let decimal = |e: &Entity, name: &str| {
@@ -386,22 +388,27 @@ fn reserve_view(
         .iter()
         .find(|e| decimal(e, &limit) && decimal(e, &reserved))?;
     let id = format!("{}-id", to_kebab(&entity.name.value));
-    let key = trigger
-        .fields
+    let (key, _) = fields
         .iter()
-        .find(|f| f.name.value == id && f.ty.value.kind == Kind::Uuid && !f.ty.value.optional)?;
-    let amount = trigger
-        .fields
+        .find(|(n, t)| *n == id && t.kind == Kind::Uuid && !t.optional)?;
+    let (amount, _) = fields
         .iter()
-        .find(|f| f.ty.value.kind == Kind::Decimal && !f.ty.value.optional)?;
-    let _ = bp;
+        .find(|(_, t)| t.kind == Kind::Decimal && !t.optional)?;
     Some(ReserveView {
         table: to_snake(&entity.name.value),
-        key_expr: format!("trigger.{}", rust_ident(&to_snake(&key.name.value))),
+        key_expr: format!("{prefix}.{}", rust_ident(&to_snake(key))),
         limit: to_snake(&limit),
         reserved: to_snake(&reserved),
-        amount_expr: format!("trigger.{}", rust_ident(&to_snake(&amount.name.value))),
+        amount_expr: format!("{prefix}.{}", rust_ident(&to_snake(amount))),
     })
+}
+
+/// (name, type) of an event's fields.
+fn fields_of(e: &Event) -> Vec<(String, crate::blueprint::FieldType)> {
+    e.fields
+        .iter()
+        .map(|f| (f.name.value.clone(), f.ty.value.clone()))
+        .collect()
 }
 
 fn step_views(bp: &Blueprint, saga: &Saga, svc: &Service, owner: &OwnerView) -> Vec<StepView> {
@@ -459,7 +466,7 @@ fn step_views(bp: &Blueprint, saga: &Saga, svc: &Service, owner: &OwnerView) -> 
             success: build_from_event(success, trigger, "trigger", &[]),
             failure,
             compensation,
-            reserve: reserve_view(bp, svc, &step.action.value, trigger),
+            reserve: reserve_view(svc, &step.action.value, &fields_of(trigger), "trigger"),
         });
     }
     out

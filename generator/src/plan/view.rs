@@ -113,6 +113,10 @@ pub struct ServiceView {
     pub saga_steps: bool,
     /// It owns a saga.
     pub saga_owner: bool,
+    /// Orchestration sagas it owns.
+    pub orchestrations: Vec<super::orchestration::OrchestrationView>,
+    /// Orchestration sagas it takes part in.
+    pub participations: Vec<super::orchestration::ParticipantView>,
     /// Events between two snapshots of an aggregate.
     pub snapshot_every: u32,
 }
@@ -270,6 +274,8 @@ pub struct SystemView {
     pub broker: String,
     pub image_registry: String,
     pub graph: String,
+    /// Orchestration sagas: their data, command and reply types live in `contracts`.
+    pub orchestrations: Vec<super::orchestration::OrchestrationView>,
     pub not_generated: Vec<String>,
     /// Every (consumer group, event type) served by generated consumers.
     pub topology: Vec<(String, String)>,
@@ -912,11 +918,21 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         .chain(commanded)
         .collect();
     let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
-    let sagas = if has_messaging(s, bp) && s.store.value == Store::Postgres {
+    let with_sagas = has_messaging(s, bp) && s.store.value == Store::Postgres;
+    let sagas = if with_sagas {
         super::saga::saga_files(bp, s)
     } else {
         Vec::new()
     };
+    let (orchestrations, participations) = if with_sagas {
+        (
+            super::orchestration::owned(bp, &s.name.value),
+            super::orchestration::participates(bp, &s.name.value),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let saga_calls = super::saga::calls(&sagas);
     ServiceView {
         name: s.name.value.clone(),
         snake: to_snake(&s.name.value),
@@ -939,7 +955,28 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         },
         uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
         uses_date: uses(|k| matches!(k, Kind::Date)),
-        messaging: messaging_view(s, bp, &super::saga::calls(&sagas)).map(|mut m| {
+        messaging: messaging_view(s, bp, &saga_calls).map(|mut m| {
+            // Orchestration messages: commands out and replies in at the owner, the reverse
+            // at participants.
+            for o in &orchestrations {
+                m.publishes
+                    .extend(o.participants.iter().map(|p| p.command.clone()));
+                m.handlers.push(HandlerView {
+                    event: o.reply.clone(),
+                    module: to_snake(&o.reply),
+                    projects: Vec::new(),
+                    sagas: vec![format!("{}::on_reply", o.snake)],
+                });
+            }
+            for p in &participations {
+                m.publishes.push(p.reply.clone());
+                m.handlers.push(HandlerView {
+                    event: p.command.clone(),
+                    module: to_snake(&p.command),
+                    projects: Vec::new(),
+                    sagas: vec![format!("{}::on_command", p.snake)],
+                });
+            }
             for a in &mut m.auto {
                 a.starts = sagas
                     .iter()
@@ -953,8 +990,10 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
             }
             m
         }),
-        saga_steps: sagas.iter().any(|g| !g.steps.is_empty()),
-        saga_owner: sagas.iter().any(|g| g.owner.is_some()),
+        saga_steps: sagas.iter().any(|g| !g.steps.is_empty()) || !participations.is_empty(),
+        saga_owner: sagas.iter().any(|g| g.owner.is_some()) || !orchestrations.is_empty(),
+        orchestrations,
+        participations,
         sagas,
         calls: call_views(s, bp),
         aggregates: if s.style.value == Style::EventSourced {

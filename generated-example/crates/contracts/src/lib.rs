@@ -207,6 +207,70 @@ impl Event for CartCheckedOut {
     }
 }
 
+/// The data of orchestration saga `checkout`: the owner's `Order` when it started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutData {
+    pub order_id: uuid::Uuid,
+    pub customer_id: uuid::Uuid,
+    pub total: rust_decimal::Decimal,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A command of saga `checkout` to `customers`: run `action` (a step or a compensation).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutCustomersCommand {
+    pub saga_id: uuid::Uuid,
+    pub action: String,
+    pub data: CheckoutData,
+}
+
+impl Event for CheckoutCustomersCommand {
+    const TYPE: &'static str = "CheckoutCustomersCommand";
+    const VERSION: u32 = 1;
+
+    fn aggregate_id(&self) -> Option<uuid::Uuid> {
+        Some(self.saga_id)
+    }
+}
+
+/// A command of saga `checkout` to `payments`: run `action` (a step or a compensation).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutPaymentsCommand {
+    pub saga_id: uuid::Uuid,
+    pub action: String,
+    pub data: CheckoutData,
+}
+
+impl Event for CheckoutPaymentsCommand {
+    const TYPE: &'static str = "CheckoutPaymentsCommand";
+    const VERSION: u32 = 1;
+
+    fn aggregate_id(&self) -> Option<uuid::Uuid> {
+        Some(self.saga_id)
+    }
+}
+
+/// A participant's answer to a command of saga `checkout`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutReply {
+    pub saga_id: uuid::Uuid,
+    pub action: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Event for CheckoutReply {
+    const TYPE: &'static str = "CheckoutReply";
+    const VERSION: u32 = 1;
+
+    fn aggregate_id(&self) -> Option<uuid::Uuid> {
+        Some(self.saga_id)
+    }
+}
+
 /// Every event type name with its version, for routing and documentation.
 pub const EVENT_TYPES: &[(&str, u32)] = &[
     ("OrderCreated", 1),

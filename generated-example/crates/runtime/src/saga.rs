@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS msa_sagas (
     step INTEGER NOT NULL DEFAULT 0,
     data JSONB NOT NULL DEFAULT '{}',
     reason TEXT,
+    timed_out BOOLEAN NOT NULL DEFAULT false,
     deadline TIMESTAMPTZ NOT NULL,
     correlation_id UUID NOT NULL,
     trace_context TEXT,
@@ -97,6 +98,7 @@ pub struct Instance {
     pub step: i32,
     pub data: serde_json::Value,
     pub reason: Option<String>,
+    pub timed_out: bool,
     pub deadline: chrono::DateTime<chrono::Utc>,
     pub correlation_id: uuid::Uuid,
     pub trace_context: Option<String>,
@@ -260,6 +262,255 @@ pub async fn finish(
         metrics::counter!(name, "saga" => saga.to_string()).increment(1);
     }
     Ok(done)
+}
+
+/// The steps of an orchestration saga, as its owner runs them.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    pub name: &'static str,
+    pub steps: &'static [StepDef],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StepDef {
+    pub action: &'static str,
+    pub compensation: Option<&'static str>,
+}
+
+/// What the owner of an orchestration does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Send `action` (a step's action or compensation) to the participant of step `step`.
+    Send { step: usize, action: &'static str },
+    /// The instance ended (the entity moves to its final status).
+    Finish { end: End, reason: Option<String> },
+    /// Nothing to do (a duplicate or late reply).
+    Nothing,
+}
+
+impl Definition {
+    /// The next compensation at or below step `from` (in reverse order), or the end.
+    fn compensate_from(&self, from: Option<usize>, reason: &str, timed_out: bool) -> (i32, Next) {
+        let mut k = from;
+        while let Some(i) = k {
+            if let Some(c) = self.steps[i].compensation {
+                return (i as i32, Next::Send { step: i, action: c });
+            }
+            k = i.checked_sub(1);
+        }
+        let end = if timed_out {
+            End::TimedOut
+        } else {
+            End::Compensated
+        };
+        (
+            -1,
+            Next::Finish {
+                end,
+                reason: Some(reason.to_string()),
+            },
+        )
+    }
+
+    /// The pure transition on a reply: the instance's status, step, failure reason and timeout
+    /// flag, and the reply → the new (status, step) and what to do.
+    #[allow(clippy::too_many_arguments)]
+    pub fn transition(
+        &self,
+        status: &str,
+        step: usize,
+        stored_reason: Option<&str>,
+        timed_out: bool,
+        action: &str,
+        ok: bool,
+        reason: Option<&str>,
+    ) -> (String, i32, Next) {
+        let Some(current) = self.steps.get(step) else {
+            return (status.to_string(), step as i32, Next::Nothing);
+        };
+        let stored_reason = stored_reason.unwrap_or("failed");
+        match status {
+            "running" if action == current.action => {
+                if ok {
+                    if step + 1 < self.steps.len() {
+                        let next = step + 1;
+                        (
+                            "running".into(),
+                            next as i32,
+                            Next::Send {
+                                step: next,
+                                action: self.steps[next].action,
+                            },
+                        )
+                    } else {
+                        (
+                            "running".into(),
+                            step as i32,
+                            Next::Finish {
+                                end: End::Completed,
+                                reason: None,
+                            },
+                        )
+                    }
+                } else {
+                    let reason = reason.unwrap_or("refused");
+                    let (s, n) = self.compensate_from(step.checked_sub(1), reason, false);
+                    ("compensating".into(), s, n)
+                }
+            }
+            "compensating" if current.compensation == Some(action) => {
+                let (s, n) = self.compensate_from(step.checked_sub(1), stored_reason, timed_out);
+                ("compensating".into(), s, n)
+            }
+            _ => (status.to_string(), step as i32, Next::Nothing),
+        }
+    }
+
+    /// The pure transition of a running instance whose deadline passed: the current step is
+    /// compensated too (its participant may act late; its compensation then blocks or undoes it).
+    pub fn expire(&self, step: usize) -> (i32, Next) {
+        self.compensate_from(
+            Some(step.min(self.steps.len().saturating_sub(1))),
+            "timed out",
+            true,
+        )
+    }
+}
+
+/// Starts an orchestration instance at step 0; returns the first command to send.
+pub async fn orchestrate(
+    conn: &mut PgConnection,
+    def: &Definition,
+    id: uuid::Uuid,
+    timeout: Duration,
+    data: serde_json::Value,
+    correlation_id: uuid::Uuid,
+) -> Result<Next, sqlx::Error> {
+    if !start(conn, def.name, id, timeout, data, correlation_id).await? {
+        return Ok(Next::Nothing);
+    }
+    Ok(match def.steps.first() {
+        Some(s) => Next::Send {
+            step: 0,
+            action: s.action,
+        },
+        None => Next::Finish {
+            end: End::Completed,
+            reason: None,
+        },
+    })
+}
+
+/// Applies a participant's reply to the (locked) instance and returns what to do next.
+pub async fn on_reply(
+    conn: &mut PgConnection,
+    def: &Definition,
+    id: uuid::Uuid,
+    action: &str,
+    ok: bool,
+    reason: Option<&str>,
+) -> Result<Next, sqlx::Error> {
+    let Some(instance) = lock(conn, def.name, id).await? else {
+        return Ok(Next::Nothing);
+    };
+    let step = usize::try_from(instance.step).unwrap_or(0);
+    let (status, new_step, next) = def.transition(
+        &instance.status,
+        step,
+        instance.reason.as_deref(),
+        instance.timed_out,
+        action,
+        ok,
+        reason,
+    );
+    log(
+        conn,
+        def.name,
+        id,
+        &format!("reply {action}"),
+        serde_json::json!({ "ok": ok, "reason": reason }),
+    )
+    .await?;
+    record_transition(conn, def, &instance, &status, new_step, reason, &next).await?;
+    Ok(next)
+}
+
+/// Expires a running instance past its deadline; returns the first compensation to send.
+pub async fn expire(
+    conn: &mut PgConnection,
+    def: &Definition,
+    instance: &Instance,
+) -> Result<Next, sqlx::Error> {
+    let step = usize::try_from(instance.step).unwrap_or(0);
+    let (new_step, next) = def.expire(step);
+    sqlx::query("UPDATE msa_sagas SET timed_out = true WHERE saga = $1 AND id = $2")
+        .bind(def.name)
+        .bind(instance.id)
+        .execute(&mut *conn)
+        .await?;
+    record_transition(
+        conn,
+        def,
+        instance,
+        "compensating",
+        new_step,
+        Some("timed out"),
+        &next,
+    )
+    .await?;
+    Ok(next)
+}
+
+async fn record_transition(
+    conn: &mut PgConnection,
+    def: &Definition,
+    instance: &Instance,
+    status: &str,
+    step: i32,
+    reason: Option<&str>,
+    next: &Next,
+) -> Result<(), sqlx::Error> {
+    if status == "compensating" && instance.reason.is_none() {
+        sqlx::query("UPDATE msa_sagas SET reason = $3 WHERE saga = $1 AND id = $2")
+            .bind(def.name)
+            .bind(instance.id)
+            .bind(reason.unwrap_or("failed"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Next::Send { step: s, action } = next {
+        let data = instance.data.clone();
+        advance(
+            conn,
+            def.name,
+            instance.id,
+            status,
+            i32::try_from(*s).unwrap_or(step),
+            &data,
+            &format!("send {action}"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The command to send again to resume an unfinished instance after a restart.
+pub fn resume(def: &Definition, instance: &Instance) -> Next {
+    let step = usize::try_from(instance.step).unwrap_or(0);
+    match (instance.status.as_str(), def.steps.get(step)) {
+        ("running", Some(s)) => Next::Send {
+            step,
+            action: s.action,
+        },
+        (
+            "compensating",
+            Some(StepDef {
+                compensation: Some(c),
+                ..
+            }),
+        ) => Next::Send { step, action: c },
+        _ => Next::Nothing,
+    }
 }
 
 /// Running instances of `saga` past their deadline, locked (others skip them), at most `limit`.
@@ -489,6 +740,114 @@ async fn one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CHECKOUT: Definition = Definition {
+        name: "checkout",
+        steps: &[
+            StepDef {
+                action: "reserve-credit",
+                compensation: Some("release-credit"),
+            },
+            StepDef {
+                action: "log",
+                compensation: None,
+            },
+            StepDef {
+                action: "charge",
+                compensation: Some("refund"),
+            },
+            StepDef {
+                action: "ship",
+                compensation: None,
+            },
+        ],
+    };
+
+    fn send(step: usize, action: &'static str) -> Next {
+        Next::Send { step, action }
+    }
+
+    #[test]
+    fn replies_move_forward_then_finish() {
+        let t = |step, action, ok| {
+            CHECKOUT
+                .transition("running", step, None, false, action, ok, None)
+                .2
+        };
+        assert_eq!(t(0, "reserve-credit", true), send(1, "log"));
+        assert_eq!(t(2, "charge", true), send(3, "ship"));
+        assert_eq!(
+            t(3, "ship", true),
+            Next::Finish {
+                end: End::Completed,
+                reason: None
+            }
+        );
+        // A reply for another step (late, duplicate) changes nothing.
+        assert_eq!(t(2, "reserve-credit", true), Next::Nothing);
+    }
+
+    #[test]
+    fn a_refusal_compensates_completed_steps_in_reverse_order() {
+        let d = Some("card declined");
+        let (status, step, next) = CHECKOUT.transition("running", 3, None, false, "ship", false, d);
+        assert_eq!(
+            (status.as_str(), step, next),
+            ("compensating", 2, send(2, "refund"))
+        );
+        // `log` has no compensation: from `refund` straight to `release-credit`.
+        let (_, step, next) =
+            CHECKOUT.transition("compensating", 2, d, false, "refund", true, None);
+        assert_eq!((step, next), (0, send(0, "release-credit")));
+        let (_, _, next) =
+            CHECKOUT.transition("compensating", 0, d, false, "release-credit", true, None);
+        assert_eq!(
+            next,
+            Next::Finish {
+                end: End::Compensated,
+                reason: Some("card declined".into())
+            }
+        );
+        // The first step refused: nothing to undo.
+        let (_, _, next) = CHECKOUT.transition(
+            "running",
+            0,
+            None,
+            false,
+            "reserve-credit",
+            false,
+            Some("no credit"),
+        );
+        assert_eq!(
+            next,
+            Next::Finish {
+                end: End::Compensated,
+                reason: Some("no credit".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_timeout_compensates_the_current_step_too() {
+        assert_eq!(CHECKOUT.expire(2).1, send(2, "refund"));
+        assert_eq!(CHECKOUT.expire(1).1, send(0, "release-credit"));
+        let (_, _, next) = CHECKOUT.transition(
+            "compensating",
+            0,
+            Some("timed out"),
+            true,
+            "release-credit",
+            true,
+            None,
+        );
+        assert_eq!(
+            next,
+            Next::Finish {
+                end: End::TimedOut,
+                reason: Some("timed out".into())
+            }
+        );
+    }
 
     #[test]
     fn ends_have_their_names() {

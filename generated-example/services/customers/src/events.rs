@@ -26,6 +26,9 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("notifications", "OrderApproved"),
     ("notifications", "OrderRejected"),
     ("notifications", "PaymentProcessed"),
+    ("customers", "CheckoutCustomersCommand"),
+    ("payments", "CheckoutPaymentsCommand"),
+    ("orders", "CheckoutReply"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
@@ -33,6 +36,7 @@ pub trait Published: Event {}
 impl Published for contracts::CreditReserved {}
 impl Published for contracts::CreditLimitExceeded {}
 impl Published for contracts::CreditReleased {}
+impl Published for contracts::CheckoutReply {}
 
 /// Publishes `event` in the caller's transaction: it reaches the broker if and only if the
 /// transaction commits. `correlation_id` ties it to the business transaction that caused it
@@ -83,6 +87,10 @@ fn handlers() -> Handlers {
             contracts::OrderRejected::TYPE,
             std::sync::Arc::new(on_order_rejected),
         )
+        .on(
+            contracts::CheckoutCustomersCommand::TYPE,
+            std::sync::Arc::new(on_checkout_customers_command),
+        )
 }
 
 /// An undecodable event can never succeed: it goes to the dead letters at once.
@@ -107,5 +115,15 @@ fn on_order_rejected<'c>(
     Box::pin(async move {
         let envelope = decode::<contracts::OrderRejected>(incoming)?;
         crate::sagas::place_order::release_credit(conn, &envelope).await
+    })
+}
+
+fn on_checkout_customers_command<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    incoming: &'c Incoming,
+) -> BoxFuture<'c, Result<(), HandlerError>> {
+    Box::pin(async move {
+        let envelope = decode::<contracts::CheckoutCustomersCommand>(incoming)?;
+        crate::sagas::checkout::on_command(conn, &envelope).await
     })
 }

@@ -25,6 +25,9 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("notifications", "OrderApproved"),
     ("notifications", "OrderRejected"),
     ("notifications", "PaymentProcessed"),
+    ("customers", "CheckoutCustomersCommand"),
+    ("payments", "CheckoutPaymentsCommand"),
+    ("orders", "CheckoutReply"),
 ];
 
 /// What `main.rs` hands to the runtime.

@@ -27,6 +27,9 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("notifications", "OrderApproved"),
     ("notifications", "OrderRejected"),
     ("notifications", "PaymentProcessed"),
+    ("customers", "CheckoutCustomersCommand"),
+    ("payments", "CheckoutPaymentsCommand"),
+    ("orders", "CheckoutReply"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).

@@ -26,6 +26,9 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
     ("notifications", "OrderApproved"),
     ("notifications", "OrderRejected"),
     ("notifications", "PaymentProcessed"),
+    ("customers", "CheckoutCustomersCommand"),
+    ("payments", "CheckoutPaymentsCommand"),
+    ("orders", "CheckoutReply"),
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
@@ -33,6 +36,8 @@ pub trait Published: Event {}
 impl Published for contracts::OrderCreated {}
 impl Published for contracts::OrderApproved {}
 impl Published for contracts::OrderRejected {}
+impl Published for contracts::CheckoutCustomersCommand {}
+impl Published for contracts::CheckoutPaymentsCommand {}
 
 /// Publishes `event` in the caller's transaction: it reaches the broker if and only if the
 /// transaction commits. `correlation_id` ties it to the business transaction that caused it
@@ -95,6 +100,10 @@ fn handlers() -> Handlers {
             contracts::CartCheckedOut::TYPE,
             std::sync::Arc::new(on_cart_checked_out),
         )
+        .on(
+            contracts::CheckoutReply::TYPE,
+            std::sync::Arc::new(on_checkout_reply),
+        )
 }
 
 /// An undecodable event can never succeed: it goes to the dead letters at once.
@@ -149,5 +158,15 @@ fn on_cart_checked_out<'c>(
     Box::pin(async move {
         let envelope = decode::<contracts::CartCheckedOut>(incoming)?;
         crate::handlers::cart_checked_out::handle(conn, envelope).await
+    })
+}
+
+fn on_checkout_reply<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    incoming: &'c Incoming,
+) -> BoxFuture<'c, Result<(), HandlerError>> {
+    Box::pin(async move {
+        let envelope = decode::<contracts::CheckoutReply>(incoming)?;
+        crate::sagas::checkout::on_reply(conn, &envelope).await
     })
 }

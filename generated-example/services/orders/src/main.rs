@@ -25,7 +25,7 @@ async fn main() -> std::process::ExitCode {
     runtime::run_with_db(spec, &MIGRATOR, |ctx, db| {
         clients::init(&ctx.settings);
         sagas::spawn(&db);
-        api::router(db)
+        api::router(db.clone()).merge(sagas::router(db))
     })
     .await
 }

@@ -6,6 +6,8 @@ mod api;
 mod events;
 mod logic;
 mod model;
+mod sagas;
+mod steps;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -19,5 +21,9 @@ async fn main() -> std::process::ExitCode {
         openapi: api::openapi(),
         messaging: Some(events::messages()),
     };
-    runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| api::router(db)).await
+    runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| {
+        sagas::spawn(&db);
+        api::router(db)
+    })
+    .await
 }

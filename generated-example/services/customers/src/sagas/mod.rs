@@ -2,8 +2,9 @@
 //! The sagas `customers` takes part in, one module each: the generated
 //! plumbing (saga state, step records, events). The decisions of the steps are yours, in
 //! `steps/`.
+pub mod checkout;
 pub mod place_order;
 
-/// Starts the background work of the sagas this service owns (timeouts).
+/// Starts the background work of the sagas this service owns (timeouts, resuming).
 #[allow(unused_variables)]
 pub fn spawn(pool: &sqlx::PgPool) {}

@@ -2,10 +2,17 @@
 //! The sagas `orders` owns or takes part in, one module each: the generated
 //! plumbing (saga state, step records, events). The decisions of the steps are yours, in
 //! `steps/`.
+pub mod checkout;
 pub mod place_order;
 
-/// Starts the background work of the sagas this service owns (timeouts).
+/// Starts the background work of the sagas this service owns (timeouts, resuming).
 #[allow(unused_variables)]
 pub fn spawn(pool: &sqlx::PgPool) {
     place_order::spawn_timeouts(pool.clone());
+    checkout::spawn(pool.clone());
+}
+
+/// The HTTP routes of the sagas this service owns (starting an orchestration).
+pub fn router(pool: sqlx::PgPool) -> axum::Router {
+    axum::Router::new().merge(checkout::router(pool.clone()))
 }
