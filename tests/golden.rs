@@ -127,11 +127,7 @@ fn later_sections_are_reported_not_dropped() {
     .expect("shop");
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
-    for needle in [
-        "bff `web-bff`",
-        "bff `mobile-bff`",
-        "deployment artifacts",
-    ] {
+    for needle in ["bff `web-bff`", "bff `mobile-bff`", "deployment artifacts"] {
         assert!(
             lines.iter().any(|l| l.contains(needle)),
             "no line for {needle}: {lines:#?}"
