@@ -24,9 +24,30 @@ fn free_port() -> u16 {
     msa_gen_tests::free_port()
 }
 
+/// Counts the statuses other than 200 and prints them at the end (wrk's own summary only
+/// says that there were some).
+const STATUS_SCRIPT: &str = r#"
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+other = ""
+response = function(status, headers, body)
+  if status ~= 200 then other = other .. status .. " " end
+end
+done = function(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local o = t:get("other")
+    if o ~= "" then io.write("statuses other than 200: " .. o .. "\n") end
+  end
+end
+"#;
+
 fn wrk(url: &str, token: &str, secs: u32) -> f64 {
+    let script = std::env::temp_dir().join("msa-bench-status.lua");
+    std::fs::write(&script, STATUS_SCRIPT).expect("wrk script");
     let out = Command::new("wrk")
-        .args(["-t2", "-c64", &format!("-d{secs}s"), "-H"])
+        .args(["-t2", "-c64", &format!("-d{secs}s"), "-s"])
+        .arg(&script)
+        .arg("-H")
         .arg(format!("Authorization: Bearer {token}"))
         .arg(url)
         .output()

@@ -78,25 +78,32 @@ pub fn new_span_id() -> String {
 }
 
 tokio::task_local! {
-    /// The W3C `traceparent` of the request or event being handled, for events it publishes.
-    static TRACEPARENT: String;
+    /// The trace id of the request or event being handled, for what it calls and publishes.
+    static TRACE_ID: String;
 }
 
-/// The `traceparent` of the request or event being handled by this task, if any.
+/// The trace id of the request or event being handled by this task, if any.
+pub fn current_trace_id() -> Option<String> {
+    TRACE_ID.try_with(Clone::clone).ok()
+}
+
+/// A W3C `traceparent` continuing the current trace (a new span id), if there is one.
 pub fn current_traceparent() -> Option<String> {
-    TRACEPARENT.try_with(Clone::clone).ok()
+    TRACE_ID
+        .try_with(|t| format!("00-{t}-{}-01", new_span_id()))
+        .ok()
 }
 
-/// Runs `f` with `traceparent` as the current trace context (events published inside carry it).
+/// Runs `f` with the trace of `traceparent` as the current one (events published inside carry
+/// it); without a valid one, `f` runs as it is.
 pub async fn with_traceparent<F: std::future::Future>(
     traceparent: Option<String>,
     f: F,
 ) -> F::Output {
-    match traceparent.filter(|t| trace_id_from_traceparent(t).is_some()) {
-        Some(tp) => {
-            let trace_id = trace_id_from_traceparent(&tp).unwrap_or_default();
+    match traceparent.as_deref().and_then(trace_id_from_traceparent) {
+        Some(trace_id) => {
             let span = tracing::info_span!("event", trace_id = %trace_id);
-            TRACEPARENT.scope(tp, f.instrument(span)).await
+            TRACE_ID.scope(trace_id, f.instrument(span)).await
         }
         None => f.await,
     }
@@ -104,32 +111,33 @@ pub async fn with_traceparent<F: std::future::Future>(
 
 /// Middleware: runs the request inside a span with its trace id and logs its outcome.
 pub async fn trace_requests(req: Request, next: Next) -> Response {
-    let incoming = req
+    let trace_id = req
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| trace_id_from_traceparent(v).is_some())
-        .map(str::to_string);
-    let trace_id = incoming
-        .as_deref()
         .and_then(trace_id_from_traceparent)
         .unwrap_or_else(new_trace_id);
-    let traceparent = incoming.unwrap_or_else(|| format!("00-{trace_id}-{}-01", new_span_id()));
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let span = tracing::info_span!("request", trace_id = %trace_id, %method, %path);
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let header = HeaderValue::from_str(&trace_id).ok();
     let started = std::time::Instant::now();
-    let mut response = TRACEPARENT
-        .scope(traceparent, next.run(req).instrument(span.clone()))
+    let mut response = TRACE_ID
+        .scope(trace_id, next.run(req).instrument(span.clone()))
         .await;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "handled"
-        );
-    });
-    if let Ok(v) = HeaderValue::from_str(&trace_id) {
+    if !span.is_disabled() {
+        span.in_scope(|| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "handled"
+            );
+        });
+    }
+    if let Some(v) = header {
         response.headers_mut().insert("x-trace-id", v);
     }
     response

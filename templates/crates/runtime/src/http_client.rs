@@ -58,18 +58,19 @@ impl HttpClient {
         request: Request<Body>,
         timeout: Duration,
     ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
-        let url = request.uri().to_string();
+        // Kept for the error message only: a `Uri` clone shares its bytes.
+        let uri = request.uri().clone();
         match tokio::time::timeout(timeout, self.inner.request(request)).await {
             Err(_) => Err(HttpError::Timeout {
-                url,
+                url: uri.to_string(),
                 millis: timeout.as_millis(),
             }),
             Ok(Err(e)) if e.is_connect() => Err(HttpError::Connect {
-                url,
+                url: uri.to_string(),
                 message: e.to_string(),
             }),
             Ok(Err(e)) => Err(HttpError::Failed {
-                url,
+                url: uri.to_string(),
                 message: e.to_string(),
             }),
             Ok(Ok(r)) => Ok(r),

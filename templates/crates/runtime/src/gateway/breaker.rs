@@ -2,7 +2,7 @@
 //! of the last `window` calls; once at least `min_calls` are in it and the failure rate reaches
 //! `failure_rate`, the breaker opens and refuses calls for `open_for`; then it lets
 //! `half_open_probes` calls through: all succeed → closed (window cleared), any fails → open
-//! again.
+//! again. A call abandoned by its client records nothing and gives its permission back.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -113,6 +113,16 @@ impl Breaker {
                     Err(Duration::from_secs(1))
                 }
             }
+        }
+    }
+
+    /// Gives back the permission of an admitted call that ended without an outcome (the client
+    /// went away): nothing is recorded, and a half-open probe slot is free again, so a probe
+    /// abandoned by its client never leaves the breaker waiting (Resilience4j's
+    /// `releasePermission`).
+    pub fn release(&self) {
+        if let Inner::HalfOpen { admitted, .. } = &mut *self.lock() {
+            *admitted = admitted.saturating_sub(1);
         }
     }
 
