@@ -44,9 +44,12 @@ pub struct Series {
 
 /// Series by route, then by (method, status): built once per label set, so counting a request
 /// allocates nothing (a metric key with labels costs allocations and a registry lookup).
+/// The series of one route, by method and status.
+type RouteSeries = Vec<(http::Method, u16, Series)>;
+
 #[derive(Default)]
 pub struct SeriesCache {
-    by_route: RwLock<HashMap<String, Vec<(http::Method, u16, Series)>>>,
+    by_route: RwLock<HashMap<String, RouteSeries>>,
 }
 
 impl SeriesCache {
