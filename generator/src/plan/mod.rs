@@ -7,6 +7,7 @@
 //! to the user. The blueprint copy is [`Ownership::Input`]: written by `new`, read by `generate`.
 
 pub mod aggregate;
+pub mod bff;
 pub mod orchestration;
 pub mod saga;
 pub mod view;
@@ -104,6 +105,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         image_registry: bp.platform.image_registry.clone(),
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
+        bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
         not_generated: not_generated.clone(),
         topology: bp
             .services
@@ -282,6 +284,31 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
                 &ctx,
             ));
         }
+    }
+    for b in &system.bffs {
+        let dir = format!("bffs/{}", b.name);
+        let ctx = serde_json::json!({ "system": &system, "bff": b });
+        let mut parts = vec![("Cargo.toml", "Cargo.toml"), ("src/main.rs", "main.rs")];
+        if !b.compositions.is_empty() {
+            parts.extend([
+                ("src/clients.rs", "clients.rs"),
+                ("src/compositions.rs", "compositions.rs"),
+            ]);
+        }
+        for (file, name) in parts {
+            files.push(template(
+                format!("{dir}/{file}"),
+                Ownership::Generated,
+                &format!("bffs/{name}.tera"),
+                &ctx,
+            ));
+        }
+        files.push(template(
+            format!("config/{}.toml", b.name),
+            Ownership::User,
+            "bffs/config.toml.tera",
+            &ctx,
+        ));
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Plan {
@@ -530,9 +557,6 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
                 s.name.value
             ));
         }
-    }
-    for b in &bp.bffs {
-        out.push(format!("not generated yet: bff `{}`", b.name.value));
     }
     let targets: Vec<&str> = bp
         .platform

@@ -276,6 +276,8 @@ pub struct SystemView {
     pub graph: String,
     /// Orchestration sagas: their data, command and reply types live in `contracts`.
     pub orchestrations: Vec<super::orchestration::OrchestrationView>,
+    /// Backends for frontends.
+    pub bffs: Vec<super::bff::BffView>,
     pub not_generated: Vec<String>,
     /// Every (consumer group, event type) served by generated consumers.
     pub topology: Vec<(String, String)>,
@@ -375,6 +377,19 @@ pub fn gateway_view(
                 public: false,
             });
         }
+    }
+    for b in &bp.bffs {
+        routes.push(RouteView {
+            prefix: format!("/{}", b.name.value),
+            service: b.name.value.clone(),
+            read: Vec::new(),
+            write: Vec::new(),
+            public: false,
+        });
+        fixed.push((
+            b.name.value.clone(),
+            format!("{}:{}", b.name.value, b.port.value),
+        ));
     }
     routes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     // Every service, routed or not: the gateway's configured routes may name any of them.
@@ -825,7 +840,7 @@ fn view_view(v: &View, bp: &Blueprint) -> Option<ViewView> {
 }
 
 /// The tolerant-reader Rust type of a field read from another service.
-fn reader_type(kind: &Kind) -> String {
+pub(super) fn reader_type(kind: &Kind) -> String {
     match kind {
         Kind::Enum(_) => "String".into(),
         Kind::List(inner) => format!("Vec<{}>", reader_type(inner)),

@@ -34,6 +34,13 @@ const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        prefix: "/mobile-bff",
+        service: "mobile-bff",
+        read: &[],
+        write: &[],
+        public: false,
+    },
+    Route {
         prefix: "/oauth",
         service: "auth",
         read: &[],
@@ -82,6 +89,13 @@ const ROUTES: &[Route] = &[
         write: &["admin"],
         public: false,
     },
+    Route {
+        prefix: "/web-bff",
+        service: "web-bff",
+        read: &[],
+        write: &[],
+        public: false,
+    },
 ];
 
 /// Each service's DNS name and port, used without a registry; also the services that the
@@ -90,11 +104,13 @@ const DNS: &[(&str, &str)] = &[
     ("auth", "auth:9000"),
     ("carts", "carts:8105"),
     ("customers", "customers:8101"),
+    ("mobile-bff", "mobile-bff:8091"),
     ("notifications", "notifications:8107"),
     ("order-history", "order-history:8106"),
     ("orders", "orders:8103"),
     ("payments", "payments:8104"),
     ("products", "products:8102"),
+    ("web-bff", "web-bff:8090"),
 ];
 
 #[tokio::main]

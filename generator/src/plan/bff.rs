@@ -1,0 +1,320 @@
+//! View models of backends for frontends (`[[bffs]]`): the routes passed through, and the
+//! compositions with their typed calls.
+//!
+//! A composition call whose path is `<exposed path>/{…}` of an entity or view of its service is
+//! typed with a tolerant reader of that entity (id, fields, version) or view (its fields); any
+//! other path reads `serde_json::Value`. `{param}` is a parameter of the composition's own path;
+//! `{service.field}` is a field of an earlier call's answer, so that call runs after it (the
+//! others run in parallel).
+
+use serde::Serialize;
+
+use super::view::reader_type;
+use crate::blueprint::{Bff, Blueprint, Field};
+use crate::names::{rust_ident, to_snake};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BffView {
+    pub name: String,
+    pub snake: String,
+    pub client: String,
+    pub port: u16,
+    pub routes: Vec<PassView>,
+    pub compositions: Vec<CompositionView>,
+    /// The services the compositions call, with the types they read.
+    pub called: Vec<CalledView>,
+    /// (service, `service:port`) of every service it reaches, used without a registry.
+    pub dns: Vec<(String, String)>,
+    pub uses_decimal: bool,
+    pub uses_date: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PassView {
+    pub prefix: String,
+    pub service: String,
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CalledView {
+    pub service: String,
+    pub snake: String,
+    pub port: u16,
+    pub types: Vec<TypeView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeView {
+    pub name: String,
+    /// Entities have `id` and `version`; views only their fields.
+    pub entity: bool,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompositionView {
+    /// The axum path (`/order-details/{id}`).
+    pub path: String,
+    pub snake: String,
+    pub params: Vec<String>,
+    pub read_roles: Vec<String>,
+    /// Calls that need no other call's answer (run together).
+    pub first: Vec<CompositionCallView>,
+    /// Calls that use an earlier call's answer (run after it).
+    pub then: Vec<CompositionCallView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompositionCallView {
+    /// Member of the answer (the service name).
+    pub member: String,
+    /// Rust variable.
+    pub var: String,
+    pub service_snake: String,
+    /// `clients::orders::Order`, or `serde_json::Value`.
+    pub rust_type: String,
+    /// `format!` arguments: the literal and its expressions.
+    pub format: String,
+    pub args: Vec<String>,
+    /// The earlier call this one needs (its variable).
+    pub needs: Option<String>,
+}
+
+fn reader_fields(fields: &[Field]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| {
+            let base = reader_type(&f.ty.value.kind);
+            let ty = if f.ty.value.optional {
+                format!("Option<{base}>")
+            } else {
+                base
+            };
+            (rust_ident(&to_snake(&f.name.value)), ty)
+        })
+        .collect()
+}
+
+/// The type a call of `path` on `service` reads: (Rust type, TypeView) if the path is the
+/// "get one" of an exposed entity or view.
+fn typed(bp: &Blueprint, service: &str, path: &str) -> Option<(String, TypeView)> {
+    let svc = bp.service(service)?;
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| rest.starts_with('{') && rest.ends_with('}') && !rest.contains('/'))
+    };
+    let snake = to_snake(service);
+    for e in &svc.entities {
+        if let Some(x) = &e.expose
+            && under(&x.path.value)
+        {
+            return Some((
+                format!("clients::{snake}::{}", e.name.value),
+                TypeView {
+                    name: e.name.value.clone(),
+                    entity: true,
+                    fields: reader_fields(&e.fields),
+                },
+            ));
+        }
+    }
+    for v in &svc.views {
+        if let Some(x) = &v.expose
+            && under(&x.path.value)
+        {
+            return Some((
+                format!("clients::{snake}::{}", v.name.value),
+                TypeView {
+                    name: v.name.value.clone(),
+                    entity: false,
+                    fields: reader_fields(&v.fields),
+                },
+            ));
+        }
+    }
+    None
+}
+
+fn call_view(
+    bp: &Blueprint,
+    service: &str,
+    path: &str,
+    params: &[String],
+    called: &mut Vec<CalledView>,
+) -> CompositionCallView {
+    let mut format = String::new();
+    let mut args = Vec::new();
+    let mut needs = None;
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        format.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        format.push_str("{}");
+        match inner.split_once('.') {
+            Some((svc, field)) => {
+                let var = to_snake(svc);
+                args.push(format!("{var}.{}", rust_ident(&to_snake(field))));
+                needs = Some(var);
+            }
+            None if params.iter().any(|p| p == inner) => args.push(to_snake(inner)),
+            None => args.push(format!("\"{inner}\"")),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    format.push_str(rest);
+    let snake = to_snake(service);
+    let port = bp.service(service).map_or(0, |s| s.port.value);
+    let i = match called.iter().position(|c| c.service == service) {
+        Some(i) => i,
+        None => {
+            called.push(CalledView {
+                service: service.to_string(),
+                snake: snake.clone(),
+                port,
+                types: Vec::new(),
+            });
+            called.len() - 1
+        }
+    };
+    let rust_type = match typed(bp, service, path) {
+        Some((rust, ty)) => {
+            if !called[i].types.iter().any(|t| t.name == ty.name) {
+                called[i].types.push(ty);
+            }
+            rust
+        }
+        None => "serde_json::Value".into(),
+    };
+    CompositionCallView {
+        member: service.to_string(),
+        var: snake.clone(),
+        service_snake: snake,
+        rust_type,
+        format,
+        args,
+        needs,
+    }
+}
+
+pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
+    let mut routes = Vec::new();
+    for prefix in &b.routes {
+        let owner = bp.services.iter().find_map(|s| {
+            s.entities
+                .iter()
+                .filter_map(|e| e.expose.as_ref())
+                .chain(s.aggregates.iter().filter_map(|a| a.expose.as_ref()))
+                .chain(s.views.iter().filter_map(|v| v.expose.as_ref()))
+                .find(|x| x.path.value == prefix.value)
+                .map(|x| (s, x))
+        });
+        if let Some((s, x)) = owner {
+            routes.push(PassView {
+                prefix: prefix.value.clone(),
+                service: s.name.value.clone(),
+                read: x.read.iter().map(|r| r.value.clone()).collect(),
+                write: x.write.iter().map(|r| r.value.clone()).collect(),
+            });
+        }
+    }
+    let mut called: Vec<CalledView> = Vec::new();
+    let compositions = b
+        .compositions
+        .iter()
+        .map(|c| {
+            let params: Vec<String> = c
+                .path
+                .value
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+                .map(str::to_string)
+                .collect();
+            let calls: Vec<CompositionCallView> = c
+                .calls
+                .iter()
+                .map(|k| call_view(bp, &k.service.value, &k.path.value, &params, &mut called))
+                .collect();
+            let (first, then) = calls.into_iter().partition(|k| k.needs.is_none());
+            CompositionView {
+                snake: to_snake(
+                    c.path
+                        .value
+                        .split('/')
+                        .find(|s| !s.is_empty() && !s.starts_with('{'))
+                        .unwrap_or("composition"),
+                ),
+                path: c.path.value.clone(),
+                params,
+                read_roles: c.read.iter().map(|r| r.value.clone()).collect(),
+                first,
+                then,
+            }
+        })
+        .collect();
+    let mut dns: Vec<(String, String)> = routes
+        .iter()
+        .map(|r| r.service.as_str())
+        .chain(called.iter().map(|c| c.service.as_str()))
+        .filter_map(|name| bp.service(name))
+        .map(|s| {
+            (
+                s.name.value.clone(),
+                format!("{}:{}", s.name.value, s.port.value),
+            )
+        })
+        .collect();
+    dns.sort();
+    dns.dedup();
+    let types = || {
+        called
+            .iter()
+            .flat_map(|c| c.types.iter())
+            .flat_map(|t| t.fields.iter())
+    };
+    BffView {
+        uses_decimal: types().any(|f| f.1.contains("rust_decimal")),
+        uses_date: types().any(|f| f.1.contains("chrono")),
+        dns,
+        name: b.name.value.clone(),
+        snake: to_snake(&b.name.value),
+        client: b.client.clone(),
+        port: b.port.value,
+        routes,
+        compositions,
+        called,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_web_bff_composes_order_details() {
+        let bp = crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+            .expect("shop")
+            .blueprint;
+        let web = bff_view(&bp.bffs[0], &bp);
+        assert_eq!(web.routes.len(), 4);
+        let c = &web.compositions[0];
+        assert_eq!(
+            (c.snake.as_str(), c.params.as_slice()),
+            ("order_details", &["id".to_string()][..])
+        );
+        let first: Vec<&str> = c.first.iter().map(|k| k.member.as_str()).collect();
+        assert_eq!(first, ["orders", "order-history"]);
+        let customers = &c.then[0];
+        assert_eq!(customers.needs.as_deref(), Some("orders"));
+        assert_eq!(customers.format, "/customers/{}");
+        assert_eq!(customers.args, ["orders.customer_id"]);
+        assert_eq!(customers.rust_type, "clients::customers::Customer");
+        assert_eq!(c.first[1].rust_type, "clients::order_history::OrderSummary");
+        assert_eq!(web.called.len(), 3);
+    }
+}

@@ -1,0 +1,334 @@
+//! End to end, backends for frontends: the generated `web-bff` of the shop with `registry`,
+//! `auth`, `gateway`, `orders`, `customers` and `order-history` as their own processes (real
+//! Postgres, real NATS, real HTTP).
+//!
+//! - Routes pass through the BFF with the caller's token (`POST /orders`), also through the
+//!   gateway under `/web-bff`.
+//! - `GET /order-details/{id}` composes orders, order-history (in parallel) and customers (after
+//!   orders: its path uses `{orders.customer-id}`): every member filled, no warning.
+//! - One service down → its member is `null` and a `Warning` header names it; the request
+//!   still succeeds.
+//! - One service frozen (SIGSTOP) → the call's timeout is honoured: the answer comes after about
+//!   the timeout, with that member `null`.
+//! - An unknown order → `orders` null and `customers` not called; a caller without the
+//!   composition's roles → 403.
+
+use std::time::{Duration, Instant};
+
+use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use msa_gen_tests::free_port;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn signal(p: &Process, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &p.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_bff_composes_order_details() {
+    let ws = msa_gen_tests::shop(
+        "nats",
+        &[
+            "registry",
+            "auth",
+            "gateway",
+            "orders",
+            "customers",
+            "order-history",
+            "web-bff",
+        ],
+    );
+    let (_pg, pg_port) = containers::postgres("orders").await;
+    let (_nats, nats) = containers::broker("nats").await;
+    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
+    let admin_db = sqlx::PgPool::connect(&db("orders")).await.expect("db");
+    for name in ["customers", "order_history", "auth"] {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin_db)
+            .await
+            .expect("database");
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let ports = [(); 7].map(|()| free_port());
+    let [
+        registry_port,
+        auth_port,
+        gateway_port,
+        orders_port,
+        customers_port,
+        history_port,
+        bff_port,
+    ] = ports;
+    fn common(
+        registry_port: u16,
+        auth_port: u16,
+        extra: &[(&'static str, String)],
+    ) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+            ("APP_HEARTBEAT_MS", "500".to_string()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+        ];
+        env.extend(extra.iter().cloned());
+        env
+    }
+    let common = |extra: &[(&'static str, String)]| common(registry_port, auth_port, extra);
+    let mut registry = spawn_with(&ws, "registry", registry_port, "", &nats, &[]);
+    wait_ready(&http, registry_port, &mut registry).await;
+    let mut auth = spawn_with(
+        &ws,
+        "auth",
+        auth_port,
+        &db("auth"),
+        &nats,
+        &common(&[("APP_ADMIN_PASSWORD", "admin-secret-3".into())]),
+    );
+    let mut orders = spawn_with(
+        &ws,
+        "orders",
+        orders_port,
+        &db("orders"),
+        &nats,
+        &common(&[]),
+    );
+    let mut customers = spawn_with(
+        &ws,
+        "customers",
+        customers_port,
+        &db("customers"),
+        &nats,
+        &common(&[]),
+    );
+    let mut history = spawn_with(
+        &ws,
+        "order-history",
+        history_port,
+        &db("order_history"),
+        &nats,
+        &common(&[]),
+    );
+    let mut gateway = spawn_with(&ws, "gateway", gateway_port, "", &nats, &common(&[]));
+    let mut bff = spawn_with(
+        &ws,
+        "web-bff",
+        bff_port,
+        "",
+        &nats,
+        &common(&[
+            ("APP_CALL_TIMEOUT_MS", "700".into()),
+            ("APP_CALL_RETRIES", "0".into()),
+        ]),
+    );
+    for (port, p) in [
+        (auth_port, &mut auth),
+        (orders_port, &mut orders),
+        (customers_port, &mut customers),
+        (history_port, &mut history),
+        (gateway_port, &mut gateway),
+        (bff_port, &mut bff),
+    ] {
+        wait_ready(&http, port, p).await;
+    }
+    // The first admin (every role) appears just after the auth service starts.
+    let mut token = String::new();
+    for _ in 0..50 {
+        let r = http
+            .post(format!("http://127.0.0.1:{auth_port}/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "admin-secret-3"),
+            ])
+            .send()
+            .await
+            .expect("token");
+        if r.status() == StatusCode::OK {
+            let v: Value = r.json().await.expect("json");
+            token = v["access_token"].as_str().expect("token").to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!token.is_empty(), "signed in");
+    // Every service is registered before the BFF is asked.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all: Value = http
+            .get(format!(
+                "http://127.0.0.1:{registry_port}/registry/services"
+            ))
+            .send()
+            .await
+            .expect("registry")
+            .json()
+            .await
+            .expect("json");
+        let text = all.to_string();
+        if ["orders", "customers", "order-history", "web-bff"]
+            .iter()
+            .all(|s| text.contains(&format!("\"{s}\"")))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "services not registered: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let customer: Value = http
+        .post(format!("http://127.0.0.1:{customers_port}/customers"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "name": "Ada", "email": "ada@example.com", "credit_limit": "100.00",
+                       "credit_reserved": "0", "tier": "gold" }),
+        )
+        .send()
+        .await
+        .expect("customer")
+        .json()
+        .await
+        .expect("json");
+    let customer_id = customer["id"].as_str().expect("id").to_string();
+    // A route passed through the BFF with the caller's token.
+    let created = http
+        .post(format!("http://127.0.0.1:{bff_port}/orders"))
+        .bearer_auth(&token)
+        .json(&json!({ "customer_id": customer_id, "total": "40.00", "status": "pending" }))
+        .send()
+        .await
+        .expect("order through the BFF");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let order: Value = created.json().await.expect("json");
+    let order_id = order["id"].as_str().expect("id").to_string();
+    let refused = http
+        .post(format!("http://127.0.0.1:{bff_port}/orders"))
+        .json(&json!({ "customer_id": customer_id, "total": "1.00", "status": "pending" }))
+        .send()
+        .await
+        .expect("no token");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    let details = |base: String| {
+        let http = http.clone();
+        let token = token.clone();
+        async move {
+            let r = http
+                .get(base)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("composition");
+            let status = r.status();
+            let warnings: Vec<String> = r
+                .headers()
+                .get_all("warning")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+            let body: Value = r.json().await.unwrap_or_default();
+            (status, warnings, body)
+        }
+    };
+    let direct = format!("http://127.0.0.1:{bff_port}/order-details/{order_id}");
+    let via_gateway = format!("http://127.0.0.1:{gateway_port}/web-bff/order-details/{order_id}");
+    // The read model catches up with the order.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (status, warnings, body) = details(via_gateway.clone()).await;
+        if status == StatusCode::OK && warnings.is_empty() {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{status} {warnings:?} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["orders"]["id"], json!(order_id));
+    assert_eq!(
+        body["customers"]["id"],
+        json!(customer_id),
+        "the dependent call"
+    );
+    assert_eq!(body["customers"]["name"], "Ada");
+    assert_eq!(body["order-history"]["order_id"], json!(order_id));
+
+    // One service down: null and a warning, not a failed request.
+    signal(&history, "-KILL");
+    let (status, warnings, body) = details(direct.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["order-history"].is_null(), "{body}");
+    assert_eq!(body["customers"]["name"], "Ada");
+    assert!(
+        warnings.iter().any(|w| w.contains("order-history")),
+        "{warnings:?}"
+    );
+
+    // One service frozen: its call times out (700 ms), the rest answers.
+    signal(&customers, "-STOP");
+    let started = Instant::now();
+    let (status, warnings, body) = details(direct.clone()).await;
+    let took = started.elapsed();
+    signal(&customers, "-CONT");
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["customers"].is_null(), "{body}");
+    assert_eq!(body["orders"]["id"], json!(order_id));
+    assert!(
+        warnings.iter().any(|w| w.contains("customers")),
+        "{warnings:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_secs(3),
+        "timeout honoured: {took:?}"
+    );
+
+    // An unknown order: the dependent call is not made.
+    let unknown = format!(
+        "http://127.0.0.1:{bff_port}/order-details/{}",
+        uuid::Uuid::new_v4()
+    );
+    let (status, warnings, body) = details(unknown).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["orders"].is_null() && body["customers"].is_null(),
+        "{body}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("not called")),
+        "{warnings:?}"
+    );
+
+    // A caller without the composition's roles.
+    let created = http
+        .post(format!("http://127.0.0.1:{auth_port}/users"))
+        .bearer_auth(&token)
+        .json(&json!({ "username": "nobody", "password": "nobody-secret", "roles": [] }))
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let v: Value = http
+        .post(format!("http://127.0.0.1:{auth_port}/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "nobody"),
+            ("password", "nobody-secret"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let nobody = v["access_token"].as_str().expect("token");
+    let r = http
+        .get(&direct)
+        .bearer_auth(nobody)
+        .send()
+        .await
+        .expect("composition");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
