@@ -130,12 +130,10 @@ fn later_sections_are_reported_not_dropped() {
     .expect("shop");
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
-    for needle in ["deployment artifacts"] {
-        assert!(
-            lines.iter().any(|l| l.contains(needle)),
-            "no line for {needle}: {lines:#?}"
-        );
-    }
+    assert!(
+        lines.iter().any(|l| l.contains("deployment artifacts")),
+        "no line for deployment: {lines:#?}"
+    );
     for generated in ["carts", "place-order", "checkout", "web-bff", "mobile-bff"] {
         assert!(
             !lines.iter().any(|l| l.contains(generated)),
