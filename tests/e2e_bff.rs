@@ -12,9 +12,14 @@
 //!   the timeout, with that member `null`.
 //! - An unknown order → `orders` null and `customers` not called; a caller without the
 //!   composition's roles → 403.
+//! - In headless Chromium: the shell page of `web-bff` signs in and shows the products, orders
+//!   and order-history fragments with the data created through the API (screenshot in
+//!   `target/msa-gen-tests/artifacts/web-shell.png`); the gateway's docs page lists every
+//!   running service's paths.
 
 use std::time::{Duration, Instant};
 
+use msa_gen_tests::browser::Browser;
 use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
 use msa_gen_tests::free_port;
 use reqwest::StatusCode;
@@ -39,6 +44,7 @@ async fn web_bff_composes_order_details() {
             "orders",
             "customers",
             "order-history",
+            "products",
             "web-bff",
         ],
     );
@@ -46,7 +52,7 @@ async fn web_bff_composes_order_details() {
     let (_nats, nats) = containers::broker("nats").await;
     let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
     let admin_db = sqlx::PgPool::connect(&db("orders")).await.expect("db");
-    for name in ["customers", "order_history", "auth"] {
+    for name in ["customers", "order_history", "auth", "products"] {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin_db)
             .await
@@ -56,7 +62,7 @@ async fn web_bff_composes_order_details() {
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");
-    let ports = [(); 7].map(|()| free_port());
+    let ports = [(); 8].map(|()| free_port());
     let [
         registry_port,
         auth_port,
@@ -65,6 +71,7 @@ async fn web_bff_composes_order_details() {
         customers_port,
         history_port,
         bff_port,
+        products_port,
     ] = ports;
     fn common(
         registry_port: u16,
@@ -114,6 +121,14 @@ async fn web_bff_composes_order_details() {
         &nats,
         &common(&[]),
     );
+    let mut products = spawn_with(
+        &ws,
+        "products",
+        products_port,
+        &db("products"),
+        &nats,
+        &common(&[]),
+    );
     let mut gateway = spawn_with(&ws, "gateway", gateway_port, "", &nats, &common(&[]));
     let mut bff = spawn_with(
         &ws,
@@ -131,6 +146,7 @@ async fn web_bff_composes_order_details() {
         (orders_port, &mut orders),
         (customers_port, &mut customers),
         (history_port, &mut history),
+        (products_port, &mut products),
         (gateway_port, &mut gateway),
         (bff_port, &mut bff),
     ] {
@@ -255,6 +271,71 @@ async fn web_bff_composes_order_details() {
     );
     assert_eq!(body["customers"]["name"], "Ada");
     assert_eq!(body["order-history"]["order_id"], json!(order_id));
+
+    // The composed web front end in a real browser: sign in, every fragment shows its data.
+    let product = http
+        .post(format!("http://127.0.0.1:{products_port}/products"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Walnut table", "price": "349.00", "tags": ["wood"] }))
+        .send()
+        .await
+        .expect("product");
+    assert_eq!(product.status(), StatusCode::CREATED);
+    let browser = Browser::start().await;
+    browser.open(&format!("http://127.0.0.1:{bff_port}/")).await;
+    browser.type_into("#username", "admin").await;
+    browser.type_into("#password", "admin-secret-3").await;
+    browser.click("#sign-in").await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('[data-loaded=\"true\"]').length === 3;",
+            "the three fragments load",
+        )
+        .await;
+    let page = browser.text().await;
+    for expected in ["Walnut table", &order_id[..8], "Order history", "admin"] {
+        assert!(
+            page.contains(expected),
+            "{expected} not on the page:\n{page}"
+        );
+    }
+    // Orders and order history both show the order (its id in full in the tooltips).
+    let rows = browser
+        .run(&format!(
+            "return document.querySelectorAll('#orders [title=\"{order_id}\"], #order-history [title=\"{order_id}\"]').length;"
+        ))
+        .await;
+    assert_eq!(rows, json!(2), "the order in both fragments");
+    assert!(!page.contains("unavailable"), "{page}");
+    let shot = msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/web-shell.png");
+    browser.screenshot(&shot).await;
+    assert!(
+        std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
+        "a real screenshot"
+    );
+    // The gateway's docs page lists every running service's paths.
+    browser
+        .open(&format!("http://127.0.0.1:{gateway_port}/docs"))
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('details.op').length > 10;",
+            "the docs page renders the merged document",
+        )
+        .await;
+    let docs = browser.text().await;
+    for path in [
+        "/orders/{id}",
+        "/customers/{id}",
+        "/products/{id}",
+        "/order-history/{key}",
+    ] {
+        assert!(docs.contains(path), "{path} not in the docs page");
+    }
+    browser
+        .screenshot(&msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/gateway-docs.png"))
+        .await;
+    drop(browser);
 
     // One service down: null and a warning, not a failed request.
     signal(&history, "-KILL");

@@ -2,7 +2,8 @@
 # Makes this machine able to run the whole test suite, idempotently: a running Docker engine
 # (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
-# receives the notifications worker's mail in e2e_shop_events). Safe to run again; fast when
+# receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
+# (the browser tests of the web BFF and the docs page). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,6 +12,12 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "setup: installing python3"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+fi
+
+if ! command -v chromedriver >/dev/null 2>&1; then
+  echo "setup: installing chromium and chromium-driver (browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then

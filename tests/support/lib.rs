@@ -2,6 +2,7 @@
 //! directory are, generating a workspace once per test process, running cargo in it, and the
 //! container images to use (from env vars whose defaults are the official images).
 
+pub mod browser;
 pub mod containers;
 
 use std::path::{Path, PathBuf};

@@ -27,6 +27,88 @@ pub struct BffView {
     pub dns: Vec<(String, String)>,
     pub uses_decimal: bool,
     pub uses_date: bool,
+    /// A `web` client: the composed front end (shell page and fragments).
+    pub web: bool,
+    /// One fragment per passed-through list (entities and views, not aggregates).
+    pub fragments: Vec<FragmentView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FragmentView {
+    pub name: String,
+    pub title: String,
+    pub service: String,
+    pub port: u16,
+    pub path: String,
+    /// (JSON member, heading).
+    pub columns: Vec<(String, String)>,
+}
+
+/// `order-history` → `Order history`.
+fn heading(name: &str) -> String {
+    let words = name.replace('-', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+fn fragment_view(bp: &Blueprint, prefix: &str) -> Option<FragmentView> {
+    for s in &bp.services {
+        let columns = |first: Vec<(String, String)>, fields: &[Field]| {
+            first
+                .into_iter()
+                .chain(
+                    fields
+                        .iter()
+                        .map(|f| (to_snake(&f.name.value), heading(&f.name.value))),
+                )
+                .take(5)
+                .collect::<Vec<_>>()
+        };
+        let found = s
+            .entities
+            .iter()
+            .find(|e| e.expose.as_ref().is_some_and(|x| x.path.value == prefix))
+            .map(|e| columns(vec![("id".into(), "Id".into())], &e.fields))
+            .or_else(|| {
+                s.views
+                    .iter()
+                    .find(|v| v.expose.as_ref().is_some_and(|x| x.path.value == prefix))
+                    .map(|v| {
+                        let key: Vec<&Field> = v
+                            .fields
+                            .iter()
+                            .filter(|f| f.name.value == v.key.value)
+                            .collect();
+                        let others: Vec<Field> = v
+                            .fields
+                            .iter()
+                            .filter(|f| f.name.value != v.key.value)
+                            .cloned()
+                            .collect();
+                        columns(
+                            key.iter()
+                                .map(|f| (to_snake(&f.name.value), heading(&f.name.value)))
+                                .collect(),
+                            &others,
+                        )
+                    })
+            });
+        if let Some(columns) = found {
+            let name = prefix.trim_start_matches('/').replace('/', "-");
+            return Some(FragmentView {
+                title: heading(&name),
+                name,
+                service: s.name.value.clone(),
+                port: s.port.value,
+                path: prefix.to_string(),
+                columns,
+            });
+        }
+    }
+    None
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -278,6 +360,15 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
             .flat_map(|t| t.fields.iter())
     };
     BffView {
+        web: b.client == "web",
+        fragments: if b.client == "web" {
+            routes
+                .iter()
+                .filter_map(|r| fragment_view(bp, &r.prefix))
+                .collect()
+        } else {
+            Vec::new()
+        },
         uses_decimal: types().any(|f| f.1.contains("rust_decimal")),
         uses_date: types().any(|f| f.1.contains("chrono")),
         dns,
@@ -316,5 +407,13 @@ mod tests {
         assert_eq!(customers.rust_type, "clients::customers::Customer");
         assert_eq!(c.first[1].rust_type, "clients::order_history::OrderSummary");
         assert_eq!(web.called.len(), 3);
+        let names: Vec<&str> = web.fragments.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["products", "orders", "order-history"],
+            "carts has no list"
+        );
+        assert_eq!(web.fragments[2].title, "Order history");
+        assert_eq!(web.fragments[2].columns[0].0, "order_id");
     }
 }

@@ -3,6 +3,8 @@
 //! routes pass through to the services with the caller's token (the same checks as the
 //! gateway), its compositions (`compositions.rs`) gather several services' answers into one.
 //! Everything is served at the root and under `/web-bff` (the gateway's route to it).
+//! The composed web front end (`runtime::web`): the shell page at `/`, with a sign-in form and
+//! one server-rendered fragment per list (products, orders, order-history).
 mod clients;
 mod compositions;
 
@@ -42,6 +44,52 @@ const ROUTES: &[Route] = &[
         read: &["customer", "admin"],
         write: &[],
         public: false,
+    },
+];
+
+/// The front end's fragments: one list per passed-through entity or view.
+const FRAGMENTS: &[runtime::web::Fragment] = &[
+    runtime::web::Fragment {
+        name: "products",
+        title: "Products",
+        service: "products",
+        port: 8102,
+        path: "/products",
+        columns: &[
+            ("id", "Id"),
+            ("name", "Name"),
+            ("description", "Description"),
+            ("price", "Price"),
+            ("tags", "Tags"),
+        ],
+    },
+    runtime::web::Fragment {
+        name: "orders",
+        title: "Orders",
+        service: "orders",
+        port: 8103,
+        path: "/orders",
+        columns: &[
+            ("id", "Id"),
+            ("customer_id", "Customer id"),
+            ("total", "Total"),
+            ("status", "Status"),
+            ("reason", "Reason"),
+        ],
+    },
+    runtime::web::Fragment {
+        name: "order-history",
+        title: "Order history",
+        service: "order-history",
+        port: 8106,
+        path: "/order-history",
+        columns: &[
+            ("order_id", "Order id"),
+            ("customer_id", "Customer id"),
+            ("total", "Total"),
+            ("status", "Status"),
+            ("payment_id", "Payment id"),
+        ],
     },
 ];
 
@@ -94,6 +142,15 @@ async fn main() -> std::process::ExitCode {
             .with_settings(&ctx.settings),
         );
         let app = compositions::router().merge(pass);
+        // The composed front end: the shell at `/`, sign-in, one fragment per list.
+        let app = app.merge(runtime::web::routes(
+            runtime::web::WebConfig {
+                title: "shop".into(),
+                fragments: FRAGMENTS,
+                auth_url: Some(auth_url),
+            },
+            &ctx.settings,
+        ));
         axum::Router::new().nest("/web-bff", app.clone()).merge(app)
     })
     .await

@@ -34,6 +34,7 @@
 //! | [`saga`] | saga instances at the owner, participants' step records, timeouts, history |
 //! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
 //! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
+//! | [`web`] | the composed web front end of a `web` BFF: shell page, sign-in, server-rendered fragments |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
 
 pub mod auth;
@@ -65,6 +66,7 @@ pub mod server;
 pub mod sessions;
 pub mod telemetry;
 pub mod text_enum;
+pub mod web;
 
 pub use error::{ApiError, FieldError};
 pub use json::{ValidJson, ValidPath, ValidQuery};
