@@ -304,3 +304,63 @@ fn edits_inside_generated_files_survive_and_overlaps_are_reported() {
         "the generator's change is there too"
     );
 }
+
+#[test]
+fn a_blueprint_change_adds_a_migration_and_never_edits_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run(
+        &[
+            "new",
+            blueprint("minimal.toml").to_str().unwrap(),
+            "--out",
+            "ws",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ws = dir.path().join("ws");
+    let migrations = ws.join("services/notes/migrations");
+    let first = std::fs::read_to_string(migrations.join("0001_init.sql")).expect("0001");
+    let bp = ws.join("blueprint.toml");
+    let original = std::fs::read_to_string(&bp).expect("blueprint");
+    std::fs::write(
+        &bp,
+        original.replace(
+            "  type = \"string?\"\n",
+            "  type = \"string?\"\n  stars = \"i32\"\n",
+        ),
+    )
+    .expect("edit");
+    let out = run(&["generate", "ws"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let second = std::fs::read_to_string(migrations.join("0002_blueprint_change.sql"))
+        .expect("a new migration");
+    assert!(
+        second.contains("ALTER TABLE \"note\" ADD COLUMN \"stars\" INTEGER NOT NULL DEFAULT 0;"),
+        "{second}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(migrations.join("0001_init.sql")).expect("0001"),
+        first,
+        "the applied migration is untouched"
+    );
+    // Generating again changes nothing.
+    let out = run(&["generate", "ws"], dir.path());
+    assert!(
+        text(&out.stdout).contains("0 created, 0 updated"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Taking the field out again: a third migration drops it, with a warning.
+    std::fs::write(&bp, &original).expect("edit back");
+    let out = run(&["generate", "ws"], dir.path());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("warning: notes: column `note.stars` is dropped"),
+        "{stdout}"
+    );
+    let third = std::fs::read_to_string(migrations.join("0003_blueprint_change.sql"))
+        .expect("third migration");
+    assert!(third.contains("DROP COLUMN \"stars\""), "{third}");
+    assert!(migrations.join("0002_blueprint_change.sql").exists());
+}

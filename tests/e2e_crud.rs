@@ -401,3 +401,100 @@ async fn notes_service_does_crud_against_real_postgres() {
     };
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+/// The SQL of every migration of `service` in `plan`, in order.
+fn migrations_of(plan: &msa_gen::plan::Plan, service: &str) -> Vec<(String, String)> {
+    let prefix = format!("services/{service}/migrations/");
+    plan.files
+        .iter()
+        .filter(|f| f.path.starts_with(&prefix))
+        .filter_map(|f| match &f.source {
+            msa_gen::plan::Source::Text(sql) => Some((f.path.clone(), sql.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Blueprint changes become new migrations that upgrade a real database holding rows: a
+/// required field added (existing rows get a neutral value), an enum field added, an optional
+/// field made required, a field removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_upgrade_a_database_with_rows() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../blueprints/minimal.toml"),
+    )
+    .expect("minimal");
+    let load = |t: &str| msa_gen::blueprint::load(t).expect("valid").blueprint;
+    let first = msa_gen::plan::plan(&load(&text), &text, None);
+    let history_file = |p: &msa_gen::plan::Plan| {
+        p.files
+            .iter()
+            .find(|f| f.path == msa_gen::plan::migrations::HISTORY_PATH)
+            .and_then(|f| match &f.source {
+                msa_gen::plan::Source::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .expect("history")
+    };
+    let history = msa_gen::plan::migrations::History::parse(&history_file(&first)).expect("json");
+    let changed = text
+        .replace("  score = \"f64?\"\n", "")
+        .replace("  views = \"i64?\"\n", "  views = \"i64\"\n")
+        .replace(
+            "  type = \"string?\"\n",
+            "  type = \"string?\"\n  stars = \"i32\"\n  mood = \"enum(calm, busy)\"\n",
+        );
+    let second = msa_gen::plan::plan(&load(&changed), &changed, Some(&history));
+    assert!(
+        second.warnings.iter().any(|w| w.contains("note.score")),
+        "{:?}",
+        second.warnings
+    );
+    let all = migrations_of(&second, "notes");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0], migrations_of(&first, "notes")[0], "0001 unchanged");
+
+    let (_pg, pg_port) = containers::postgres("notes").await;
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgres://postgres:postgres@127.0.0.1:{pg_port}/notes"
+    ))
+    .await
+    .expect("db");
+    sqlx::raw_sql(&all[0].1)
+        .execute(&pool)
+        .await
+        .expect("0001 applies");
+    sqlx::query(
+        "INSERT INTO note (id, title, pinned, priority, author_id, status, tags) \
+         VALUES ($1, 'old', false, 1, $1, 'draft', '[]')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .execute(&pool)
+    .await
+    .expect("a row from before");
+    sqlx::raw_sql(&all[1].1)
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{} applies: {e}\n{}", all[1].0, all[1].1));
+    let (stars, mood, views): (i32, String, i64) =
+        sqlx::query_as("SELECT stars, mood, views FROM note WHERE title = 'old'")
+            .fetch_one(&pool)
+            .await
+            .expect("upgraded row");
+    assert_eq!((stars, mood.as_str(), views), (0, "calm", 0));
+    let score: Option<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'note' AND column_name = 'score'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("columns");
+    assert_eq!(score, Some(0), "the removed field's column is gone");
+    let refused = sqlx::query(
+        "INSERT INTO note (id, title, pinned, priority, author_id, status, tags, views, stars, mood) \
+         VALUES ($1, 'x', false, 1, $1, 'draft', '[]', 1, 1, 'sleepy')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .execute(&pool)
+    .await;
+    assert!(refused.is_err(), "the new enum's check applies");
+}

@@ -149,14 +149,34 @@ fn load_text(path: &Path, text: &str) -> Result<Loaded, Failure> {
     }
 }
 
+/// The workspace's migration history, `None` for a new workspace (or one made before it).
+fn history(dir: Option<&Path>) -> Result<Option<crate::plan::migrations::History>, Failure> {
+    let Some(path) = dir.map(|d| d.join(crate::plan::migrations::HISTORY_PATH)) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => crate::plan::migrations::History::parse(&text)
+            .map(Some)
+            .map_err(Failure::Usage),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::Usage(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Plans and renders; `dir` is the workspace being updated (`None` for a new one). Returns the
+/// files and the lines to print (not generated sections, then warnings).
 fn render_all(
     l: &Loaded,
     text: &str,
+    dir: Option<&Path>,
 ) -> Result<(Vec<crate::render::RenderedFile>, Vec<String>), Failure> {
-    let plan = crate::plan::plan(&l.blueprint, text);
+    let history = history(dir)?;
+    let plan = crate::plan::plan(&l.blueprint, text, history.as_ref());
     let files =
         crate::render::render(&plan).map_err(|e| Failure::Usage(format!("internal error: {e}")))?;
-    Ok((files, plan.not_generated))
+    let mut lines = plan.not_generated;
+    lines.extend(plan.warnings.iter().map(|w| format!("warning: {w}")));
+    Ok((files, lines))
 }
 
 fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
@@ -173,7 +193,7 @@ fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
         )));
     }
     let started = std::time::Instant::now();
-    let (files, not_generated) = render_all(&loaded, &text)?;
+    let (files, not_generated) = render_all(&loaded, &text, None)?;
     let changes = crate::write::apply(&dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     for line in &not_generated {
@@ -209,7 +229,7 @@ fn cmd_generate(dir: &Path, dry_run: bool) -> Outcome {
     }
     let (path, text) = workspace_blueprint(dir)?;
     let loaded = load_text(&path, &text)?;
-    let (files, not_generated) = render_all(&loaded, &text)?;
+    let (files, not_generated) = render_all(&loaded, &text, Some(dir))?;
     let changes = crate::write::apply(dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     for line in &not_generated {
@@ -271,7 +291,10 @@ fn report_attention(changes: &[crate::write::Change]) -> Outcome {
 fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
     let (path, text) = workspace_blueprint(dir)?;
     let loaded = load_text(&path, &text)?;
-    let (files, _) = render_all(&loaded, &text)?;
+    let (files, notes) = render_all(&loaded, &text, Some(dir))?;
+    for w in notes.iter().filter(|l| l.starts_with("warning:")) {
+        println!("{w}");
+    }
     let changes = crate::write::changes(dir, &files).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut any = false;
     for c in changes.iter().filter(|c| c.action.is_change()) {

@@ -20,6 +20,6 @@ pub mod write;
 /// Runs parse → validate → plan → render on a blueprint's text, without touching the disk.
 pub fn generate_in_memory(text: &str) -> Result<Vec<render::RenderedFile>, String> {
     let loaded = blueprint::load(text).map_err(|d| d.render("blueprint.toml", text))?;
-    let plan = plan::plan(&loaded.blueprint, text);
+    let plan = plan::plan(&loaded.blueprint, text, None);
     render::render(&plan).map_err(|e| e.to_string())
 }

@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod bff;
+pub mod migrations;
 pub mod orchestration;
 pub mod saga;
 pub mod view;
@@ -56,6 +57,8 @@ pub struct PlannedFile {
 pub struct Plan {
     pub files: Vec<PlannedFile>,
     pub not_generated: Vec<String>,
+    /// Things the user should know about this generation (columns a new migration drops).
+    pub warnings: Vec<String>,
 }
 
 fn template(
@@ -75,7 +78,9 @@ fn template(
 }
 
 /// Builds the plan. `blueprint_text` is copied into the workspace as `blueprint.toml`.
-pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
+/// Every file of the workspace for `bp`. `history` is the workspace's migration history
+/// (`.msa-gen/migrations.json`), `None` for a new workspace.
+pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::History>) -> Plan {
     let not_generated = not_generated(bp);
     let services: Vec<view::ServiceView> = bp
         .services
@@ -190,6 +195,8 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
         });
     }
     platform_files(&mut files, &system);
+    let mut new_history = migrations::History::default();
+    let mut warnings = Vec::new();
     for s in &services {
         let dir = format!("services/{}", s.name);
         let ctx = serde_json::json!({ "system": &system, "service": s });
@@ -277,12 +284,17 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             }
         }
         if s.has_db {
-            files.push(template(
-                format!("{dir}/migrations/0001_init.sql"),
-                Ownership::Generated,
-                "services/migrations/0001_init.sql.tera",
-                &ctx,
-            ));
+            let previous = history.and_then(|h| h.services.get(&s.name));
+            let (recorded, w) = migrations::plan_service(s, previous);
+            warnings.extend(w);
+            for m in &recorded.migrations {
+                files.push(PlannedFile {
+                    path: format!("{dir}/migrations/{}", m.file),
+                    ownership: Ownership::Generated,
+                    source: Source::Text(m.sql.clone()),
+                });
+            }
+            new_history.services.insert(s.name.clone(), recorded);
         }
     }
     for b in &system.bffs {
@@ -310,10 +322,16 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str) -> Plan {
             &ctx,
         ));
     }
+    files.push(PlannedFile {
+        path: migrations::HISTORY_PATH.into(),
+        ownership: Ownership::Generated,
+        source: Source::Text(new_history.to_json()),
+    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Plan {
         files,
         not_generated,
+        warnings,
     }
 }
 

@@ -12,5 +12,4 @@ CREATE TABLE "customer" (
     "created_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
     "updated_at" TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-
 CREATE INDEX "customer_created_at_idx" ON "customer" ("created_at", "id");

@@ -11,6 +11,5 @@ CREATE TABLE "order" (
     "created_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
     "updated_at" TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-
 CREATE INDEX "order_created_at_idx" ON "order" ("created_at", "id");
 CREATE INDEX "order_customer_id_idx" ON "order" ("customer_id");

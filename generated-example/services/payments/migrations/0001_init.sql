@@ -10,6 +10,5 @@ CREATE TABLE "payment" (
     "created_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
     "updated_at" TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-
 CREATE INDEX "payment_created_at_idx" ON "payment" ("created_at", "id");
 CREATE INDEX "payment_order_id_idx" ON "payment" ("order_id");

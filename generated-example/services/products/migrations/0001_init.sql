@@ -11,5 +11,4 @@ CREATE TABLE "product" (
     "created_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
     "updated_at" TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-
 CREATE INDEX "product_created_at_idx" ON "product" ("created_at", "id");
