@@ -3,7 +3,8 @@
 # (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
 # receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
-# (the browser tests of the web BFF and the docs page). Safe to run again; fast when
+# (the browser tests of the web BFF and the docs page), and cargo-generate (the template's
+# test). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +19,13 @@ if ! command -v chromedriver >/dev/null 2>&1; then
   echo "setup: installing chromium and chromium-driver (browser tests)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! cargo generate --version >/dev/null 2>&1; then
+  # The cargo-generate entry point is tested with the real tool; its newest release builds
+  # only on nightly here (about 5 minutes, once per machine).
+  echo "setup: installing cargo-generate (nightly toolchain)"
+  cargo +nightly install --locked --quiet cargo-generate
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -52,6 +52,18 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write the `cargo generate` template (from the example blueprints) into DIR.
+    ///
+    /// The template holds a blueprint with placeholders (example, broker, discovery, sessions)
+    /// and a post hook that runs `msa-gen generate .`; run `cargo generate --path DIR
+    /// --allow-commands` with msa-gen on PATH.
+    Template {
+        /// Where to write it (the repository keeps it in templates/cargo-generate).
+        dir: PathBuf,
+        /// The folder with shop.toml and minimal.toml.
+        #[arg(long, default_value = "blueprints")]
+        blueprints: PathBuf,
+    },
     /// Validate a blueprint and report every problem, with file, line and column.
     Check {
         /// The blueprint file.
@@ -91,6 +103,7 @@ type Outcome = Result<(), Failure>;
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Cmd::New { blueprint, out } => cmd_new(&blueprint, out),
+        Cmd::Template { dir, blueprints } => cmd_template(&dir, &blueprints),
         Cmd::Generate { dir, dry_run } => {
             cmd_generate(&dir.unwrap_or_else(|| PathBuf::from(".")), dry_run)
         }
@@ -208,6 +221,19 @@ fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
             .count(),
         started.elapsed().as_millis()
     );
+    Ok(())
+}
+
+fn cmd_template(dir: &Path, blueprints: &Path) -> Outcome {
+    let shop = read(&blueprints.join("shop.toml"))?;
+    let minimal = read(&blueprints.join("minimal.toml"))?;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
+    for (name, content) in crate::cargo_template::files(&shop, &minimal) {
+        let path = dir.join(name);
+        std::fs::write(&path, content)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    }
+    println!("wrote the cargo-generate template to {}", dir.display());
     Ok(())
 }
 

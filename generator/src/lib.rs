@@ -6,6 +6,7 @@
 //! blueprint and of the format; [`embedded`] holds the `templates/` tree.
 
 pub mod blueprint;
+pub mod cargo_template;
 pub mod cli;
 pub mod diagnostics;
 pub mod embedded;
