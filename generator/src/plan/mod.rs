@@ -322,6 +322,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
             &ctx,
         ));
     }
+    dockerfiles(&mut files, &system);
     files.push(PlannedFile {
         path: migrations::HISTORY_PATH.into(),
         ownership: Ownership::Generated,
@@ -424,6 +425,56 @@ fn crud_files(
             &ectx,
         ));
     }
+}
+
+/// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's `.dockerignore`.
+fn dockerfiles(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
+    let mut crates: Vec<(String, String, u16)> = Vec::new();
+    crates.push((
+        "gateway".into(),
+        "platform/gateway".into(),
+        system.gateway.port,
+    ));
+    if let Some(r) = &system.registry {
+        crates.push((r.name.clone(), format!("platform/{}", r.name), r.port));
+    }
+    if let Some(c) = &system.config_server {
+        crates.push((c.name.clone(), format!("platform/{}", c.name), c.port));
+    }
+    if let Some(a) = &system.auth {
+        crates.push(("auth".into(), "platform/auth".into(), a.port));
+    }
+    for s in &system.services {
+        crates.push((s.name.clone(), format!("services/{}", s.name), s.port));
+    }
+    for b in &system.bffs {
+        crates.push((b.name.clone(), format!("bffs/{}", b.name), b.port));
+    }
+    let views: Vec<serde_json::Value> = crates
+        .iter()
+        .map(|(name, dir, port)| serde_json::json!({ "name": name, "dir": dir, "port": port }))
+        .collect();
+    for c in &views {
+        let image = format!(
+            "{}/{}-{}",
+            system.image_registry.trim_end_matches('/'),
+            system.name,
+            c["name"].as_str().unwrap_or_default()
+        );
+        let ctx = serde_json::json!({ "system": system, "crate": c, "image": image });
+        files.push(template(
+            format!("{}/Dockerfile", c["dir"].as_str().unwrap_or_default()),
+            Ownership::Generated,
+            "deploy/Dockerfile.tera",
+            &ctx,
+        ));
+    }
+    files.push(template(
+        ".dockerignore",
+        Ownership::Generated,
+        "deploy/dockerignore.tera",
+        &serde_json::json!({ "crates": views }),
+    ));
 }
 
 fn saga_files(
@@ -587,7 +638,7 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         .collect();
     if !targets.is_empty() {
         out.push(format!(
-            "not generated yet: deployment artifacts ({}), Dockerfiles and CI pipelines",
+            "not generated yet: deployment artifacts ({}) and CI pipelines (Dockerfiles are generated)",
             targets.join(", ")
         ));
     }
