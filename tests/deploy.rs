@@ -6,6 +6,8 @@
 //! - the `prebuilt` stage really packages a binary: the shop's `orders`, built on the host, in an
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
+//! - the shop's whole compose stack starts with locally packaged images and the gateway answers
+//!   a signed-in request through it.
 
 use std::path::Path;
 use std::process::Command;
@@ -207,4 +209,163 @@ fn compose_files_pass_docker_compose_config() {
         checked += 1;
     }
     assert!(checked >= 2, "only {checked} compose files");
+}
+
+/// Stops and removes a compose project when the test ends, passed or not.
+struct ComposeProject {
+    dir: std::path::PathBuf,
+    name: String,
+    env: Vec<(String, String)>,
+}
+
+impl ComposeProject {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker-compose")
+            .args(["-p", &self.name, "-f", "deploy/compose.yaml"])
+            .args(args)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("docker-compose")
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "-v", "--remove-orphans"]);
+    }
+}
+
+/// The shop's compose stack, for real: every service packaged (`prebuilt`) from the host's
+/// binaries on the local Debian base, the local Postgres, NATS and Prometheus images; `up`
+/// brings everything up in dependency order with health checks, and the gateway answers a
+/// signed-in request through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_stack_starts_and_the_gateway_answers() {
+    let ws = msa_gen_tests::shop("nats", &["gateway"]);
+    let base = std::env::var("MSA_IMAGE_BASE").unwrap_or_else(|_| "debian:bookworm-slim".into());
+    let tag = format!("t{}", std::process::id());
+    let release = ws.join("target/release");
+    std::fs::create_dir_all(&release).expect("dir");
+    let mut names = Vec::new();
+    for group in ["platform", "services", "bffs"] {
+        for e in std::fs::read_dir(ws.join(group)).expect("dir").flatten() {
+            if e.path().join("Dockerfile").exists() {
+                names.push((group, e.file_name().to_string_lossy().into_owned()));
+            }
+        }
+    }
+    names.sort();
+    for (group, name) in &names {
+        std::fs::copy(target_dir().join("debug").join(name), release.join(name)).expect("binary");
+        docker(&[
+            "build",
+            "-q",
+            "-f",
+            ws.join(group)
+                .join(name)
+                .join("Dockerfile")
+                .to_str()
+                .expect("path"),
+            "--target",
+            "prebuilt",
+            "--build-arg",
+            &format!("RUNTIME_IMAGE={base}"),
+            "-t",
+            &format!("msa-gen-local/shop-{name}:{tag}"),
+            ws.to_str().expect("path"),
+        ]);
+    }
+    let (gateway, prometheus) = (free_port(), free_port());
+    let image = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    let project = ComposeProject {
+        dir: ws.clone(),
+        name: format!("msa{}", std::process::id()),
+        env: vec![
+            ("IMAGE_REGISTRY".into(), "msa-gen-local".into()),
+            ("TAG".into(), tag.clone()),
+            ("ADMIN_PASSWORD".into(), "compose-secret".into()),
+            ("GATEWAY_PORT".into(), gateway.to_string()),
+            ("WEB_BFF_PORT".into(), free_port().to_string()),
+            ("MOBILE_BFF_PORT".into(), free_port().to_string()),
+            ("PROMETHEUS_PORT".into(), prometheus.to_string()),
+            (
+                "POSTGRES_IMAGE".into(),
+                image("MSA_IMAGE_POSTGRES", "postgres:16-alpine"),
+            ),
+            ("NATS_IMAGE".into(), image("MSA_IMAGE_NATS", "nats:2")),
+            (
+                "PROMETHEUS_IMAGE".into(),
+                image("MSA_IMAGE_PROMETHEUS", "prom/prometheus:v2.53.0"),
+            ),
+        ],
+    };
+    let up = project.run(&["up", "-d", "--no-build"]);
+    assert!(
+        up.status.success(),
+        "compose up:\n{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let token = loop {
+        let r = http
+            .post(format!("http://127.0.0.1:{gateway}/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "compose-secret"),
+            ])
+            .send()
+            .await;
+        if let Ok(r) = r
+            && r.status().is_success()
+        {
+            let v: serde_json::Value = r.json().await.expect("json");
+            break v["access_token"].as_str().expect("token").to_string();
+        }
+        if Instant::now() > deadline {
+            let ps = project.run(&["ps"]);
+            let logs = project.run(&["logs", "--tail", "20"]);
+            panic!(
+                "the gateway never signed the admin in:\n{}\n{}",
+                String::from_utf8_lossy(&ps.stdout),
+                String::from_utf8_lossy(&logs.stdout)
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http
+            .get(format!("http://127.0.0.1:{gateway}/products"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET /products through compose: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ready = http
+        .get(format!("http://127.0.0.1:{prometheus}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    assert!(ready, "prometheus is up");
+    drop(project);
+    for (_, name) in &names {
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &format!("msa-gen-local/shop-{name}:{tag}")])
+            .output();
+    }
 }

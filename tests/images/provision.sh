@@ -65,12 +65,15 @@ fi
 
 for name in "${wanted[@]}"; do
   tag="${tags[$name]}"
-  if [ "$force" = 0 ] && present "$tag"; then
+  # An image is current when it was built from the same files (label msa-gen.hash).
+  hash="$(cat "$here/$name"/* | sha256sum | cut -c1-16)"
+  built="$(docker image inspect -f '{{ index .Config.Labels "msa-gen.hash" }}' "$tag" 2>/dev/null || true)"
+  if [ "$force" = 0 ] && [ "$built" = "$hash" ]; then
     echo "provision: image $tag: present"
     continue
   fi
   phase "building $tag"
-  docker build -q --build-arg "BASE=$base" -t "$tag" "$here/$name" >/dev/null
+  docker build -q --build-arg "BASE=$base" --label "msa-gen.hash=$hash" -t "$tag" "$here/$name" >/dev/null
   phase_end "$tag built"
 done
 

@@ -479,6 +479,8 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
             "name": name, "dir": dir, "port": port, "database": database,
             "sessions": sessions, "published": published, "depends": depends,
             "config_url": config_url,
+            // The host port variable of a published service (`GATEWAY_PORT`).
+            "env_port": format!("{}_PORT", name.to_uppercase().replace('-', "_")),
         }));
     };
     if let Some(r) = &system.registry {
