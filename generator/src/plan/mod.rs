@@ -576,13 +576,21 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
         "deploy/dockerignore.tera",
         &serde_json::json!({ "crates": crates }),
     ));
-    if bp
+    let kubernetes = bp
         .platform
         .deploy
         .iter()
-        .any(|d| d.value == DeployTarget::Kubernetes)
-    {
+        .any(|d| d.value == DeployTarget::Kubernetes);
+    let compose = bp
+        .platform
+        .deploy
+        .iter()
+        .any(|d| d.value == DeployTarget::Compose);
+    if kubernetes {
         kubernetes_files(files, system, &crates);
+    }
+    if bp.platform.ci == crate::blueprint::Ci::Github {
+        github_workflows(files, system, &crates, kubernetes, compose);
     }
     if bp
         .platform
@@ -626,6 +634,41 @@ fn callers(system: &view::SystemView, name: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// `.github/workflows/`: one workflow per process (checks, image, deployments) and, with
+/// compose, the whole-system e2e workflow.
+fn github_workflows(
+    files: &mut Vec<PlannedFile>,
+    system: &view::SystemView,
+    crates: &[serde_json::Value],
+    kubernetes: bool,
+    compose: bool,
+) {
+    let registry = system.image_registry.trim_end_matches('/');
+    let registry_host = registry.split('/').next().unwrap_or(registry);
+    for c in crates {
+        let name = c["name"].as_str().unwrap_or_default();
+        let ctx = serde_json::json!({
+            "system": system, "crate": c, "kubernetes": kubernetes,
+            "image": format!("{registry}/{}-{name}", system.name),
+            "registry_host": registry_host,
+        });
+        files.push(template(
+            format!(".github/workflows/{name}.yml"),
+            Ownership::Generated,
+            "deploy/github/crate.yml.tera",
+            &ctx,
+        ));
+    }
+    if compose {
+        files.push(template(
+            ".github/workflows/e2e.yml",
+            Ownership::Generated,
+            "deploy/github/e2e.yml.tera",
+            &serde_json::json!({ "system": system, "crates": crates }),
+        ));
+    }
 }
 
 /// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays.
@@ -868,8 +911,8 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
                 .to_string(),
         );
     }
-    if bp.platform.ci != crate::blueprint::Ci::None {
-        out.push("not generated yet: CI pipelines".to_string());
+    if bp.platform.ci == crate::blueprint::Ci::Gitlab {
+        out.push("not generated yet: GitLab CI pipelines (ci = \"gitlab\")".to_string());
     }
     out
 }
