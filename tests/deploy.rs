@@ -9,8 +9,9 @@
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
 //! - the kustomize overlays build and every resource validates against the Kubernetes schemas;
 //! - the GitHub workflows pass actionlint and every YAML file yamllint;
-//! - the shop's whole compose stack starts with locally packaged images and the gateway answers
-//!   a signed-in request through it.
+//! - the shop's whole compose stack starts with locally packaged images, the gateway answers a
+//!   signed-in request through it, and its Prometheus scrapes the services;
+//! - the Grafana dashboard queries only metrics the runtime exports.
 
 use std::path::Path;
 use std::process::Command;
@@ -375,12 +376,35 @@ async fn the_compose_stack_starts_and_the_gateway_answers() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let ready = http
-        .get(format!("http://127.0.0.1:{prometheus}/-/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success());
-    assert!(ready, "prometheus is up");
+    // Prometheus scrapes the running services (every 15 s): the gateway's target goes up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let targets: serde_json::Value = match http
+            .get(format!("http://127.0.0.1:{prometheus}/api/v1/targets"))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let up = targets["data"]["activeTargets"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|t| t["health"] == "up")
+                    .filter_map(|t| t["labels"]["job"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if up.iter().any(|j| j == "gateway") && up.iter().any(|j| j == "orders") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never scraped the gateway and orders: up = {up:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     drop(project);
     for (_, name) in &names {
         let _ = Command::new("docker")
@@ -527,4 +551,59 @@ fn workflows_pass_actionlint_and_yaml_passes_yamllint() {
         }
     }
     assert!(checked >= 1, "no blueprint has GitHub workflows");
+}
+
+/// The Grafana dashboard is valid JSON whose every query names metrics the runtime exports
+/// (a renamed metric would leave a dashboard silently empty).
+#[test]
+fn dashboards_query_metrics_the_runtime_exports() {
+    let runtime: String = std::fs::read_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/crates/runtime/src"),
+    )
+    .expect("runtime")
+    .flatten()
+    .flat_map(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            std::fs::read_dir(&p)
+                .map(|d| d.flatten().map(|x| x.path()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        } else {
+            vec![p]
+        }
+    })
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .collect();
+    let (_, text) = blueprints()
+        .into_iter()
+        .find(|(n, _)| n == "shop.toml")
+        .expect("shop");
+    let files = msa_gen::generate_in_memory(&text).expect("generation");
+    let dashboard = files
+        .iter()
+        .find(|f| f.path == "deploy/observability/grafana/shop-services.json")
+        .expect("dashboard");
+    let doc: serde_json::Value = serde_json::from_slice(&dashboard.bytes).expect("valid JSON");
+    let mut metrics = Vec::new();
+    for panel in doc["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let names: Vec<String> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| {
+                    w.ends_with("_total") || w.ends_with("_bucket") || w.ends_with("_state")
+                })
+                .map(|w| w.trim_end_matches("_bucket").to_string())
+                .collect();
+            assert!(!names.is_empty(), "no metric in {expr}");
+            metrics.extend(names);
+        }
+    }
+    for m in &metrics {
+        assert!(
+            runtime.contains(&format!("\"{m}\"")),
+            "the runtime exports no `{m}`"
+        );
+    }
+    assert!(metrics.len() >= 8, "{metrics:?}");
 }

@@ -589,6 +589,30 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
     if kubernetes {
         kubernetes_files(files, system, &crates);
     }
+    if kubernetes || compose {
+        let ctx = serde_json::json!({ "system": system, "crates": crates });
+        for (path, name) in [
+            (
+                "deploy/observability/otel-collector.yaml".to_string(),
+                "otel-collector.yaml.tera",
+            ),
+            (
+                "deploy/observability/fluent-bit.yaml".to_string(),
+                "fluent-bit.yaml.tera",
+            ),
+            (
+                format!("deploy/observability/grafana/{}-services.json", system.name),
+                "dashboard.json.tera",
+            ),
+        ] {
+            files.push(template(
+                path,
+                Ownership::Generated,
+                &format!("deploy/observability/{name}"),
+                &ctx,
+            ));
+        }
+    }
     if bp.platform.ci == crate::blueprint::Ci::Github {
         github_workflows(files, system, &crates, kubernetes, compose);
     }
