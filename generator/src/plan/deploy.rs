@@ -1,0 +1,363 @@
+//! Deployment and delivery files of a workspace: a Dockerfile per binary crate and the
+//! `.dockerignore`; with `deploy = ["compose"]` the compose stack, Postgres initialisation and
+//! Prometheus configuration; with `deploy = ["kubernetes"]` the kustomize base and overlays
+//! (network policies from the declared calls); the observability files; and the CI pipelines
+//! (`ci = "github"` or `"gitlab"`).
+
+use super::{Ownership, PlannedFile, template, view};
+use crate::blueprint::{Blueprint, DeployTarget};
+
+/// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
+/// `.dockerignore`; with `deploy = ["compose", …]`, `deploy/compose.yaml`, the Postgres
+/// initialisation and the Prometheus configuration.
+pub(super) fn deploy_files(
+    files: &mut Vec<PlannedFile>,
+    system: &view::SystemView,
+    bp: &Blueprint,
+) {
+    let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
+    let broker = match system.broker.as_str() {
+        "nats" => Some(("nats", "service_started")),
+        "rabbitmq" => Some(("rabbitmq", "service_healthy")),
+        _ => None,
+    };
+    let mut crates: Vec<serde_json::Value> = Vec::new();
+    let mut add = |name: &str,
+                   dir: String,
+                   port: u16,
+                   database: Option<String>,
+                   messaging: bool,
+                   published: bool| {
+        let mut depends: Vec<(String, String)> = Vec::new();
+        if database.is_some() {
+            depends.push(("postgres".into(), "service_healthy".into()));
+        }
+        if messaging && let Some((b, cond)) = broker {
+            depends.push((b.into(), cond.into()));
+        }
+        if let Some(r) = &system.registry
+            && name != r.name
+        {
+            depends.push((r.name.clone(), "service_healthy".into()));
+        }
+        if let Some(c) = &system.config_server
+            && name != c.name
+            && system.registry.as_ref().is_none_or(|r| r.name != name)
+        {
+            depends.push((c.name.clone(), "service_healthy".into()));
+        }
+        let sessions = redis && (name == "auth" || name == "gateway");
+        if sessions {
+            depends.push(("redis".into(), "service_healthy".into()));
+        }
+        if name == "gateway" && system.auth.is_some() {
+            depends.push(("auth".into(), "service_healthy".into()));
+        }
+        // Everything but the registry and the config server itself loads its settings from the
+        // config server when there is one.
+        let config_url = system.config_server.as_ref().and_then(|c| {
+            (name != c.name && system.registry.as_ref().is_none_or(|r| r.name != name))
+                .then(|| format!("http://{}:{}", c.name, c.port))
+        });
+        let open = ["registry", "config-server", "auth"].contains(&name);
+        let svc = bp.services.iter().find(|s| s.name.value == name);
+        let resources = svc.and_then(|s| s.resources.as_ref());
+        let text = |v: Option<&crate::blueprint::Sp<String>>, default: &str| {
+            v.map_or_else(|| default.to_string(), |x| x.value.clone())
+        };
+        crates.push(serde_json::json!({
+            "name": name, "dir": dir, "port": port, "database": database,
+            "sessions": sessions, "published": published, "depends": depends,
+            "config_url": config_url, "messaging": messaging,
+            "replicas": svc.map_or(1, |s| s.replicas.max(1)),
+            "cpu": text(resources.and_then(|r| r.cpu.as_ref()), "100m"),
+            "memory": text(resources.and_then(|r| r.memory.as_ref()), "128Mi"),
+            "autoscale": svc.and_then(|s| s.autoscale.as_ref()).map(|a| serde_json::json!({
+                "min": a.min.value, "max": a.max.value, "cpu": a.cpu_percent,
+            })),
+            "open": open,
+            "callers": callers(system, name),
+            // The host port variable of a published service (`GATEWAY_PORT`).
+            "env_port": format!("{}_PORT", name.to_uppercase().replace('-', "_")),
+        }));
+    };
+    if let Some(r) = &system.registry {
+        add(
+            &r.name,
+            format!("platform/{}", r.name),
+            r.port,
+            None,
+            false,
+            false,
+        );
+    }
+    if let Some(c) = &system.config_server {
+        add(
+            &c.name,
+            format!("platform/{}", c.name),
+            c.port,
+            None,
+            false,
+            false,
+        );
+    }
+    if let Some(a) = &system.auth {
+        add(
+            "auth",
+            "platform/auth".into(),
+            a.port,
+            Some("auth".into()),
+            false,
+            false,
+        );
+    }
+    for s in &system.services {
+        add(
+            &s.name,
+            format!("services/{}", s.name),
+            s.port,
+            s.has_db.then(|| s.database.clone()),
+            s.messaging.is_some(),
+            false,
+        );
+    }
+    for b in &system.bffs {
+        add(
+            &b.name,
+            format!("bffs/{}", b.name),
+            b.port,
+            None,
+            false,
+            true,
+        );
+    }
+    add(
+        "gateway",
+        "platform/gateway".into(),
+        system.gateway.port,
+        None,
+        false,
+        true,
+    );
+    for c in &crates {
+        let name = c["name"].as_str().unwrap_or_default();
+        let image = format!(
+            "{}/{}-{name}",
+            system.image_registry.trim_end_matches('/'),
+            system.name
+        );
+        let ctx = serde_json::json!({ "system": system, "crate": c, "image": image });
+        files.push(template(
+            format!("{}/Dockerfile", c["dir"].as_str().unwrap_or_default()),
+            Ownership::Generated,
+            "deploy/Dockerfile.tera",
+            &ctx,
+        ));
+    }
+    files.push(template(
+        ".dockerignore",
+        Ownership::Generated,
+        "deploy/dockerignore.tera",
+        &serde_json::json!({ "crates": crates }),
+    ));
+    let kubernetes = bp
+        .platform
+        .deploy
+        .iter()
+        .any(|d| d.value == DeployTarget::Kubernetes);
+    let compose = bp
+        .platform
+        .deploy
+        .iter()
+        .any(|d| d.value == DeployTarget::Compose);
+    if kubernetes {
+        kubernetes_files(files, system, &crates);
+    }
+    if kubernetes || compose {
+        let ctx = serde_json::json!({ "system": system, "crates": crates });
+        for (path, name) in [
+            (
+                "deploy/observability/otel-collector.yaml".to_string(),
+                "otel-collector.yaml.tera",
+            ),
+            (
+                "deploy/observability/fluent-bit.yaml".to_string(),
+                "fluent-bit.yaml.tera",
+            ),
+            (
+                format!("deploy/observability/grafana/{}-services.json", system.name),
+                "dashboard.json.tera",
+            ),
+        ] {
+            files.push(template(
+                path,
+                Ownership::Generated,
+                &format!("deploy/observability/{name}"),
+                &ctx,
+            ));
+        }
+    }
+    if bp.platform.ci == crate::blueprint::Ci::Github {
+        github_workflows(files, system, &crates, kubernetes, compose);
+    }
+    if bp.platform.ci == crate::blueprint::Ci::Gitlab {
+        files.push(template(
+            ".gitlab-ci.yml",
+            Ownership::Generated,
+            "deploy/gitlab/gitlab-ci.yml.tera",
+            &serde_json::json!({ "system": system, "crates": crates, "kubernetes": kubernetes }),
+        ));
+    }
+    if bp
+        .platform
+        .deploy
+        .iter()
+        .any(|d| d.value == DeployTarget::Compose)
+    {
+        let databases: Vec<&str> = crates
+            .iter()
+            .filter_map(|c| c["database"].as_str())
+            .collect();
+        let ctx = serde_json::json!({ "system": system, "crates": crates, "databases": databases });
+        for (path, name) in [
+            ("deploy/compose.yaml", "deploy/compose.yaml.tera"),
+            ("deploy/postgres-init.sql", "deploy/postgres-init.sql.tera"),
+            ("deploy/prometheus.yml", "deploy/prometheus.yml.tera"),
+        ] {
+            files.push(template(path, Ownership::Generated, name, &ctx));
+        }
+    }
+}
+
+/// Who may call `name` over HTTP (its NetworkPolicy): the gateway when it routes to it, the
+/// BFFs that pass through to it or compose it, and the services that call it.
+fn callers(system: &view::SystemView, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if system.gateway.routes.iter().any(|r| r.service == name) {
+        out.push("gateway".to_string());
+    }
+    for b in &system.bffs {
+        if b.routes.iter().any(|r| r.service == name) || b.called.iter().any(|c| c.service == name)
+        {
+            out.push(b.name.clone());
+        }
+    }
+    for s in &system.services {
+        if s.calls.iter().any(|c| c.service == name) {
+            out.push(s.name.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `.github/workflows/`: one workflow per process (checks, image, deployments) and, with
+/// compose, the whole-system e2e workflow.
+fn github_workflows(
+    files: &mut Vec<PlannedFile>,
+    system: &view::SystemView,
+    crates: &[serde_json::Value],
+    kubernetes: bool,
+    compose: bool,
+) {
+    let registry = system.image_registry.trim_end_matches('/');
+    let registry_host = registry.split('/').next().unwrap_or(registry);
+    for c in crates {
+        let name = c["name"].as_str().unwrap_or_default();
+        let ctx = serde_json::json!({
+            "system": system, "crate": c, "kubernetes": kubernetes,
+            "image": format!("{registry}/{}-{name}", system.name),
+            "registry_host": registry_host,
+        });
+        files.push(template(
+            format!(".github/workflows/{name}.yml"),
+            Ownership::Generated,
+            "deploy/github/crate.yml.tera",
+            &ctx,
+        ));
+    }
+    if compose {
+        files.push(template(
+            ".github/workflows/e2e.yml",
+            Ownership::Generated,
+            "deploy/github/e2e.yml.tera",
+            &serde_json::json!({ "system": system, "crates": crates }),
+        ));
+    }
+}
+
+/// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays.
+fn kubernetes_files(
+    files: &mut Vec<PlannedFile>,
+    system: &view::SystemView,
+    crates: &[serde_json::Value],
+) {
+    let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
+    let (broker_service, broker_url) = match system.broker.as_str() {
+        "nats" => (Some("nats"), "nats://nats:4222".to_string()),
+        "rabbitmq" => (
+            Some("rabbitmq"),
+            "amqp://guest:guest@rabbitmq:5672/%2f".to_string(),
+        ),
+        _ => (None, String::new()),
+    };
+    let init: Vec<String> = crates
+        .iter()
+        .filter_map(|c| c["database"].as_str())
+        .map(|d| format!("CREATE DATABASE \"{d}\";"))
+        .collect();
+    let mut infrastructure = vec![serde_json::json!({
+        "name": "postgres", "image": "postgres:16-alpine", "port": 5432, "args": [],
+        "env": [["POSTGRES_PASSWORD", "postgres-password"]], "init_sql": init,
+    })];
+    match broker_service {
+        Some("nats") => infrastructure.push(serde_json::json!({
+            "name": "nats", "image": "nats:2", "port": 4222, "args": ["-js"], "env": [], "init_sql": [],
+        })),
+        Some(_) => infrastructure.push(serde_json::json!({
+            "name": "rabbitmq", "image": "rabbitmq:3", "port": 5672, "args": [], "env": [], "init_sql": [],
+        })),
+        None => {}
+    }
+    if redis {
+        infrastructure.push(serde_json::json!({
+            "name": "redis", "image": "redis:7", "port": 6379, "args": [], "env": [], "init_sql": [],
+        }));
+    }
+    let ctx = serde_json::json!({
+        "system": system, "crates": crates, "broker_url": broker_url,
+        "broker_service": broker_service, "redis": redis, "infrastructure": infrastructure,
+    });
+    for (path, name) in [
+        (
+            "deploy/k8s/base/kustomization.yaml",
+            "base-kustomization.yaml.tera",
+        ),
+        ("deploy/k8s/base/workloads.yaml", "workloads.yaml.tera"),
+        (
+            "deploy/k8s/base/network-policies.yaml",
+            "network-policies.yaml.tera",
+        ),
+        ("deploy/k8s/base/ingress.yaml", "ingress.yaml.tera"),
+        (
+            "deploy/k8s/overlays/dev/kustomization.yaml",
+            "dev-kustomization.yaml.tera",
+        ),
+        (
+            "deploy/k8s/overlays/dev/infrastructure.yaml",
+            "dev-infrastructure.yaml.tera",
+        ),
+        (
+            "deploy/k8s/overlays/prod/kustomization.yaml",
+            "prod-kustomization.yaml.tera",
+        ),
+    ] {
+        files.push(template(
+            path,
+            Ownership::Generated,
+            &format!("deploy/k8s/{name}"),
+            &ctx,
+        ));
+    }
+}
