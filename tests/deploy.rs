@@ -70,6 +70,10 @@ fn every_dockerfile_passes_hadolint() {
     assert!(checked >= 14, "only {checked} Dockerfiles");
 }
 
+/// The tests that build images from the shared shop workspace take turns: a build sends the
+/// workspace as its context, which another test may be writing binaries into.
+static DOCKER_BUILDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().expect("docker");
     assert!(
@@ -83,6 +87,7 @@ fn docker(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prebuilt_stage_packages_a_working_service() {
+    let _turn = DOCKER_BUILDS.lock().await;
     let ws = msa_gen_tests::shop("nats", &["orders"]);
     let release = ws.join("target/release");
     std::fs::create_dir_all(&release).expect("dir");
@@ -263,6 +268,7 @@ impl Drop for ComposeProject {
 /// signed-in request through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_stack_starts_and_the_gateway_answers() {
+    let _turn = DOCKER_BUILDS.lock().await;
     let ws = msa_gen_tests::shop("nats", &["gateway"]);
     let base = std::env::var("MSA_IMAGE_BASE").unwrap_or_else(|_| "debian:bookworm-slim".into());
     let tag = format!("t{}", std::process::id());
