@@ -11,7 +11,6 @@ mod compositions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::discovery::{RegistryClient, Watcher};
 use runtime::gateway::breaker::BreakerConfig;
 use runtime::gateway::{GatewayConfig, Route, Upstreams};
 
@@ -115,14 +114,7 @@ async fn main() -> std::process::ExitCode {
     };
     runtime::run(spec, |ctx| {
         clients::init(&ctx.settings);
-        let upstreams = match ctx.settings.registry_url.as_deref() {
-            Some(url) => Upstreams::Registry(Watcher::start(RegistryClient::new(url))),
-            None => Upstreams::Fixed(
-                DNS.iter()
-                    .map(|(s, a)| ((*s).to_string(), (*a).to_string()))
-                    .collect(),
-            ),
-        };
+        let upstreams = Upstreams::from_settings(&ctx.settings, DNS);
         let auth_url = runtime::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
         let verifier = runtime::auth::verifier(&auth_url, "shop");
         let pass = runtime::gateway::router(

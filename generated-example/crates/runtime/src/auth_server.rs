@@ -179,7 +179,8 @@ async fn dummy_hash() -> String {
         .clone()
 }
 
-fn sha256_hex(s: &str) -> String {
+/// The lowercase hex SHA-256 of `s` (how tokens are stored: never in clear).
+pub(crate) fn sha256_hex(s: &str) -> String {
     sha2::Sha256::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

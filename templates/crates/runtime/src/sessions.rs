@@ -58,14 +58,7 @@ pub fn new_token() -> Result<String, SessionError> {
 
 /// The Redis key of a session token (its SHA-256, so a read of Redis gives no usable token).
 pub fn session_key(token: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(token.as_bytes());
-    let mut key = String::with_capacity(8 + 64);
-    key.push_str("session:");
-    for b in digest {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    format!("session:{}", crate::auth_server::sha256_hex(token))
 }
 
 static STORE: OnceLock<Option<Arc<dyn Sessions>>> = OnceLock::new();

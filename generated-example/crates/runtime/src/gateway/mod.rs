@@ -64,6 +64,19 @@ pub enum Upstreams {
 }
 
 impl Upstreams {
+    /// The registry at the setting `registry-url` when there is one, else `dns`: each service's
+    /// fixed address (a Kubernetes Service name and port).
+    pub fn from_settings(settings: &crate::config::Settings, dns: &[(&str, &str)]) -> Self {
+        match settings.registry_url.as_deref() {
+            Some(url) => Self::Registry(Watcher::start(crate::discovery::RegistryClient::new(url))),
+            None => Self::Fixed(
+                dns.iter()
+                    .map(|(s, a)| ((*s).to_string(), (*a).to_string()))
+                    .collect(),
+            ),
+        }
+    }
+
     fn addresses(&self, service: &str) -> Vec<String> {
         match self {
             Self::Registry(w) => w
@@ -106,13 +119,7 @@ impl GatewayConfig {
     /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`.
     #[must_use]
     pub fn with_settings(mut self, settings: &crate::config::Settings) -> Self {
-        let int = |k: &str| {
-            settings
-                .extra
-                .get(k)
-                .and_then(toml::Value::as_integer)
-                .and_then(|v| u64::try_from(v).ok())
-        };
+        let int = |k: &str| settings.int(k).and_then(|v| u64::try_from(v).ok());
         if let Some(ms) = int("timeout_ms") {
             self.timeout = Duration::from_millis(ms);
         }
