@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::view::reader_type;
+use super::view::reader_fields;
 use crate::blueprint::{Bff, Blueprint, Field};
 use crate::names::{rust_ident, to_snake};
 
@@ -162,21 +162,6 @@ pub struct CompositionCallView {
     pub args: Vec<String>,
     /// The earlier call this one needs (its variable).
     pub needs: Option<String>,
-}
-
-fn reader_fields(fields: &[Field]) -> Vec<(String, String)> {
-    fields
-        .iter()
-        .map(|f| {
-            let base = reader_type(&f.ty.value.kind);
-            let ty = if f.ty.value.optional {
-                format!("Option<{base}>")
-            } else {
-                base
-            };
-            (rust_ident(&to_snake(&f.name.value)), ty)
-        })
-        .collect()
 }
 
 /// The type a call of `path` on `service` reads: (Rust type, TypeView) if the path is the

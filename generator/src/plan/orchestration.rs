@@ -17,7 +17,9 @@
 
 use serde::Serialize;
 
-use super::saga::{BuildView, ReserveView, build_from_row, pick, reserve_view, service};
+use super::saga::{
+    BuildView, Outcomes, ReserveView, outcomes, reserve_view, service, status_values,
+};
 use super::view::{FieldView, field_view};
 use crate::blueprint::{Blueprint, FieldType, Kind, Saga, SagaStyle};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
@@ -96,40 +98,21 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
         return Err("choreography".into());
     }
     let owner = service(bp, &saga.owner.value).ok_or("unknown owner")?;
-    let (entity, values) = owner
+    let entity = owner
         .entities
         .iter()
-        .find_map(|e| {
-            e.fields
-                .iter()
-                .find(|f| f.name.value == "status")
-                .and_then(|f| match &f.ty.value.kind {
-                    Kind::Enum(v) => Some((e, v.clone())),
-                    _ => None,
-                })
-        })
+        .find(|e| status_values(e).is_some())
         .ok_or_else(|| format!("no entity of `{}` has a `status` enum", owner.name.value))?;
-    let running = values.first().cloned().ok_or("empty status enum")?;
-    let success = pick(
-        &values,
-        &["approved", "completed", "confirmed", "accepted"],
-        1,
-    )
-    .ok_or("no success status")?;
-    let failure =
-        pick(&values, &["rejected", "failed", "cancelled"], 2).ok_or("no failure status")?;
+    let Outcomes {
+        running,
+        success,
+        failure,
+        reason_column,
+        success_event,
+        failure_event,
+    } = outcomes(bp, owner, entity)?;
     let own_id = format!("{}-id", to_kebab(&entity.name.value));
     let pascal = to_pascal(&saga.name.value);
-    let final_event = |status: &str| {
-        let name = format!("{}{}", entity.name.value, to_pascal(status));
-        owner
-            .publishes
-            .iter()
-            .any(|p| p.value == name)
-            .then(|| super::saga::event(bp, &name))
-            .flatten()
-            .map(|e| build_from_row(e, entity, &own_id))
-    };
     let id_field = crate::blueprint::Field {
         name: crate::blueprint::Sp::new(own_id.clone(), 0..0),
         ty: crate::blueprint::Sp::new(
@@ -227,11 +210,9 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
         data,
         data_from_row,
         running,
-        reason_column: entity.fields.iter().any(|f| {
-            f.name.value == "reason" && matches!(f.ty.value.kind, Kind::String | Kind::Text)
-        }),
-        success_event: final_event(&success),
-        failure_event: final_event(&failure),
+        reason_column,
+        success_event,
+        failure_event,
         success_status: success,
         failure_status: failure,
         reply: format!("{pascal}Reply"),

@@ -131,7 +131,7 @@ pub struct SagaCall {
     pub path: String,
 }
 
-pub(super) fn event<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Event> {
+fn event<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Event> {
     bp.events.iter().find(|e| e.name.value == name)
 }
 
@@ -140,7 +140,7 @@ fn has_field(e: &Event, snake: &str) -> bool {
 }
 
 /// `CreditLimitExceeded` → `credit limit exceeded`.
-pub(super) fn humanize(event: &str) -> String {
+fn humanize(event: &str) -> String {
     to_kebab(event).replace('-', " ")
 }
 
@@ -181,7 +181,7 @@ fn build_from_event(
 }
 
 /// Builds `target` from the owner's entity row (`row.`), its id and a reason.
-pub(super) fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
+fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
     let fields = target
         .fields
         .iter()
@@ -232,7 +232,7 @@ fn trigger<'a>(bp: &'a Blueprint, saga: &Saga) -> Option<&'a Event> {
     event(bp, &name.value)
 }
 
-pub(super) fn pick(values: &[String], preferred: &[&str], nth: usize) -> Option<String> {
+fn pick(values: &[String], preferred: &[&str], nth: usize) -> Option<String> {
     preferred
         .iter()
         .find(|p| values.iter().any(|v| v == *p))
@@ -255,41 +255,20 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
                 trigger.name.value, owner.name.value
             )
         })?;
-    let values = entity
-        .fields
-        .iter()
-        .find(|f| f.name.value == "status")
-        .and_then(|f| match &f.ty.value.kind {
-            Kind::Enum(v) => Some(v.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| format!("`{}` has no `status` enum field", entity.name.value))?;
-    let running = values.first().cloned().ok_or("empty status enum")?;
-    let success = pick(
-        &values,
-        &["approved", "completed", "confirmed", "accepted"],
-        1,
-    )
-    .ok_or("no success status")?;
-    let failure =
-        pick(&values, &["rejected", "failed", "cancelled"], 2).ok_or("no failure status")?;
-    let own_id = format!("{}-id", to_kebab(&entity.name.value));
+    let Outcomes {
+        running,
+        success,
+        failure,
+        reason_column,
+        success_event,
+        failure_event,
+    } = outcomes(bp, owner, entity)?;
     let key = trigger
         .fields
         .iter()
         .find(|f| f.ty.value.kind == Kind::Uuid && !f.ty.value.optional)
         .map(|f| to_snake(&f.name.value))
         .ok_or("the trigger has no uuid field")?;
-    let final_event = |status: &str| {
-        let name = format!("{}{}", entity.name.value, to_pascal(status));
-        owner
-            .publishes
-            .iter()
-            .any(|p| p.value == name)
-            .then(|| event(bp, &name))
-            .flatten()
-            .map(|e| build_from_row(e, entity, &own_id))
-    };
     let last = saga.steps.len().saturating_sub(1);
     let mut advances_on = Vec::new();
     let mut fails_on = Vec::new();
@@ -343,12 +322,10 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
         table: to_snake(&entity.name.value),
         key,
         running,
-        reason_column: entity.fields.iter().any(|f| {
-            f.name.value == "reason" && matches!(f.ty.value.kind, Kind::String | Kind::Text)
-        }),
+        reason_column,
         completes_snake: to_snake(&completes_on),
-        success_event: final_event(&success),
-        failure_event: final_event(&failure),
+        success_event,
+        failure_event,
         success_status: success,
         failure_status: failure,
         completes_on,
@@ -357,8 +334,71 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
     })
 }
 
+/// The values of an entity's `status` enum, if it has one.
+pub(super) fn status_values(entity: &Entity) -> Option<Vec<String>> {
+    entity
+        .fields
+        .iter()
+        .find(|f| f.name.value == "status")
+        .and_then(|f| match &f.ty.value.kind {
+            Kind::Enum(v) => Some(v.clone()),
+            _ => None,
+        })
+}
+
+/// How a saga ends for the owner's entity, by the conventions both saga styles share: the
+/// statuses (first = running; success and failure by name or position), whether the entity has
+/// a `reason`, and the `<Entity><Status>` events the owner publishes.
+pub(super) struct Outcomes {
+    pub running: String,
+    pub success: String,
+    pub failure: String,
+    pub reason_column: bool,
+    pub success_event: Option<BuildView>,
+    pub failure_event: Option<BuildView>,
+}
+
+pub(super) fn outcomes(
+    bp: &Blueprint,
+    owner: &Service,
+    entity: &Entity,
+) -> Result<Outcomes, String> {
+    let values = status_values(entity)
+        .ok_or_else(|| format!("`{}` has no `status` enum field", entity.name.value))?;
+    let running = values.first().cloned().ok_or("empty status enum")?;
+    let success = pick(
+        &values,
+        &["approved", "completed", "confirmed", "accepted"],
+        1,
+    )
+    .ok_or("no success status")?;
+    let failure =
+        pick(&values, &["rejected", "failed", "cancelled"], 2).ok_or("no failure status")?;
+    let own_id = format!("{}-id", to_kebab(&entity.name.value));
+    let final_event = |status: &str| {
+        let name = format!("{}{}", entity.name.value, to_pascal(status));
+        owner
+            .publishes
+            .iter()
+            .any(|p| p.value == name)
+            .then(|| event(bp, &name))
+            .flatten()
+            .map(|e| build_from_row(e, entity, &own_id))
+    };
+    Ok(Outcomes {
+        reason_column: entity.fields.iter().any(|f| {
+            f.name.value == "reason" && matches!(f.ty.value.kind, Kind::String | Kind::Text)
+        }),
+        success_event: final_event(&success),
+        failure_event: final_event(&failure),
+        running,
+        success,
+        failure,
+    })
+}
+
 /// `release-credit` → `CreditReleased`, `refund` → `Refunded`.
-pub(super) fn compensation_event_name(name: &str) -> String {
+fn compensation_event_name(name: &str) -> String {
     let (verb, object) = name.split_once('-').unwrap_or((name, ""));
     let past = if verb.ends_with('e') {
         format!("{verb}d")

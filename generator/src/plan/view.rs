@@ -840,7 +840,23 @@ fn view_view(v: &View, bp: &Blueprint) -> Option<ViewView> {
 }
 
 /// The tolerant-reader Rust type of a field read from another service.
-pub(super) fn reader_type(kind: &Kind) -> String {
+/// (Rust identifier, tolerant reader type) of each field: what a client of the service reads.
+pub(super) fn reader_fields(fields: &[Field]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| {
+            let base = reader_type(&f.ty.value.kind);
+            let ty = if f.ty.value.optional {
+                format!("Option<{base}>")
+            } else {
+                base
+            };
+            (rust_ident(&to_snake(&f.name.value)), ty)
+        })
+        .collect()
+}
+
+fn reader_type(kind: &Kind) -> String {
     match kind {
         Kind::Enum(_) => "String".into(),
         Kind::List(inner) => format!("Vec<{}>", reader_type(inner)),
@@ -888,19 +904,7 @@ fn call_views(s: &Service, bp: &Blueprint) -> Vec<CallView> {
                             .expose
                             .as_ref()
                             .map_or_else(String::new, |x| x.path.value.clone()),
-                        fields: e
-                            .fields
-                            .iter()
-                            .map(|f| {
-                                let base = reader_type(&f.ty.value.kind);
-                                let ty = if f.ty.value.optional {
-                                    format!("Option<{base}>")
-                                } else {
-                                    base
-                                };
-                                (rust_ident(&to_snake(&f.name.value)), ty)
-                            })
-                            .collect(),
+                        fields: reader_fields(&e.fields),
                     })
                     .collect(),
             })
