@@ -20,18 +20,10 @@
 use std::time::{Duration, Instant};
 
 use msa_gen_tests::browser::Browser;
-use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use msa_gen_tests::containers::{self, spawn_with, wait_ready};
 use msa_gen_tests::free_port;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn signal(p: &Process, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &p.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_bff_composes_order_details() {
@@ -338,7 +330,7 @@ async fn web_bff_composes_order_details() {
     drop(browser);
 
     // One service down: null and a warning, not a failed request.
-    signal(&history, "-KILL");
+    history.signal("-KILL");
     let (status, warnings, body) = details(direct.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["order-history"].is_null(), "{body}");
@@ -349,11 +341,11 @@ async fn web_bff_composes_order_details() {
     );
 
     // One service frozen: its call times out (700 ms), the rest answers.
-    signal(&customers, "-STOP");
+    customers.signal("-STOP");
     let started = Instant::now();
     let (status, warnings, body) = details(direct.clone()).await;
     let took = started.elapsed();
-    signal(&customers, "-CONT");
+    customers.signal("-CONT");
     assert_eq!(status, StatusCode::OK);
     assert!(body["customers"].is_null(), "{body}");
     assert_eq!(body["orders"]["id"], json!(order_id));

@@ -142,14 +142,6 @@ async fn requests_served(http: &reqwest::Client, port: u16) -> u64 {
         .sum()
 }
 
-fn sigterm(p: &Process) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &p.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_and_registry_keep_requests_flowing() {
     let ws = msa_gen_tests::shop(
@@ -551,7 +543,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
     // SIGTERM: deregistered at once, not after 3 missed heartbeats.
     shop.wait_instances(1, Duration::from_secs(5), "b registered again")
         .await;
-    sigterm(&b);
+    b.signal("-TERM");
     let gone = shop
         .wait_instances(0, Duration::from_secs(5), "graceful deregistration")
         .await;

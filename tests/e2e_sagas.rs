@@ -137,11 +137,6 @@ fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
     )
 }
 
-fn kill(p: &mut Process) {
-    let _ = p.0.kill();
-    let _ = p.0.wait();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn place_order_saga() {
     let ws = msa_gen_tests::shop("nats", &["orders", "customers"]);
@@ -233,7 +228,7 @@ async fn place_order_saga() {
 
     // Participant down longer than the timeout: the order times out, the credit is released.
     let bob = shop.customer("100.00").await;
-    kill(&mut customers);
+    drop(customers); // killed (SIGKILL) and reaped
     let late = shop.order(bob, "30.00", None).await;
     let done = shop
         .settled(&[late], Duration::from_millis(TIMEOUT_MS * 4))
@@ -268,7 +263,7 @@ async fn place_order_saga() {
     for _ in 0..10 {
         pending.push(shop.order(carol, "10.00", None).await);
     }
-    kill(&mut orders);
+    drop(orders); // killed (SIGKILL) and reaped
     let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
     wait_ready(&shop.http, shop.orders, &mut orders).await;
     let done = shop.settled(&pending, Duration::from_secs(30)).await;
@@ -457,7 +452,7 @@ async fn checkout_saga() {
     for _ in 0..8 {
         pending.push(shop.checkout(bob, "10.00").await);
     }
-    kill(&mut orders);
+    drop(orders); // killed (SIGKILL) and reaped
     let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
     wait_ready(&shop.http, shop.orders, &mut orders).await;
     let done = shop.settled(&pending, Duration::from_secs(30)).await;
@@ -466,7 +461,7 @@ async fn checkout_saga() {
 
     // A participant down longer than the timeout: compensation in reverse order.
     let carol = shop.customer("100.00").await;
-    kill(&mut payments);
+    drop(payments); // killed (SIGKILL) and reaped
     let late = shop.checkout(carol, "25.00").await;
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS + 4000)).await;
     let o = shop.get(shop.orders, &format!("/orders/{late}")).await;

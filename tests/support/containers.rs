@@ -14,6 +14,17 @@ use crate::image;
 /// A spawned process, killed when dropped.
 pub struct Process(pub Child);
 
+impl Process {
+    /// Sends `signal` (`-TERM`, `-KILL`, `-STOP`, `-CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
