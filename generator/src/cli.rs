@@ -1,6 +1,6 @@
 //! The `msa-gen` command line: argument parsing (clap derive) and one function per command,
 //! each running the pipeline stages it needs. Exit codes: 0 success, 1 invalid blueprint,
-//! 2 usage or I/O error, 3 generation left conflict markers (files listed).
+//! 2 usage or I/O error, 3 generation left conflict markers (files listed), 4 `verify` failed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +85,18 @@ pub enum Cmd {
     },
     /// Print the JSON Schema of the blueprint format (for editor completion).
     Schema,
+    /// Prove a workspace works: build it and run its generated end-to-end suite.
+    ///
+    /// Builds every crate, then runs `tests/e2e` (ignored by a plain `cargo test`): the whole
+    /// system on Docker (databases, broker, Redis as containers; image names from MSA_IMAGE_*
+    /// env vars, official images by default) and every process of the workspace, checked
+    /// against what the blueprint declares. Shows progress and a summary; exits with 4 when a
+    /// check failed. Logs of every process: target/e2e-logs/<system>/.
+    Verify {
+        /// The workspace (default: the current directory).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Why a command failed, mapped to the exit code.
@@ -96,6 +108,8 @@ enum Failure {
     Usage(String),
     /// Generation wrote conflict markers; the files were listed. Exit 3.
     Conflicts,
+    /// `verify` found a failing check (or the suite did not run). Exit 4.
+    Unverified,
 }
 
 type Outcome = Result<(), Failure>;
@@ -119,6 +133,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Graph { blueprint } => {
             load_file(&blueprint).map(|l| print!("{}", crate::graph::mermaid(&l.blueprint)))
         }
+        Cmd::Verify { dir } => cmd_verify(&dir.unwrap_or_else(|| PathBuf::from("."))),
         Cmd::Schema => {
             print!("{}", crate::schema::json());
             Ok(())
@@ -128,6 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid) => ExitCode::from(1),
         Err(Failure::Conflicts) => ExitCode::from(3),
+        Err(Failure::Unverified) => ExitCode::from(4),
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(2)
@@ -358,4 +374,14 @@ fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
         println!("up to date: generate would change nothing");
     }
     Ok(())
+}
+
+fn cmd_verify(dir: &Path) -> Outcome {
+    let summary = crate::verify::verify(dir).map_err(|e| Failure::Usage(e.to_string()))?;
+    crate::verify::print(&summary);
+    if summary.ok() {
+        Ok(())
+    } else {
+        Err(Failure::Unverified)
+    }
 }

@@ -8,7 +8,11 @@ use include_dir::{Dir, DirEntry, include_dir};
 pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates");
 
 /// Directories and files copied verbatim into the workspace at the same relative path.
-pub const VERBATIM: &[&str] = &["crates/runtime", "crates/contracts/src/envelope.rs"];
+pub const VERBATIM: &[&str] = &[
+    "crates/runtime",
+    "crates/e2e-kit",
+    "crates/contracts/src/envelope.rs",
+];
 
 /// Every `.tera` template: (name relative to `templates/`, text).
 pub fn templates() -> Vec<(String, &'static str)> {

@@ -16,6 +16,7 @@ pub mod names;
 pub mod plan;
 pub mod render;
 pub mod schema;
+pub mod verify;
 pub mod write;
 
 /// Runs parse → validate → plan → render on a blueprint's text, without touching the disk.

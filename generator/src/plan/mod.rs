@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod bff;
 pub mod deploy;
+pub mod e2e;
 pub mod migrations;
 pub mod orchestration;
 pub mod saga;
@@ -324,6 +325,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
         ));
     }
     deploy::deploy_files(&mut files, &system, bp);
+    e2e::files(&mut files, &system, bp);
     files.push(PlannedFile {
         path: migrations::HISTORY_PATH.into(),
         ownership: Ownership::Generated,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::blueprint::{
-    Blueprint, Broker, Entity, Event, Field, FieldType, Kind, Service, Store, Style, View,
+    Blueprint, Broker, Entity, Event, Field, FieldType, Kind, Service, Sp, Store, Style, View,
 };
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
 
@@ -374,6 +374,22 @@ pub fn gateway_view(
                 service: s.name.clone(),
                 read: v.read_roles.clone(),
                 write: Vec::new(),
+                public: false,
+            });
+        }
+        // Event-sourced aggregates: their commands and state, with the expose's roles.
+        let aggregates = bp
+            .service(&s.name)
+            .into_iter()
+            .flat_map(|svc| svc.aggregates.iter())
+            .filter_map(|a| a.expose.as_ref());
+        for x in aggregates {
+            let roles = |list: &[Sp<String>]| list.iter().map(|r| r.value.clone()).collect();
+            routes.push(RouteView {
+                prefix: x.path.value.clone(),
+                service: s.name.clone(),
+                read: roles(&x.read),
+                write: roles(&x.write),
                 public: false,
             });
         }

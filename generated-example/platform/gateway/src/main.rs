@@ -19,6 +19,13 @@ const ROUTES: &[Route] = &[
         public: true,
     },
     Route {
+        prefix: "/carts",
+        service: "carts",
+        read: &["customer"],
+        write: &["customer"],
+        public: false,
+    },
+    Route {
         prefix: "/clients",
         service: "auth",
         read: &["admin"],

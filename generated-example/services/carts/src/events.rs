@@ -62,6 +62,56 @@ pub async fn publish<E: Published>(
     Ok(envelope)
 }
 
+/// The end-to-end suite's hook (`runtime::test_hooks`, debug builds only): publishes one of
+/// this service's events from its JSON, as `publish` would.
+fn test_publish<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    event_type: &'c str,
+    payload: serde_json::Value,
+) -> runtime::broker::BoxFuture<'c, Result<(), String>> {
+    Box::pin(async move {
+        match event_type {
+            contracts::CartCreated::TYPE => {
+                let event: contracts::CartCreated =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::ItemAdded::TYPE => {
+                let event: contracts::ItemAdded =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::ItemRemoved::TYPE => {
+                let event: contracts::ItemRemoved =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::QuantityChanged::TYPE => {
+                let event: contracts::QuantityChanged =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::CartCheckedOut::TYPE => {
+                let event: contracts::CartCheckedOut =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            other => return Err(format!("`{other}` is not published by this service")),
+        }
+        Ok(())
+    })
+}
+
 /// What `main.rs` hands to the runtime.
 pub fn messages() -> runtime::Messages {
     runtime::Messages {
@@ -71,5 +121,6 @@ pub fn messages() -> runtime::Messages {
         publishes: true,
         handlers: runtime::consumer::Handlers::new(),
         views: &[],
+        test_publish: Some(test_publish),
     }
 }

@@ -63,6 +63,49 @@ pub async fn publish<E: Published>(
     Ok(envelope)
 }
 
+/// The end-to-end suite's hook (`runtime::test_hooks`, debug builds only): publishes one of
+/// this service's events from its JSON, as `publish` would.
+fn test_publish<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    event_type: &'c str,
+    payload: serde_json::Value,
+) -> runtime::broker::BoxFuture<'c, Result<(), String>> {
+    Box::pin(async move {
+        match event_type {
+            contracts::CreditReserved::TYPE => {
+                let event: contracts::CreditReserved =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::CreditLimitExceeded::TYPE => {
+                let event: contracts::CreditLimitExceeded =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::CreditReleased::TYPE => {
+                let event: contracts::CreditReleased =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            contracts::CheckoutReply::TYPE => {
+                let event: contracts::CheckoutReply =
+                    serde_json::from_value(payload).map_err(|e| e.to_string())?;
+                publish(conn, event, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            other => return Err(format!("`{other}` is not published by this service")),
+        }
+        Ok(())
+    })
+}
+
 /// What `main.rs` hands to the runtime.
 pub fn messages() -> runtime::Messages {
     runtime::Messages {
@@ -72,6 +115,7 @@ pub fn messages() -> runtime::Messages {
         publishes: true,
         handlers: handlers(),
         views: &[],
+        test_publish: Some(test_publish),
     }
 }
 

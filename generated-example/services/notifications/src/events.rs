@@ -39,6 +39,7 @@ pub fn messages() -> runtime::Messages {
         publishes: false,
         handlers: handlers(),
         views: &[],
+        test_publish: None,
     }
 }
 

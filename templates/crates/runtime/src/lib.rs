@@ -35,6 +35,7 @@
 //! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
 //! | [`web`] | the composed web front end of a `web` BFF: shell page, sign-in, server-rendered fragments |
 //! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
+//! | [`test_hooks`] | the generated e2e suite's switches (debug builds, `test-hooks = true`): failing saga steps, publishing a sample event |
 
 pub mod auth;
 pub mod auth_server;
@@ -64,6 +65,7 @@ pub mod saga;
 pub mod server;
 pub mod sessions;
 pub mod telemetry;
+pub mod test_hooks;
 pub mod text_enum;
 pub mod web;
 

@@ -40,6 +40,9 @@ pub struct Messages {
     pub handlers: crate::consumer::Handlers,
     /// The view tables of a read model (journaled, rebuildable); empty otherwise.
     pub views: &'static [&'static str],
+    /// Publishes a published event from its JSON: the end-to-end suite's hook
+    /// ([`crate::test_hooks`], debug builds only).
+    pub test_publish: Option<crate::test_hooks::Publish>,
 }
 
 impl Messages {
@@ -233,6 +236,16 @@ async fn start(
             crate::config_server::admin_routes(),
             crate::auth::ADMIN,
         ));
+    }
+    if crate::test_hooks::enabled(&settings) {
+        let publish = spec
+            .messaging
+            .as_ref()
+            .and_then(|m| m.test_publish)
+            .zip(db.clone())
+            .map(|(f, pool)| (pool, f));
+        own = own.merge(crate::test_hooks::routes(publish));
+        tracing::warn!("test hooks are on (APP_TEST_HOOKS): never in production");
     }
     let mut messaging = None;
     if let Some(m) = spec.messaging {

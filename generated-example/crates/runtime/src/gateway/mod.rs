@@ -65,13 +65,21 @@ pub enum Upstreams {
 
 impl Upstreams {
     /// The registry at the setting `registry-url` when there is one, else `dns`: each service's
-    /// fixed address (a Kubernetes Service name and port).
+    /// fixed address (a Kubernetes Service name and port), which the setting `<service>-url`
+    /// (`APP_ORDERS_URL=http://10.0.0.5:8103`) replaces, as it does for call clients.
     pub fn from_settings(settings: &crate::config::Settings, dns: &[(&str, &str)]) -> Self {
         match settings.registry_url.as_deref() {
             Some(url) => Self::Registry(Watcher::start(crate::discovery::RegistryClient::new(url))),
             None => Self::Fixed(
                 dns.iter()
-                    .map(|(s, a)| ((*s).to_string(), (*a).to_string()))
+                    .map(|(s, a)| {
+                        let key = format!("{}_url", s.replace('-', "_"));
+                        let address = settings.text(&key).map_or(*a, |url| {
+                            let url = url.trim_end_matches('/');
+                            url.split_once("://").map_or(url, |(_, rest)| rest)
+                        });
+                        ((*s).to_string(), address.to_string())
+                    })
                     .collect(),
             ),
         }

@@ -58,7 +58,14 @@ where
         };
         return reply(conn, command, ok, reason).await;
     }
-    match run(conn, &command.payload.data).await? {
+    // The end-to-end suite's switch (debug builds only) refuses the action to walk the
+    // compensation path.
+    let outcome = if runtime::test_hooks::step_fails(SAGA, action) {
+        Err(runtime::test_hooks::REASON.to_string())
+    } else {
+        run(conn, &command.payload.data).await?
+    };
+    match outcome {
         Ok(()) => {
             runtime::saga::record_step(conn, SAGA, id, action, "done", &serde_json::json!({}))
                 .await?;

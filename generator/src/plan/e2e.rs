@@ -1,0 +1,635 @@
+//! The generated end-to-end suite (`tests/e2e`): its manifest, derived from the blueprint —
+//! the processes to boot and, for every exposed path, entity, aggregate, event, view, saga and
+//! BFF composition, what to check and with which sample data — plus the crate's glue. The
+//! checks themselves are the verbatim `crates/e2e-kit`.
+//!
+//! Sample data follows the defaults of the generated user-owned code, so a fresh workspace
+//! passes: aggregate commands in an order the default `decide_*` accept (create, add, change,
+//! remove, then status commands), saga participants' `reserve-<x>` entities created first with
+//! room (or none, for the failure path), positive amounts.
+
+#[path = "../../../templates/crates/e2e-kit/src/manifest.rs"]
+pub mod manifest;
+
+use serde_json::{Value, json};
+
+use self::manifest::{
+    Aggregate, Command, Composition, Entity, EventFlow, Kind as ProcessKind, Manifest, Process,
+    Route, Saga, Setup, View,
+};
+use super::view::{ServiceView, SystemView};
+use crate::blueprint::{Blueprint, Discovery, Expose, Field, FieldType, Kind, SagaStyle, Sessions};
+use crate::names::{to_kebab, to_snake};
+
+/// An id no entity has: probes a route of an aggregate (404 means it reached the service).
+const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// The suite's crate: its manifest (`system.toml`), `Cargo.toml` and the one test.
+pub fn files(files: &mut Vec<super::PlannedFile>, system: &SystemView, bp: &Blueprint) {
+    let manifest = manifest(bp, system);
+    let text = toml::to_string(&manifest).unwrap_or_default();
+    files.push(super::PlannedFile {
+        path: "tests/e2e/system.toml".into(),
+        ownership: super::Ownership::Generated,
+        source: super::Source::Text(format!(
+            "# What the end-to-end suite boots and checks, derived from blueprint.toml.\n\n{text}"
+        )),
+    });
+    for (path, name) in [
+        ("tests/e2e/Cargo.toml", "tests/e2e/Cargo.toml.tera"),
+        ("tests/e2e/tests/system.rs", "tests/e2e/system.rs.tera"),
+    ] {
+        files.push(super::template(
+            path,
+            super::Ownership::Generated,
+            name,
+            system,
+        ));
+    }
+}
+
+/// The manifest of `bp`'s system; `system` is the plan's view of it.
+pub fn manifest(bp: &Blueprint, system: &SystemView) -> Manifest {
+    Manifest {
+        system: bp.system.name.value.clone(),
+        broker: system.broker.clone(),
+        registry: bp.platform.discovery == Discovery::Registry,
+        config_server: system.config_server.is_some(),
+        roles: bp
+            .auth
+            .as_ref()
+            .map(|a| a.roles.iter().map(|r| r.value.clone()).collect())
+            .unwrap_or_default(),
+        redis_sessions: bp
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.sessions == Sessions::Redis),
+        processes: processes(bp, system),
+        routes: routes(bp),
+        entities: entities(bp),
+        views: views(bp, system),
+        aggregates: aggregates(bp),
+        events: events(bp, &system.services),
+        sagas: sagas(bp),
+        compositions: compositions(bp),
+    }
+}
+
+fn processes(bp: &Blueprint, system: &SystemView) -> Vec<Process> {
+    let platform = |name: &str, kind, database: Option<&str>| Process {
+        name: name.into(),
+        kind,
+        database: database.map(str::to_string),
+        broker: false,
+        replicas: 1,
+    };
+    let mut out = Vec::new();
+    if bp.platform.discovery == Discovery::Registry {
+        out.push(platform("registry", ProcessKind::Registry, None));
+    }
+    if system.config_server.is_some() {
+        out.push(platform("config-server", ProcessKind::ConfigServer, None));
+    }
+    if bp.auth.is_some() {
+        out.push(platform("auth", ProcessKind::Auth, Some("auth")));
+    }
+    for s in &system.services {
+        let replicas = bp.service(&s.name).map_or(1, |x| x.replicas.clamp(1, 2));
+        out.push(Process {
+            name: s.name.clone(),
+            kind: ProcessKind::Service,
+            database: s.has_db.then(|| s.database.clone()),
+            broker: s.messaging.is_some(),
+            replicas,
+        });
+    }
+    for b in &bp.bffs {
+        out.push(platform(&b.name.value, ProcessKind::Bff, None));
+    }
+    out.push(platform("gateway", ProcessKind::Gateway, None));
+    out
+}
+
+fn roles(list: &[crate::blueprint::Sp<String>]) -> Vec<String> {
+    list.iter().map(|r| r.value.clone()).collect()
+}
+
+/// Every exposed path through the gateway, and every path a BFF passes on.
+fn routes(bp: &Blueprint) -> Vec<Route> {
+    let mut out = Vec::new();
+    for s in &bp.services {
+        let exposed = s
+            .entities
+            .iter()
+            .filter_map(|e| e.expose.as_ref().map(|x| (x, x.path.value.clone())))
+            .chain(
+                s.views
+                    .iter()
+                    .filter_map(|v| v.expose.as_ref().map(|x| (x, x.path.value.clone()))),
+            )
+            .chain(s.aggregates.iter().filter_map(|a| {
+                a.expose
+                    .as_ref()
+                    .map(|x| (x, format!("{}/{UNKNOWN_ID}", x.path.value)))
+            }));
+        for (x, path) in exposed {
+            out.push(Route {
+                service: s.name.value.clone(),
+                path,
+                read: roles(&x.read),
+                via: None,
+            });
+        }
+    }
+    for b in &bp.bffs {
+        for r in &b.routes {
+            if let Some(route) = out
+                .iter()
+                .find(|x| x.via.is_none() && x.path == r.value)
+                .cloned()
+            {
+                out.push(Route {
+                    via: Some(b.name.value.clone()),
+                    ..route
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A sample JSON value of a field; `variant` 1 for a create, 2 for an update.
+fn sample(name: &str, ty: &FieldType, variant: u8) -> Value {
+    sample_kind(name, &ty.kind, variant)
+}
+
+fn sample_kind(name: &str, kind: &Kind, variant: u8) -> Value {
+    match kind {
+        Kind::String | Kind::Text => json!(format!("{} {variant}", name.replace('-', " "))),
+        Kind::Bool => json!(variant == 1),
+        Kind::I32 | Kind::I64 => json!(2 + i64::from(variant)),
+        Kind::F64 => json!(1.5 * f64::from(variant)),
+        Kind::Decimal => json!(format!("{}.50", 10 * u32::from(variant) + 2)),
+        Kind::Uuid => json!(sample_uuid(name)),
+        Kind::Date => json!(format!("2026-0{variant}-15")),
+        Kind::Datetime => json!(format!("2026-0{variant}-15T10:30:00Z")),
+        Kind::Json => json!({ "sample": variant }),
+        Kind::Enum(values) => {
+            let i = if variant == 1 { 0 } else { values.len() - 1 };
+            json!(values.get(i).cloned().unwrap_or_default())
+        }
+        Kind::List(inner) => json!([sample_kind(name, inner, variant)]),
+    }
+}
+
+/// The same id for the same field name everywhere (an item added, then changed, then removed).
+fn sample_uuid(name: &str) -> String {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        hash >> 32,
+        (hash >> 16) & 0xffff,
+        hash & 0xfff,
+        (hash >> 4) & 0xfff,
+        hash & 0xffff_ffff_ffff
+    )
+}
+
+/// Fields whose value comes back exactly as sent.
+fn comparable(kind: &Kind) -> bool {
+    match kind {
+        Kind::String
+        | Kind::Text
+        | Kind::Bool
+        | Kind::I32
+        | Kind::I64
+        | Kind::Uuid
+        | Kind::Enum(_) => true,
+        Kind::List(inner) => comparable(inner),
+        _ => false,
+    }
+}
+
+fn body(fields: &[Field], variant: u8, skip: Option<&str>) -> serde_json::Map<String, Value> {
+    fields
+        .iter()
+        .filter(|f| Some(f.name.value.as_str()) != skip)
+        .map(|f| {
+            (
+                to_snake(&f.name.value),
+                sample(&f.name.value, &f.ty.value, variant),
+            )
+        })
+        .collect()
+}
+
+fn text(map: serde_json::Map<String, Value>) -> String {
+    Value::Object(map).to_string()
+}
+
+fn entities(bp: &Blueprint) -> Vec<Entity> {
+    let mut out = Vec::new();
+    for s in bp
+        .services
+        .iter()
+        .filter(|s| s.style.value == crate::blueprint::Style::Crud)
+    {
+        for e in &s.entities {
+            let Some(x) = &e.expose else { continue };
+            out.push(Entity {
+                service: s.name.value.clone(),
+                name: e.name.value.clone(),
+                path: x.path.value.clone(),
+                create: text(body(&e.fields, 1, None)),
+                update: text(body(&e.fields, 2, None)),
+                compare: e
+                    .fields
+                    .iter()
+                    .filter(|f| comparable(&f.ty.value.kind))
+                    .map(|f| to_snake(&f.name.value))
+                    .collect(),
+                read: roles(&x.read),
+                write: roles(&x.write),
+            });
+        }
+    }
+    out
+}
+
+fn views(bp: &Blueprint, system: &SystemView) -> Vec<View> {
+    let mut out = Vec::new();
+    for s in &bp.services {
+        if !system
+            .services
+            .iter()
+            .any(|x| x.name == s.name.value && x.messaging.is_some())
+        {
+            continue;
+        }
+        for v in &s.views {
+            let (Some(x), Some(first)) = (&v.expose, v.from.first()) else {
+                continue;
+            };
+            out.push(View {
+                service: s.name.value.clone(),
+                name: v.name.value.clone(),
+                path: x.path.value.clone(),
+                key: to_snake(&v.key.value),
+                created_by: first.value.clone(),
+                read: roles(&x.read),
+            });
+        }
+    }
+    out
+}
+
+fn aggregates(bp: &Blueprint) -> Vec<Aggregate> {
+    let mut out = Vec::new();
+    for s in &bp.services {
+        for a in &s.aggregates {
+            let Some(x) = &a.expose else { continue };
+            let own_id = format!("{}-id", to_kebab(&a.name.value));
+            let rank = |name: &str| match name.split_once('-').map_or(name, |(verb, _)| verb) {
+                "add" => 1,
+                "change" => 2,
+                "remove" => 3,
+                _ => 4,
+            };
+            let mut commands: Vec<(usize, Command)> = a
+                .commands
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let event = bp.events.iter().find(|e| e.name.value == c.event.value)?;
+                    let rank = if i == 0 { 0 } else { rank(&c.name.value) };
+                    Some((
+                        rank,
+                        Command {
+                            name: c.name.value.clone(),
+                            body: text(body(&event.fields, 1, Some(&own_id))),
+                        },
+                    ))
+                })
+                .collect();
+            commands.sort_by_key(|(rank, _)| *rank);
+            out.push(Aggregate {
+                service: s.name.value.clone(),
+                name: a.name.value.clone(),
+                path: x.path.value.clone(),
+                commands: commands.into_iter().map(|(_, c)| c).collect(),
+                read: roles(&x.read),
+                write: roles(&x.write),
+            });
+        }
+    }
+    out
+}
+
+/// Every event with consumers, published by a service that has an outbox for it.
+fn events(bp: &Blueprint, services: &[ServiceView]) -> Vec<EventFlow> {
+    let outbox = |name: &str| {
+        services
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.messaging.as_ref().map(|m| m.in_tx && s.has_db))
+            .unwrap_or(false)
+    };
+    let mut out = Vec::new();
+    for e in &bp.events {
+        let publisher = bp
+            .services
+            .iter()
+            .find(|s| s.publishes.iter().any(|p| p.value == e.name.value) && outbox(&s.name.value));
+        let consumers: Vec<String> = bp
+            .services
+            .iter()
+            .filter(|s| s.consumes.iter().any(|c| c.value == e.name.value))
+            .filter(|s| {
+                services
+                    .iter()
+                    .any(|x| x.name == s.name.value && x.messaging.is_some())
+            })
+            .map(|s| s.name.value.clone())
+            .collect();
+        if let (Some(p), false) = (publisher, consumers.is_empty()) {
+            out.push(EventFlow {
+                event: e.name.value.clone(),
+                publisher: p.name.value.clone(),
+                payload: text(body(&e.fields, 1, None)),
+                consumers,
+            });
+        }
+    }
+    out
+}
+
+fn write_role(x: Option<&Expose>) -> Option<String> {
+    x.and_then(|x| x.write.first()).map(|r| r.value.clone())
+}
+
+fn sagas(bp: &Blueprint) -> Vec<Saga> {
+    let mut out = Vec::new();
+    for saga in &bp.sagas {
+        let unsupported = match saga.style {
+            SagaStyle::Choreography => super::saga::unsupported(bp, saga),
+            SagaStyle::Orchestration => super::orchestration::unsupported(bp, saga),
+        };
+        if unsupported.is_some() {
+            continue;
+        }
+        let Some(owner) = bp.service(&saga.owner.value) else {
+            continue;
+        };
+        let (entity, start) = match saga.style {
+            SagaStyle::Choreography => {
+                let Some(entity) = owner.entities.iter().find(|e| {
+                    e.expose.is_some()
+                        && super::saga::status_values(e).is_some()
+                        && saga.steps.first().is_some_and(|s| {
+                            bp.service(&s.service.value).is_some_and(|p| {
+                                p.consumes
+                                    .iter()
+                                    .any(|c| c.value == format!("{}Created", e.name.value))
+                            })
+                        })
+                }) else {
+                    continue;
+                };
+                let path = entity
+                    .expose
+                    .as_ref()
+                    .map(|x| x.path.value.clone())
+                    .unwrap_or_default();
+                (entity, path)
+            }
+            SagaStyle::Orchestration => {
+                let Ok(view) = super::orchestration::view(bp, saga) else {
+                    continue;
+                };
+                let Some(entity) = owner
+                    .entities
+                    .iter()
+                    .find(|e| e.expose.is_some() && super::saga::status_values(e).is_some())
+                else {
+                    continue;
+                };
+                (entity, view.path)
+            }
+        };
+        let Ok(outcomes) = super::saga::outcomes(bp, owner, entity) else {
+            continue;
+        };
+        let mut start_body = body(&entity.fields, 1, None);
+        start_body.insert("status".into(), json!(outcomes.running));
+        let setups = saga
+            .steps
+            .iter()
+            .filter_map(|step| reserve_setup(bp, &step.service.value, &step.action.value, entity))
+            .collect();
+        // The last step refused compensates every step before it that has a compensation.
+        let fail_step = (saga.style == SagaStyle::Orchestration)
+            .then(|| {
+                let last = saga.steps.last()?;
+                saga.steps[..saga.steps.len() - 1]
+                    .iter()
+                    .any(|s| s.compensation.is_some())
+                    .then(|| {
+                        format!(
+                            "{}.{}.{}",
+                            last.service.value, saga.name.value, last.action.value
+                        )
+                    })
+            })
+            .flatten();
+        out.push(Saga {
+            name: saga.name.value.clone(),
+            style: match saga.style {
+                SagaStyle::Choreography => "choreography".into(),
+                SagaStyle::Orchestration => "orchestration".into(),
+            },
+            owner: owner.name.value.clone(),
+            start,
+            body: text(start_body),
+            entity: entity
+                .expose
+                .as_ref()
+                .map(|x| x.path.value.clone())
+                .unwrap_or_default(),
+            running: outcomes.running,
+            success: outcomes.success,
+            failure: outcomes.failure,
+            setups,
+            fail_step,
+            role: write_role(entity.expose.as_ref()),
+        });
+    }
+    out
+}
+
+/// For a `reserve-<x>` step: the participant's entity holding `<x>-limit` and `<x>-reserved`,
+/// created with room (and, for the failure path, with none), its id given to the saga through
+/// the owner entity's `<entity>-id`.
+fn reserve_setup(
+    bp: &Blueprint,
+    service: &str,
+    action: &str,
+    owner_entity: &crate::blueprint::Entity,
+) -> Option<Setup> {
+    let thing = action.strip_prefix("reserve-")?;
+    let (limit, reserved) = (format!("{thing}-limit"), format!("{thing}-reserved"));
+    let svc = bp.service(service)?;
+    let entity = svc.entities.iter().find(|e| {
+        e.expose.is_some()
+            && [&limit, &reserved].iter().all(|n| {
+                e.fields
+                    .iter()
+                    .any(|f| &f.name.value == *n && f.ty.value.kind == Kind::Decimal)
+            })
+    })?;
+    let into = format!("{}-id", to_kebab(&entity.name.value));
+    owner_entity
+        .fields
+        .iter()
+        .find(|f| f.name.value == into && f.ty.value.kind == Kind::Uuid)?;
+    let with = |room: &str| {
+        let mut b = body(&entity.fields, 1, None);
+        b.insert(to_snake(&limit), json!(room));
+        b.insert(to_snake(&reserved), json!("0"));
+        text(b)
+    };
+    Some(Setup {
+        path: entity.expose.as_ref()?.path.value.clone(),
+        body: with("1000000.00"),
+        refusing: Some(with("0.00")),
+        into: to_snake(&into),
+        role: write_role(entity.expose.as_ref()),
+    })
+}
+
+/// Compositions whose path takes `{id}` of the first call's entity.
+fn compositions(bp: &Blueprint) -> Vec<Composition> {
+    let mut out = Vec::new();
+    for b in &bp.bffs {
+        for c in &b.compositions {
+            let Some(first) = c.calls.first() else {
+                continue;
+            };
+            let Some(prefix) = first.path.value.strip_suffix("/{id}") else {
+                continue;
+            };
+            if !c.path.value.contains("{id}") {
+                continue;
+            }
+            out.push(Composition {
+                bff: b.name.value.clone(),
+                path: c.path.value.clone(),
+                entity: prefix.to_string(),
+                read: roles(&c.read),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> Manifest {
+        let bp = crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+            .expect("shop")
+            .blueprint;
+        let plan = crate::plan::plan(&bp, "", None);
+        let file = plan
+            .files
+            .iter()
+            .find(|f| f.path == "tests/e2e/system.toml")
+            .expect("manifest planned");
+        let crate::plan::Source::Text(t) = &file.source else {
+            panic!("manifest is text")
+        };
+        toml::from_str(t).expect("manifest parses back")
+    }
+
+    #[test]
+    fn the_shop_manifest_names_every_part() {
+        let m = shop();
+        let names: Vec<&str> = m.processes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names.first(), Some(&"registry"));
+        assert_eq!(names.last(), Some(&"gateway"));
+        assert!(names.contains(&"auth") && names.contains(&"web-bff"));
+        let orders = m
+            .processes
+            .iter()
+            .find(|p| p.name == "orders")
+            .expect("orders");
+        assert_eq!(
+            (orders.replicas, orders.database.as_deref()),
+            (2, Some("orders"))
+        );
+        let entities: Vec<&str> = m.entities.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(entities, ["Customer", "Product", "Order", "Payment"]);
+        let cart = &m.aggregates[0];
+        let commands: Vec<&str> = cart.commands.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            commands,
+            [
+                "create",
+                "add-item",
+                "change-quantity",
+                "remove-item",
+                "check-out"
+            ]
+        );
+        let checkout = m
+            .sagas
+            .iter()
+            .find(|s| s.name == "checkout")
+            .expect("checkout");
+        assert_eq!(checkout.start, "/orders/checkout");
+        assert_eq!(
+            checkout.fail_step.as_deref(),
+            Some("payments.checkout.charge")
+        );
+        assert_eq!(checkout.setups[0].into, "customer_id");
+        let place = m
+            .sagas
+            .iter()
+            .find(|s| s.name == "place-order")
+            .expect("place-order");
+        assert_eq!(
+            (place.start.as_str(), place.success.as_str()),
+            ("/orders", "approved")
+        );
+        let created = m
+            .events
+            .iter()
+            .find(|e| e.event == "OrderCreated")
+            .expect("OrderCreated");
+        assert_eq!(created.consumers, ["customers", "order-history"]);
+        assert!(
+            m.routes
+                .iter()
+                .any(|r| r.via.as_deref() == Some("mobile-bff") && r.path == "/orders")
+        );
+        assert_eq!(m.compositions[0].entity, "/orders");
+    }
+
+    #[test]
+    fn samples_keep_ids_stable_and_values_valid() {
+        assert_eq!(sample_uuid("product-id"), sample_uuid("product-id"));
+        assert_ne!(sample_uuid("product-id"), sample_uuid("customer-id"));
+        assert!(uuid_like(&sample_uuid("x")));
+        let t = FieldType {
+            kind: Kind::Decimal,
+            optional: false,
+        };
+        assert_eq!(sample("total", &t, 1), json!("12.50"));
+    }
+
+    fn uuid_like(s: &str) -> bool {
+        s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+    }
+}

@@ -1,0 +1,298 @@
+//! `msa-gen verify`: proves a workspace works. It builds every binary, then runs the
+//! workspace's generated end-to-end suite (`tests/e2e`, ignored by a plain `cargo test`) and
+//! follows its `e2e boot …` / `e2e check …` lines with a progress bar, then prints what passed,
+//! what failed and where the logs are.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One line of the suite's output, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Boot { what: String, ok: bool },
+    Check { name: String, result: CheckResult },
+    Summary(String),
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+/// Parses `e2e boot <what> ... ok`, `e2e check <name> ... ok (12 ms)`,
+/// `e2e check <name> ... FAILED (12 ms): why`, `e2e check <name> ... skipped: why` and
+/// `e2e summary: …`.
+pub fn parse(line: &str) -> Line {
+    if let Some(rest) = line.strip_prefix("e2e summary: ") {
+        return Line::Summary(rest.to_string());
+    }
+    let Some((head, tail)) = line.split_once(" ... ") else {
+        return Line::Other;
+    };
+    if let Some(what) = head.strip_prefix("e2e boot") {
+        return Line::Boot {
+            what: what.trim().to_string(),
+            ok: tail.starts_with("ok"),
+        };
+    }
+    let Some(name) = head.strip_prefix("e2e check ") else {
+        return Line::Other;
+    };
+    let after_colon = |t: &str| {
+        t.split_once(": ")
+            .map_or(String::new(), |(_, r)| r.to_string())
+    };
+    let result = if tail.starts_with("ok") {
+        CheckResult::Passed
+    } else if tail.starts_with("skipped") {
+        CheckResult::Skipped(after_colon(tail))
+    } else {
+        CheckResult::Failed(after_colon(tail))
+    };
+    Line::Check {
+        name: name.to_string(),
+        result,
+    }
+}
+
+/// What the suite did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub passed: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    pub boot_failed: bool,
+    pub logs: Option<String>,
+    pub build: Duration,
+    pub run: Duration,
+}
+
+impl Summary {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && !self.boot_failed && !self.passed.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "{0} is not a generated workspace (no tests/e2e/system.toml): run `msa-gen generate` first"
+    )]
+    NotAWorkspace(PathBuf),
+    #[error("cannot run cargo: {0}")]
+    Cargo(std::io::Error),
+    #[error("`cargo build --workspace` failed:\n{0}")]
+    Build(String),
+}
+
+fn bar(message: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb.set_message(message.to_string());
+    pb
+}
+
+/// Prints above the bar, or plainly when there is no terminal to draw it on.
+fn say(pb: &ProgressBar, text: &str) {
+    if pb.is_hidden() {
+        println!("{text}");
+    } else {
+        pb.println(text);
+    }
+}
+
+/// Builds `dir` and runs its suite.
+pub fn verify(dir: &Path) -> Result<Summary, VerifyError> {
+    if !dir.join("tests/e2e/system.toml").is_file() {
+        return Err(VerifyError::NotAWorkspace(dir.to_path_buf()));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut summary = Summary::default();
+
+    let pb = bar("building the workspace (cargo build --workspace)");
+    let started = Instant::now();
+    let out = Command::new(&cargo)
+        .args(["build", "--workspace"])
+        .current_dir(dir)
+        .output()
+        .map_err(VerifyError::Cargo)?;
+    summary.build = started.elapsed();
+    pb.finish_and_clear();
+    if !out.status.success() {
+        return Err(VerifyError::Build(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    println!("built the workspace in {:.1}s", summary.build.as_secs_f64());
+
+    let pb = bar("booting the system");
+    let started = Instant::now();
+    let mut child = Command::new(&cargo)
+        .args([
+            "test",
+            "-p",
+            "e2e",
+            "--",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(VerifyError::Cargo)?;
+    // cargo's own messages and the panic go to stderr: keep them for a failure report.
+    let stderr = child.stderr.take().map(|err| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        })
+    });
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            match parse(&line) {
+                Line::Boot { what, ok } => {
+                    if !ok {
+                        summary.boot_failed = true;
+                        say(&pb, &format!("✗ boot: {line}"));
+                    } else {
+                        pb.set_message(format!("booted {what}"));
+                    }
+                }
+                Line::Check { name, result } => {
+                    match &result {
+                        CheckResult::Passed => {
+                            say(&pb, &format!("✓ {name}"));
+                            summary.passed.push(name.clone());
+                        }
+                        CheckResult::Failed(why) => {
+                            say(&pb, &format!("✗ {name}: {why}"));
+                            summary.failed.push((name.clone(), why.clone()));
+                        }
+                        CheckResult::Skipped(why) => {
+                            say(&pb, &format!("- {name} (skipped: {why})"));
+                            summary.skipped.push((name.clone(), why.clone()));
+                        }
+                    }
+                    pb.set_message(format!(
+                        "{} passed, {} failed — last: {name}",
+                        summary.passed.len(),
+                        summary.failed.len()
+                    ));
+                }
+                Line::Summary(text) => {
+                    summary.logs = text.split_once("logs in ").map(|(_, l)| l.to_string());
+                }
+                Line::Other => {}
+            }
+        }
+    }
+    let status = child.wait().map_err(VerifyError::Cargo)?;
+    let errors = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    summary.run = started.elapsed();
+    pb.finish_and_clear();
+    if !status.success() && summary.failed.is_empty() {
+        // The suite did not get to its checks (no Docker, a compile error): say why.
+        summary.boot_failed = true;
+        let tail: Vec<&str> = errors.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        println!("the suite failed before its checks:\n{}", tail.join("\n"));
+    }
+    Ok(summary)
+}
+
+/// The closing report.
+pub fn print(summary: &Summary) {
+    println!(
+        "\n{}: {} passed, {} failed, {} skipped (build {:.1}s, suite {:.1}s)",
+        if summary.ok() {
+            "verified"
+        } else {
+            "NOT verified"
+        },
+        summary.passed.len(),
+        summary.failed.len(),
+        summary.skipped.len(),
+        summary.build.as_secs_f64(),
+        summary.run.as_secs_f64()
+    );
+    for (name, why) in &summary.failed {
+        println!("  failed: {name}\n          {why}");
+    }
+    for (name, why) in &summary.skipped {
+        println!("  skipped: {name} ({why})");
+    }
+    if let Some(logs) = &summary.logs {
+        println!("logs of every process: {logs}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_of_the_suite_parse() {
+        assert_eq!(
+            parse("e2e check crud Order ... ok (120 ms)"),
+            Line::Check {
+                name: "crud Order".into(),
+                result: CheckResult::Passed
+            }
+        );
+        assert_eq!(
+            parse(
+                "e2e check saga checkout succeeds ... FAILED (45001 ms): saga checkout still `pending`"
+            ),
+            Line::Check {
+                name: "saga checkout succeeds".into(),
+                result: CheckResult::Failed("saga checkout still `pending`".into())
+            }
+        );
+        assert_eq!(
+            parse("e2e check fault: broker restarted ... skipped: no events"),
+            Line::Check {
+                name: "fault: broker restarted".into(),
+                result: CheckResult::Skipped("no events".into())
+            }
+        );
+        assert_eq!(
+            parse("e2e boot ... FAILED: start postgres"),
+            Line::Boot {
+                what: String::new(),
+                ok: false
+            }
+        );
+        assert_eq!(parse("running 1 test"), Line::Other);
+        assert_eq!(
+            parse("e2e summary: 3 passed, 0 failed, 0 skipped; logs in /tmp/x"),
+            Line::Summary("3 passed, 0 failed, 0 skipped; logs in /tmp/x".into())
+        );
+    }
+
+    #[test]
+    fn nothing_passed_is_not_verified() {
+        assert!(!Summary::default().ok());
+        let s = Summary {
+            passed: vec!["a".into()],
+            ..Summary::default()
+        };
+        assert!(s.ok());
+    }
+}

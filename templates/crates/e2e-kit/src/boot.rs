@@ -1,0 +1,300 @@
+//! Boots a whole system from its [`Manifest`]: the containers, then the processes in
+//! dependency order (registry, config server, auth, services, BFFs, gateway), each kind waited
+//! for before the next starts; then one user per role. Everything stops when the [`System`]
+//! is dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::infra;
+use crate::manifest::{Kind, Manifest};
+use crate::process::{Instance, Launch};
+
+/// How long a process may take to become ready (its first start runs migrations).
+const READY: Duration = Duration::from_secs(120);
+/// Heartbeat interval given to the registry and its clients: 3 missed beats evict.
+pub const HEARTBEAT_MS: u64 = 500;
+const ADMIN_PASSWORD: &str = "e2e-admin-secret";
+
+/// A running system.
+pub struct System {
+    pub manifest: Manifest,
+    pub http: reqwest::Client,
+    /// Where every process and (on failure) container writes its log.
+    pub logs: PathBuf,
+    // Fields drop in order: processes first, then the containers they use.
+    pub instances: BTreeMap<String, Vec<Instance>>,
+    pub postgres: Option<infra::Service>,
+    pub broker: Option<infra::Service>,
+    pub redis: Option<infra::Service>,
+    /// Bearer token per role (`admin` is the first admin); empty without auth.
+    pub tokens: BTreeMap<String, String>,
+}
+
+impl System {
+    /// Starts everything; `workspace` is the generated workspace's root (processes run there,
+    /// so they find `config/`).
+    pub async fn boot(manifest: Manifest, workspace: &Path, logs: PathBuf) -> Result<Self, String> {
+        std::fs::create_dir_all(&logs).map_err(|e| format!("logs dir: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let databases: Vec<String> = {
+            let mut d: Vec<String> = manifest
+                .processes
+                .iter()
+                .filter_map(|p| p.database.clone())
+                .collect();
+            d.sort();
+            d.dedup();
+            d
+        };
+        let postgres = if databases.is_empty() {
+            None
+        } else {
+            Some(step("postgres", infra::postgres(&databases)).await?)
+        };
+        let broker = if manifest.broker != "none" && manifest.processes.iter().any(|p| p.broker) {
+            Some(step(&manifest.broker, infra::broker(&manifest.broker)).await?)
+        } else {
+            None
+        };
+        let redis = if manifest.redis_sessions {
+            Some(step("redis", infra::redis()).await?)
+        } else {
+            None
+        };
+        let mut system = Self {
+            http,
+            logs,
+            instances: BTreeMap::new(),
+            postgres,
+            broker,
+            redis,
+            tokens: BTreeMap::new(),
+            manifest,
+        };
+        system.start_processes(workspace).await?;
+        if !system.manifest.roles.is_empty() {
+            let started = Instant::now();
+            system.sign_in_users().await?;
+            println!(
+                "e2e boot users ... ok ({} ms)",
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(system)
+    }
+
+    async fn start_processes(&mut self, workspace: &Path) -> Result<(), String> {
+        let bin = crate::process::bin_dir();
+        // Every instance's port first: without a registry each process is told the others'
+        // addresses (as Kubernetes Service names would give them).
+        let mut ports: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+        for p in &self.manifest.processes {
+            let n = p.replicas.clamp(1, 2);
+            ports.insert(p.name.clone(), (0..n).map(|_| infra::free_port()).collect());
+        }
+        let url_of = |name: &str| {
+            ports
+                .get(name)
+                .map(|p| format!("http://127.0.0.1:{}", p[0]))
+        };
+        let mut kinds: Vec<Kind> = self.manifest.processes.iter().map(|p| p.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        for kind in kinds {
+            let started = Instant::now();
+            let mut names = Vec::new();
+            for p in self.manifest.processes.iter().filter(|p| p.kind == kind) {
+                for (i, port) in ports[&p.name].iter().enumerate() {
+                    let mut env = vec![
+                        ("APP_HOST".to_string(), "127.0.0.1".to_string()),
+                        ("APP_PORT".into(), port.to_string()),
+                        ("APP_LOG_LEVEL".into(), "info".into()),
+                        ("APP_HEARTBEAT_MS".into(), HEARTBEAT_MS.to_string()),
+                    ];
+                    if kind != Kind::Registry
+                        && let Some(url) =
+                            self.manifest.registry.then(|| url_of("registry")).flatten()
+                    {
+                        env.push(("REGISTRY_URL".into(), url));
+                    }
+                    if !matches!(kind, Kind::Registry | Kind::ConfigServer)
+                        && let Some(url) = self
+                            .manifest
+                            .config_server
+                            .then(|| url_of("config-server"))
+                            .flatten()
+                    {
+                        env.push(("CONFIG_URL".into(), url));
+                    }
+                    if let (Some(db), Some(pg)) = (&p.database, &self.postgres) {
+                        env.push(("DATABASE_URL".into(), format!("{}/{db}", pg.url)));
+                    }
+                    if let (true, Some(b)) = (p.broker, &self.broker) {
+                        env.push(("BROKER_URL".into(), b.url.clone()));
+                    }
+                    match url_of("auth") {
+                        Some(url) if kind != Kind::Auth => env.push(("APP_AUTH_URL".into(), url)),
+                        _ => {}
+                    }
+                    if kind == Kind::Auth {
+                        env.push(("APP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+                    }
+                    if let Some(r) = &self.redis
+                        && matches!(kind, Kind::Auth | Kind::Gateway)
+                    {
+                        env.push(("APP_SESSIONS".into(), "redis".into()));
+                        env.push(("APP_REDIS_URL".into(), r.url.clone()));
+                    }
+                    if kind == Kind::Service {
+                        env.push(("APP_TEST_HOOKS".into(), "true".into()));
+                    }
+                    if !self.manifest.registry {
+                        for other in &self.manifest.processes {
+                            if let Some(url) = url_of(&other.name) {
+                                let key = format!(
+                                    "APP_{}_URL",
+                                    other.name.replace('-', "_").to_uppercase()
+                                );
+                                env.push((key, url));
+                            }
+                        }
+                    }
+                    let label = format!("{}-{i}", p.name);
+                    let launch = Launch {
+                        binary: bin.join(&p.name),
+                        workspace: workspace.to_path_buf(),
+                        log: self.logs.join(format!("{label}.log")),
+                        label,
+                        port: *port,
+                        env,
+                    };
+                    let _ = std::fs::remove_file(&launch.log);
+                    self.instances
+                        .entry(p.name.clone())
+                        .or_default()
+                        .push(Instance::start(launch)?);
+                }
+                names.push(p.name.clone());
+            }
+            for name in &names {
+                for instance in self.instances.get_mut(name).into_iter().flatten() {
+                    instance.wait_ready(&self.http, READY).await?;
+                }
+            }
+            println!(
+                "e2e boot {} ... ok ({} ms)",
+                names.join(", "),
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(())
+    }
+
+    /// The first instance's URL of process `name`.
+    pub fn url(&self, name: &str) -> Result<String, String> {
+        self.instances
+            .get(name)
+            .and_then(|v| v.first())
+            .map(Instance::url)
+            .ok_or_else(|| format!("no process `{name}`"))
+    }
+
+    /// Where requests enter: the gateway.
+    pub fn gateway(&self) -> Result<String, String> {
+        self.url("gateway")
+    }
+
+    /// The token of a role, `None` for anonymous.
+    pub fn token(&self, role: Option<&str>) -> Option<&str> {
+        role.and_then(|r| self.tokens.get(r)).map(String::as_str)
+    }
+
+    async fn sign_in_users(&mut self) -> Result<(), String> {
+        let gateway = self.gateway()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let admin = loop {
+            // The first admin is created just after the auth service starts.
+            match self.password_grant(&gateway, "admin", ADMIN_PASSWORD).await {
+                Ok(t) => break t,
+                Err(e) if Instant::now() > deadline => return Err(format!("admin sign-in: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        for role in self.manifest.roles.clone() {
+            if role == "admin" {
+                continue;
+            }
+            let (user, password) = (format!("e2e-{role}"), format!("e2e-{role}-secret"));
+            let r = self
+                .http
+                .post(format!("{gateway}/users"))
+                .bearer_auth(&admin)
+                .json(
+                    &serde_json::json!({ "username": user, "password": password, "roles": [role] }),
+                )
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("create user {user}: {}", r.status()));
+            }
+            let token = self.password_grant(&gateway, &user, &password).await?;
+            self.tokens.insert(role, token);
+        }
+        self.tokens.insert("admin".into(), admin);
+        Ok(())
+    }
+
+    async fn password_grant(
+        &self,
+        gateway: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<String, String> {
+        let r = self
+            .http
+            .post(format!("{gateway}/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("token for {user}: {status} {body}"))
+    }
+
+    /// Saves every container's output next to the process logs.
+    pub async fn save_container_logs(&self) {
+        for c in [&self.postgres, &self.broker, &self.redis]
+            .into_iter()
+            .flatten()
+        {
+            c.save_logs(&self.logs).await;
+        }
+    }
+}
+
+async fn step<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let started = Instant::now();
+    let out = f.await?;
+    println!(
+        "e2e boot {what} ... ok ({} ms)",
+        started.elapsed().as_millis()
+    );
+    Ok(out)
+}

@@ -1,0 +1,701 @@
+//! The checks, each a function of the running [`System`] that returns what went wrong. They
+//! drive the system only from outside: HTTP through the gateway (or a BFF) with real tokens,
+//! the test hooks of `runtime::test_hooks`, `/metrics`, the registry, and the containers.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::boot::{HEARTBEAT_MS, System};
+use crate::manifest::{Aggregate, Composition, Entity, EventFlow, Kind, Route, Saga, View};
+
+pub type Outcome = Result<(), String>;
+
+/// Ids the checks created and left in place, by entity path (`/orders` → id), for the checks
+/// that need an existing entity (compositions).
+pub type Created = BTreeMap<String, String>;
+
+fn json(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("manifest body `{text}`: {e}"))
+}
+
+/// One request; the answer's status and JSON body (`Null` when it has none).
+pub async fn call(
+    sys: &System,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), String> {
+    let mut r = sys.http.request(method.clone(), url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(b);
+    }
+    let r = r.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+/// `call` that wants `expect`.
+async fn expect(
+    sys: &System,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    expect: StatusCode,
+) -> Result<Value, String> {
+    let (status, answer) = call(sys, method.clone(), url, token, body).await?;
+    if status == expect {
+        Ok(answer)
+    } else {
+        Err(format!(
+            "{method} {url}: {status}, expected {expect}: {answer}"
+        ))
+    }
+}
+
+/// A role that may use something protected by `roles` (`None`: open to anyone).
+fn role_for(sys: &System, roles: &[String]) -> Option<String> {
+    if sys.manifest.roles.is_empty() {
+        return None;
+    }
+    roles.first().cloned().or_else(|| Some("admin".into()))
+}
+
+/// The role to act as on something readable by `read` and writable by `write`.
+fn actor(sys: &System, read: &[String], write: &[String]) -> Option<String> {
+    if sys.manifest.roles.is_empty() {
+        return None;
+    }
+    write
+        .iter()
+        .find(|w| read.is_empty() || read.contains(w))
+        .or_else(|| write.first())
+        .cloned()
+        .or_else(|| Some("admin".into()))
+}
+
+/// Every instance answers ready, and (with a registry) every service and BFF has all its
+/// instances registered.
+pub async fn healthy_and_registered(sys: &System) -> Outcome {
+    for (name, instances) in &sys.instances {
+        for i in instances {
+            let url = format!("{}/health/ready", i.url());
+            expect(sys, Method::GET, &url, None, None, StatusCode::OK)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    if !sys.manifest.registry {
+        return Ok(());
+    }
+    let registry = sys.url("registry")?;
+    for p in &sys.manifest.processes {
+        if !matches!(p.kind, Kind::Service | Kind::Bff) {
+            continue;
+        }
+        let want = sys.instances.get(&p.name).map_or(0, Vec::len);
+        wait_registered(sys, &registry, &p.name, want, Duration::from_secs(15)).await?;
+    }
+    Ok(())
+}
+
+async fn registered(sys: &System, registry: &str, service: &str) -> Result<usize, String> {
+    let url = format!("{registry}/registry/services/{service}");
+    let (_, list) = call(sys, Method::GET, &url, None, None).await?;
+    Ok(list.as_array().map_or(0, Vec::len))
+}
+
+async fn wait_registered(
+    sys: &System,
+    registry: &str,
+    service: &str,
+    want: usize,
+    within: Duration,
+) -> Outcome {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = registered(sys, registry, service).await?;
+        if got == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{service}: {got} instances registered after {within:?}, expected {want}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A path that reached its service: 2xx, or 404 for a probe of an unknown id.
+fn passed(status: StatusCode) -> bool {
+    status.is_success() || status == StatusCode::NOT_FOUND
+}
+
+/// The declared roles pass, another role gets 403, no token gets 401.
+pub async fn route(sys: &System, r: &Route) -> Outcome {
+    let base = match &r.via {
+        Some(bff) => sys.url(bff)?,
+        None => sys.gateway()?,
+    };
+    let url = format!("{base}{}", r.path);
+    let allowed = role_for(sys, &r.read);
+    let (status, body) = call(sys, Method::GET, &url, sys.token(allowed.as_deref()), None).await?;
+    if !passed(status) {
+        return Err(format!("GET {} as {allowed:?}: {status} {body}", r.path));
+    }
+    if r.read.is_empty() || sys.manifest.roles.is_empty() {
+        return Ok(());
+    }
+    let (status, _) = call(sys, Method::GET, &url, None, None).await?;
+    if status != StatusCode::UNAUTHORIZED {
+        return Err(format!(
+            "GET {} without a token: {status}, expected 401",
+            r.path
+        ));
+    }
+    // A role outside the declared ones (never the admin, who may hold them all).
+    if let Some(other) = sys
+        .manifest
+        .roles
+        .iter()
+        .find(|x| *x != "admin" && !r.read.contains(x))
+    {
+        let (status, _) = call(sys, Method::GET, &url, sys.token(Some(other)), None).await?;
+        if status != StatusCode::FORBIDDEN {
+            return Err(format!("GET {} as {other}: {status}, expected 403", r.path));
+        }
+    }
+    Ok(())
+}
+
+/// Create, read, list, update, delete through the gateway.
+pub async fn crud(sys: &System, e: &Entity) -> Outcome {
+    let gateway = sys.gateway()?;
+    let role = actor(sys, &e.read, &e.write);
+    let token = sys.token(role.as_deref());
+    let base = format!("{gateway}{}", e.path);
+    let sent = json(&e.create)?;
+    let created = expect(
+        sys,
+        Method::POST,
+        &base,
+        token,
+        Some(&sent),
+        StatusCode::CREATED,
+    )
+    .await?;
+    let id = created["id"]
+        .as_str()
+        .ok_or_else(|| format!("POST {}: no id in {created}", e.path))?
+        .to_string();
+    same_fields(&e.compare, &sent, &created, "create")?;
+    let one = format!("{base}/{id}");
+    let read = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+    same_fields(&e.compare, &sent, &read, "read")?;
+    let list = expect(sys, Method::GET, &base, token, None, StatusCode::OK).await?;
+    if !list.to_string().contains(&id) {
+        return Err(format!("GET {}: the new {} is not listed", e.path, e.name));
+    }
+    // Updates carry the version they were based on (optimistic concurrency): on 409 (the
+    // entity changed meanwhile, e.g. by a saga it started) read it again and retry.
+    let mut changed = json(&e.update)?;
+    let mut current = read;
+    for attempt in 1..=5 {
+        if let Some(version) = current.get("version") {
+            changed["version"] = version.clone();
+        }
+        let (status, answer) = call(sys, Method::PUT, &one, token, Some(&changed)).await?;
+        match status {
+            StatusCode::OK => break,
+            StatusCode::CONFLICT if attempt < 5 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                current = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+            }
+            _ => {
+                return Err(format!(
+                    "PUT {}/{id}: {status}, expected 200: {answer}",
+                    e.path
+                ));
+            }
+        }
+    }
+    let read = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+    same_fields(&e.compare, &changed, &read, "update")?;
+    expect(
+        sys,
+        Method::DELETE,
+        &one,
+        token,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await?;
+    expect(sys, Method::GET, &one, token, None, StatusCode::NOT_FOUND).await?;
+    Ok(())
+}
+
+fn same_fields(fields: &[String], sent: &Value, got: &Value, what: &str) -> Outcome {
+    for f in fields {
+        if sent.get(f) != got.get(f) {
+            return Err(format!(
+                "{what}: field `{f}` sent {} came back {}",
+                sent.get(f).unwrap_or(&Value::Null),
+                got.get(f).unwrap_or(&Value::Null)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates one entity for a later check and returns its id.
+pub async fn create(
+    sys: &System,
+    path: &str,
+    body: &Value,
+    role: Option<&str>,
+) -> Result<String, String> {
+    let url = format!("{}{path}", sys.gateway()?);
+    let created = expect(
+        sys,
+        Method::POST,
+        &url,
+        sys.token(role),
+        Some(body),
+        StatusCode::CREATED,
+    )
+    .await?;
+    created["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("POST {path}: no id in {created}"))
+}
+
+/// Every command of the aggregate, then its state and history.
+pub async fn aggregate(sys: &System, a: &Aggregate) -> Outcome {
+    let gateway = sys.gateway()?;
+    let role = actor(sys, &a.read, &a.write);
+    let token = sys.token(role.as_deref());
+    let mut commands = a.commands.iter();
+    let first = commands.next().ok_or("no commands")?;
+    let base = format!("{gateway}{}", a.path);
+    let created = expect(
+        sys,
+        Method::POST,
+        &base,
+        token,
+        Some(&json(&first.body)?),
+        StatusCode::CREATED,
+    )
+    .await?;
+    let id = created["id"]
+        .as_str()
+        .ok_or_else(|| format!("POST {}: no id in {created}", a.path))?
+        .to_string();
+    let mut count = 1;
+    for c in commands {
+        let url = format!("{base}/{id}/{}", c.name);
+        let (status, answer) = call(sys, Method::POST, &url, token, Some(&json(&c.body)?)).await?;
+        if !status.is_success() {
+            return Err(format!("command {}: {status} {answer}", c.name));
+        }
+        count += 1;
+    }
+    expect(
+        sys,
+        Method::GET,
+        &format!("{base}/{id}"),
+        token,
+        None,
+        StatusCode::OK,
+    )
+    .await?;
+    let history = expect(
+        sys,
+        Method::GET,
+        &format!("{base}/{id}/history"),
+        token,
+        None,
+        StatusCode::OK,
+    )
+    .await?;
+    let events = history
+        .as_array()
+        .or_else(|| history["events"].as_array())
+        .map_or(0, Vec::len);
+    if events != count {
+        return Err(format!(
+            "history has {events} events after {count} commands: {history}"
+        ));
+    }
+    Ok(())
+}
+
+/// The sum of the consumer's delivery counters (handled, retried, dead-lettered) for `event`
+/// over its instances: it grows when an event reaches the consumer, whatever its handler does
+/// with made-up data.
+async fn deliveries(sys: &System, consumer: &str, event: &str) -> Result<f64, String> {
+    let mut total = 0.0;
+    for i in sys.instances.get(consumer).into_iter().flatten() {
+        let (_, text) = call(
+            sys,
+            Method::GET,
+            &format!("{}/metrics", i.url()),
+            None,
+            None,
+        )
+        .await?;
+        let text = text.as_str().unwrap_or_default().to_string();
+        let labels = [
+            format!("consumer=\"{consumer}\""),
+            format!("event_type=\"{event}\""),
+        ];
+        total += text
+            .lines()
+            .filter(|l| {
+                [
+                    "events_handled_total{",
+                    "events_retried_total{",
+                    "events_dead_lettered_total{",
+                ]
+                .iter()
+                .any(|m| l.starts_with(m))
+                    && labels.iter().all(|x| l.contains(x.as_str()))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    Ok(total)
+}
+
+/// Publishes `e` through the publisher's outbox (test hook).
+pub async fn publish(sys: &System, e: &EventFlow) -> Outcome {
+    let url = format!("{}/admin/test/publish/{}", sys.url(&e.publisher)?, e.event);
+    expect(
+        sys,
+        Method::POST,
+        &url,
+        None,
+        Some(&json(&e.payload)?),
+        StatusCode::ACCEPTED,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Counts before publishing, for [`reached`].
+pub async fn counts(sys: &System, e: &EventFlow) -> Result<Vec<f64>, String> {
+    let mut out = Vec::new();
+    for c in &e.consumers {
+        out.push(deliveries(sys, c, &e.event).await?);
+    }
+    Ok(out)
+}
+
+/// Waits until every consumer's count grew past `before`.
+pub async fn reached(sys: &System, e: &EventFlow, before: &[f64], within: Duration) -> Outcome {
+    let deadline = Instant::now() + within;
+    for (c, was) in e.consumers.iter().zip(before) {
+        loop {
+            if deliveries(sys, c, &e.event).await? > *was {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} never reached {c} (within {within:?})", e.event));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// The event goes from its publisher's outbox to every consumer.
+pub async fn event(sys: &System, e: &EventFlow) -> Outcome {
+    let before = counts(sys, e).await?;
+    publish(sys, e).await?;
+    reached(sys, e, &before, Duration::from_secs(30)).await
+}
+
+/// The view gets a row for the event that creates its rows.
+pub async fn view(sys: &System, v: &View) -> Outcome {
+    let flow = sys
+        .manifest
+        .events
+        .iter()
+        .find(|f| f.event == v.created_by)
+        .ok_or_else(|| format!("no publisher of {} to feed the view", v.created_by))?;
+    let payload = json(&flow.payload)?;
+    let key = payload[&v.key]
+        .as_str()
+        .ok_or_else(|| format!("{} has no `{}`", v.created_by, v.key))?
+        .to_string();
+    publish(sys, flow).await?;
+    let url = format!("{}{}/{key}", sys.gateway()?, v.path);
+    let role = role_for(sys, &v.read);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = call(sys, Method::GET, &url, sys.token(role.as_deref()), None).await?;
+        if status == StatusCode::OK {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "GET {}/{key}: still {status} after 30s: {body}",
+                v.path
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts the saga and waits for the owner entity's final status; returns it with the id.
+async fn run_saga(sys: &System, s: &Saga, refusing: bool) -> Result<(String, String), String> {
+    let mut body = json(&s.body)?;
+    for setup in &s.setups {
+        let entity = match (&setup.refusing, refusing) {
+            (Some(r), true) => json(r)?,
+            _ => json(&setup.body)?,
+        };
+        let id = create(
+            sys,
+            &setup.path,
+            &entity,
+            setup.role.as_deref().or(Some("admin")),
+        )
+        .await?;
+        body[&setup.into] = Value::String(id);
+    }
+    let gateway = sys.gateway()?;
+    let token = sys.token(s.role.as_deref());
+    let (status, started) = call(
+        sys,
+        Method::POST,
+        &format!("{gateway}{}", s.start),
+        token,
+        Some(&body),
+    )
+    .await?;
+    if !status.is_success() {
+        return Err(format!("start {}: {status} {started}", s.name));
+    }
+    let id = started["id"]
+        .as_str()
+        .ok_or_else(|| format!("start {}: no id in {started}", s.name))?
+        .to_string();
+    let url = format!("{gateway}{}/{id}", s.entity);
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (_, entity) = call(sys, Method::GET, &url, token, None).await?;
+        let status = entity["status"].as_str().unwrap_or_default().to_string();
+        if !status.is_empty() && status != s.running {
+            return Ok((status, id));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "saga {} still `{status}` after 45s: {entity}",
+                s.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The success path: the owner entity ends in the success status.
+pub async fn saga_success(sys: &System, s: &Saga, created: &mut Created) -> Outcome {
+    let (status, id) = run_saga(sys, s, false).await?;
+    if status != s.success {
+        return Err(format!(
+            "saga {} ended `{status}`, expected `{}`",
+            s.name, s.success
+        ));
+    }
+    created.insert(s.entity.clone(), id);
+    Ok(())
+}
+
+/// The failure path: a refused step (test switch, or data the step refuses) ends the saga in
+/// the failure status, the steps done before it compensated.
+pub async fn saga_failure(sys: &System, s: &Saga) -> Outcome {
+    let switch = s.fail_step.as_ref().map(|f| {
+        let (service, step) = f.split_once('.').unwrap_or((f, ""));
+        (service.to_string(), step.to_string())
+    });
+    if let Some((service, step)) = &switch {
+        set_failing(sys, service, &[step.as_str()]).await?;
+    }
+    let outcome = run_saga(sys, s, switch.is_none()).await;
+    if let Some((service, _)) = &switch {
+        set_failing(sys, service, &[]).await?;
+    }
+    let (status, id) = outcome?;
+    if status != s.failure {
+        return Err(format!(
+            "saga {} ended `{status}`, expected `{}`",
+            s.name, s.failure
+        ));
+    }
+    if s.style == "orchestration" {
+        let url = format!("{}/admin/sagas/{}/{id}", sys.url(&s.owner)?, s.name);
+        let token = sys.token(Some("admin"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, history) = call(sys, Method::GET, &url, token, None).await?;
+            let state = history["instance"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if state == "compensated" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "saga {} instance is `{state}`, expected compensated: {history}",
+                    s.name
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn set_failing(sys: &System, service: &str, steps: &[&str]) -> Outcome {
+    for i in sys.instances.get(service).into_iter().flatten() {
+        let url = format!("{}/admin/test/fail-steps", i.url());
+        let body = serde_json::json!(steps);
+        expect(
+            sys,
+            Method::PUT,
+            &url,
+            None,
+            Some(&body),
+            StatusCode::NO_CONTENT,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The composition answers for an entity the suite created.
+pub async fn composition(sys: &System, c: &Composition, created: &Created) -> Outcome {
+    let id = created
+        .get(&c.entity)
+        .ok_or_else(|| format!("no {} was created to compose", c.entity))?;
+    let url = format!("{}{}", sys.url(&c.bff)?, c.path.replace("{id}", id));
+    let role = role_for(sys, &c.read);
+    expect(
+        sys,
+        Method::GET,
+        &url,
+        sys.token(role.as_deref()),
+        None,
+        StatusCode::OK,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// One instance of a replicated service killed: once the registry evicted it, no request
+/// fails. The instance is started again afterwards.
+pub async fn replica_killed(
+    sys: &mut System,
+    service: &str,
+    path: &str,
+    read: &[String],
+) -> Outcome {
+    let registry = sys.url("registry")?;
+    let want = sys.instances.get(service).map_or(0, Vec::len);
+    if let Some(i) = sys.instances.get_mut(service).and_then(|v| v.first_mut()) {
+        i.kill();
+    }
+    // Eviction takes 3 missed heartbeats; the gateway's watch sees it at once.
+    wait_registered(
+        sys,
+        &registry,
+        service,
+        want - 1,
+        Duration::from_millis(HEARTBEAT_MS * 3 + 10_000),
+    )
+    .await?;
+    let url = format!("{}{path}", sys.gateway()?);
+    let role = role_for(sys, read);
+    let mut failed = Vec::new();
+    for _ in 0..30 {
+        let (status, _) = call(sys, Method::GET, &url, sys.token(role.as_deref()), None).await?;
+        if !passed(status) {
+            failed.push(status);
+        }
+    }
+    let http = sys.http.clone();
+    if let Some(i) = sys.instances.get_mut(service).and_then(|v| v.first_mut()) {
+        i.restart()?;
+        i.wait_ready(&http, Duration::from_secs(60)).await?;
+    }
+    wait_registered(sys, &registry, service, want, Duration::from_secs(15)).await?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of 30 requests failed after the eviction: {failed:?}",
+            failed.len()
+        ))
+    }
+}
+
+/// The broker restarted: an event published while it was down still reaches its consumers
+/// (the outbox keeps it until the broker is back).
+pub async fn broker_restarted(sys: &System, e: &EventFlow) -> Outcome {
+    let broker = sys.broker.as_ref().ok_or("no broker")?;
+    let before = counts(sys, e).await?;
+    broker.stop().await?;
+    let published = publish(sys, e).await;
+    broker.start().await?;
+    published?;
+    reached(sys, e, &before, Duration::from_secs(90)).await
+}
+
+/// The database restarted: every process with a database reports ready again and serves.
+pub async fn database_restarted(sys: &System) -> Outcome {
+    let pg = sys.postgres.as_ref().ok_or("no database")?;
+    pg.restart().await?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for p in sys
+        .manifest
+        .processes
+        .iter()
+        .filter(|p| p.database.is_some())
+    {
+        for i in sys.instances.get(&p.name).into_iter().flatten() {
+            let url = format!("{}/health/ready", i.url());
+            loop {
+                let (status, _) = call(sys, Method::GET, &url, None, None).await?;
+                if status == StatusCode::OK {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "{} not ready 90s after the database restart: {status}",
+                        p.name
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+    if let Some(e) = sys.manifest.entities.first() {
+        let role = actor(sys, &e.read, &e.write);
+        create(sys, &e.path, &json(&e.create)?, role.as_deref()).await?;
+    }
+    Ok(())
+}
