@@ -112,19 +112,42 @@ fn say(pb: &ProgressBar, text: &str) {
     }
 }
 
+/// How to run cargo.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A target directory shared with other workspaces (`CARGO_TARGET_DIR`); `RUSTFLAGS` is
+    /// then cleared too, so the shared artifacts' fingerprints stay the same.
+    pub target_dir: Option<PathBuf>,
+}
+
+impl Options {
+    fn cargo(&self, dir: &Path) -> Command {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(dir);
+        if let Some(t) = &self.target_dir {
+            c.env("CARGO_TARGET_DIR", t).env_remove("RUSTFLAGS");
+        }
+        c
+    }
+}
+
 /// Builds `dir` and runs its suite.
 pub fn verify(dir: &Path) -> Result<Summary, VerifyError> {
+    verify_with(dir, &Options::default())
+}
+
+/// [`verify`] with cargo options.
+pub fn verify_with(dir: &Path, options: &Options) -> Result<Summary, VerifyError> {
     if !dir.join("tests/e2e/system.toml").is_file() {
         return Err(VerifyError::NotAWorkspace(dir.to_path_buf()));
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut summary = Summary::default();
 
     let pb = bar("building the workspace (cargo build --workspace)");
     let started = Instant::now();
-    let out = Command::new(&cargo)
+    let out = options
+        .cargo(dir)
         .args(["build", "--workspace"])
-        .current_dir(dir)
         .output()
         .map_err(VerifyError::Cargo)?;
     summary.build = started.elapsed();
@@ -138,7 +161,8 @@ pub fn verify(dir: &Path) -> Result<Summary, VerifyError> {
 
     let pb = bar("booting the system");
     let started = Instant::now();
-    let mut child = Command::new(&cargo)
+    let mut child = options
+        .cargo(dir)
         .args([
             "test",
             "-p",
@@ -148,7 +172,6 @@ pub fn verify(dir: &Path) -> Result<Summary, VerifyError> {
             "--nocapture",
             "--test-threads=1",
         ])
-        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -87,12 +87,21 @@ pub fn generated_from(name: &str, text: &str) -> PathBuf {
     write_fresh(name, text)
 }
 
-/// Makes `target/msa-gen-tests/<name>` exactly a fresh generation of `text` (plus the
+/// Where the test workspaces live: `.msa-gen-tests/` in the repository, outside the target
+/// directory on purpose. Cargo records the sources of a crate inside the target directory
+/// relative to it, so two workspaces there whose crates hash alike (the same e2e-kit, the same
+/// contracts) would check each other's files and miss changes; outside it, each is checked
+/// against its own.
+pub fn workspaces_dir() -> PathBuf {
+    repo().join(".msa-gen-tests")
+}
+
+/// Makes `.msa-gen-tests/<name>` exactly a fresh generation of `text` (plus the
 /// repository's lock file), rewriting only files whose bytes differ: unchanged files keep their
 /// modification times, so cargo does not rebuild what did not change between test binaries.
 fn write_fresh(name: &str, text: &str) -> PathBuf {
     let files = msa_gen::generate_in_memory(text).expect("generation");
-    let root = target_dir().join("msa-gen-tests");
+    let root = workspaces_dir();
     let dir = root.join(name);
     let fresh = root.join(format!("{name}.fresh"));
     if fresh.exists() {
@@ -141,7 +150,7 @@ fn sync_tree(from: &Path, to: &Path, rel: &Path) {
     }
 }
 
-/// Generates the shop on `broker` into `target/msa-gen-tests/shop-<broker>`, builds `packages`,
+/// Generates the shop on `broker` into `.msa-gen-tests/shop-<broker>`, builds `packages`,
 /// and copies their binaries to its `bin/` (a later build of another variant would replace
 /// them in the shared target directory). The whole workspace is built, so every test asks
 /// cargo for the same feature set and no test's build undoes another's; calls are serialised,

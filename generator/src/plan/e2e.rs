@@ -230,6 +230,12 @@ fn text(map: serde_json::Map<String, Value>) -> String {
 }
 
 fn entities(bp: &Blueprint) -> Vec<Entity> {
+    // A saga owner's status and reason are the saga's to change: a create starts one, which may
+    // change them under the check.
+    let saga_owned = |service: &str, field: &str| {
+        bp.sagas.iter().any(|s| s.owner.value == service)
+            && (field == "status" || field == "reason")
+    };
     let mut out = Vec::new();
     for s in bp
         .services
@@ -248,6 +254,7 @@ fn entities(bp: &Blueprint) -> Vec<Entity> {
                     .fields
                     .iter()
                     .filter(|f| comparable(&f.ty.value.kind))
+                    .filter(|f| !saga_owned(&s.name.value, &f.name.value))
                     .map(|f| to_snake(&f.name.value))
                     .collect(),
                 read: roles(&x.read),
@@ -505,6 +512,7 @@ fn reserve_setup(
         refusing: Some(with("0.00")),
         into: to_snake(&into),
         role: write_role(entity.expose.as_ref()),
+        reserved: Some(to_snake(&reserved)),
     })
 }
 

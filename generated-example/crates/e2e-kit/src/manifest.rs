@@ -192,6 +192,10 @@ pub struct Setup {
     pub into: String,
     #[serde(default)]
     pub role: Option<String>,
+    /// The field holding what the step reserved: back to zero once a failed saga is
+    /// compensated.
+    #[serde(default)]
+    pub reserved: Option<String>,
 }
 
 /// A BFF composition, asked for an entity the suite created (`{id}` of `entity`).

@@ -146,7 +146,7 @@ fn passed(status: StatusCode) -> bool {
 /// The declared roles pass, another role gets 403, no token gets 401.
 pub async fn route(sys: &System, r: &Route) -> Outcome {
     let base = match &r.via {
-        Some(bff) => sys.url(bff)?,
+        Some(bff) => format!("{}/{bff}", sys.gateway()?),
         None => sys.gateway()?,
     };
     let url = format!("{base}{}", r.path);
@@ -459,9 +459,15 @@ pub async fn view(sys: &System, v: &View) -> Outcome {
     }
 }
 
-/// Starts the saga and waits for the owner entity's final status; returns it with the id.
-async fn run_saga(sys: &System, s: &Saga, refusing: bool) -> Result<(String, String), String> {
+/// Starts the saga and waits for the owner entity's final status; returns it with the id and
+/// the ids of the setup entities.
+async fn run_saga(
+    sys: &System,
+    s: &Saga,
+    refusing: bool,
+) -> Result<(String, String, Vec<String>), String> {
     let mut body = json(&s.body)?;
+    let mut setup_ids = Vec::new();
     for setup in &s.setups {
         let entity = match (&setup.refusing, refusing) {
             (Some(r), true) => json(r)?,
@@ -474,7 +480,8 @@ async fn run_saga(sys: &System, s: &Saga, refusing: bool) -> Result<(String, Str
             setup.role.as_deref().or(Some("admin")),
         )
         .await?;
-        body[&setup.into] = Value::String(id);
+        body[&setup.into] = Value::String(id.clone());
+        setup_ids.push(id);
     }
     let gateway = sys.gateway()?;
     let token = sys.token(s.role.as_deref());
@@ -499,7 +506,7 @@ async fn run_saga(sys: &System, s: &Saga, refusing: bool) -> Result<(String, Str
         let (_, entity) = call(sys, Method::GET, &url, token, None).await?;
         let status = entity["status"].as_str().unwrap_or_default().to_string();
         if !status.is_empty() && status != s.running {
-            return Ok((status, id));
+            return Ok((status, id, setup_ids));
         }
         if Instant::now() > deadline {
             return Err(format!(
@@ -513,7 +520,7 @@ async fn run_saga(sys: &System, s: &Saga, refusing: bool) -> Result<(String, Str
 
 /// The success path: the owner entity ends in the success status.
 pub async fn saga_success(sys: &System, s: &Saga, created: &mut Created) -> Outcome {
-    let (status, id) = run_saga(sys, s, false).await?;
+    let (status, id, _) = run_saga(sys, s, false).await?;
     if status != s.success {
         return Err(format!(
             "saga {} ended `{status}`, expected `{}`",
@@ -538,30 +545,34 @@ pub async fn saga_failure(sys: &System, s: &Saga) -> Outcome {
     if let Some((service, _)) = &switch {
         set_failing(sys, service, &[]).await?;
     }
-    let (status, id) = outcome?;
+    let (status, _, setup_ids) = outcome?;
     if status != s.failure {
         return Err(format!(
             "saga {} ended `{status}`, expected `{}`",
             s.name, s.failure
         ));
     }
-    if s.style == "orchestration" {
-        let url = format!("{}/admin/sagas/{}/{id}", sys.url(&s.owner)?, s.name);
-        let token = sys.token(Some("admin"));
+    // What the steps reserved is given back (compensated, or never taken).
+    for (setup, id) in s.setups.iter().zip(&setup_ids) {
+        let Some(field) = &setup.reserved else {
+            continue;
+        };
+        let url = format!("{}{}/{id}", sys.gateway()?, setup.path);
+        let token = sys.token(setup.role.as_deref().or(Some("admin")));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (_, history) = call(sys, Method::GET, &url, token, None).await?;
-            let state = history["instance"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if state == "compensated" {
-                return Ok(());
+            let (_, entity) = call(sys, Method::GET, &url, token, None).await?;
+            let held = match &entity[field] {
+                Value::String(t) => t.parse::<f64>().ok(),
+                v => v.as_f64(),
+            };
+            if held == Some(0.0) {
+                break;
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "saga {} instance is `{state}`, expected compensated: {history}",
-                    s.name
+                    "{}/{id}: `{field}` is {} 30s after the saga failed, expected 0",
+                    setup.path, entity[field]
                 ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -592,7 +603,8 @@ pub async fn composition(sys: &System, c: &Composition, created: &Created) -> Ou
     let id = created
         .get(&c.entity)
         .ok_or_else(|| format!("no {} was created to compose", c.entity))?;
-    let url = format!("{}{}", sys.url(&c.bff)?, c.path.replace("{id}", id));
+    // Through the gateway, as clients reach a BFF (it swaps a session for its token).
+    let url = format!("{}/{}{}", sys.gateway()?, c.bff, c.path.replace("{id}", id));
     let role = role_for(sys, &c.read);
     expect(
         sys,

@@ -74,16 +74,17 @@ pub fn logs_dir(workspace: &Path, system: &str) -> PathBuf {
         .join(system)
 }
 
-/// Boots the system of `manifest` (the text of `system.toml`) from `workspace` and runs every
-/// check; panics with the failures after saving the logs.
-pub async fn run(manifest: &str, workspace: &Path) {
-    let manifest: Manifest = match toml::from_str(manifest) {
+/// Boots the system described by `<suite>/system.toml` (the workspace is `<suite>/../..`) and
+/// runs every check; panics with the failures after saving the logs.
+pub async fn run(suite: &Path) {
+    let path = suite.join("system.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let manifest: Manifest = match toml::from_str(&text) {
         Ok(m) => m,
-        Err(e) => panic!("system.toml: {e}"),
+        Err(e) => panic!("{}: {e}", path.display()),
     };
-    let workspace = workspace
-        .canonicalize()
-        .unwrap_or_else(|_| workspace.to_path_buf());
+    let workspace = suite.join("../..");
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
     let workspace = workspace.as_path();
     let logs = logs_dir(workspace, &manifest.system);
     let report = match System::boot(manifest, workspace, logs.clone()).await {
