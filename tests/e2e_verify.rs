@@ -14,6 +14,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn verified(ws: &std::path::Path) -> Vec<String> {
     let options = msa_gen::verify::Options {
         target_dir: Some(msa_gen_tests::target_dir()),
+        ..Default::default()
     };
     let summary = msa_gen::verify::verify_with(ws, &options).expect("verify runs");
     msa_gen::verify::print(&summary);

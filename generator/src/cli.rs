@@ -96,6 +96,10 @@ pub enum Cmd {
         /// The workspace (default: the current directory).
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Also build a release and every image (the Dockerfiles' `prebuilt` stage; base image
+        /// from MSA_IMAGE_RUNTIME when set), tagged `<system>-<binary>:verify`.
+        #[arg(long)]
+        images: bool,
     },
 }
 
@@ -133,7 +137,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Graph { blueprint } => {
             load_file(&blueprint).map(|l| print!("{}", crate::graph::mermaid(&l.blueprint)))
         }
-        Cmd::Verify { dir } => cmd_verify(&dir.unwrap_or_else(|| PathBuf::from("."))),
+        Cmd::Verify { dir, images } => {
+            cmd_verify(&dir.unwrap_or_else(|| PathBuf::from(".")), images)
+        }
         Cmd::Schema => {
             print!("{}", crate::schema::json());
             Ok(())
@@ -180,15 +186,9 @@ fn load_text(path: &Path, text: &str) -> Result<Loaded, Failure> {
 
 /// The workspace's migration history, `None` for a new workspace (or one made before it).
 fn history(dir: Option<&Path>) -> Result<Option<crate::plan::migrations::History>, Failure> {
-    let Some(path) = dir.map(|d| d.join(crate::plan::migrations::HISTORY_PATH)) else {
-        return Ok(None);
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => crate::plan::migrations::History::parse(&text)
-            .map(Some)
-            .map_err(Failure::Usage),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::Usage(format!("{}: {e}", path.display()))),
+    match dir {
+        Some(d) => crate::plan::migrations::History::read(d).map_err(Failure::Usage),
+        None => Ok(None),
     }
 }
 
@@ -376,8 +376,13 @@ fn cmd_plan(dir: &Path, diff: bool) -> Outcome {
     Ok(())
 }
 
-fn cmd_verify(dir: &Path) -> Outcome {
-    let summary = crate::verify::verify(dir).map_err(|e| Failure::Usage(e.to_string()))?;
+fn cmd_verify(dir: &Path, images: bool) -> Outcome {
+    let options = crate::verify::Options {
+        images,
+        ..Default::default()
+    };
+    let summary =
+        crate::verify::verify_with(dir, &options).map_err(|e| Failure::Usage(e.to_string()))?;
     crate::verify::print(&summary);
     if summary.ok() {
         Ok(())

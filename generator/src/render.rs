@@ -3,6 +3,7 @@
 //! syntax of their type; Rust files are formatted with `rustfmt` (style edition 2024, whose
 //! output is stable across rustfmt versions), so the workspace passes `cargo fmt --check`.
 
+use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 use crate::plan::{Ownership, Plan, Source};
@@ -27,6 +28,22 @@ pub enum RenderError {
     #[error("generated Rust in {path} does not parse (a template bug): {message}")]
     Rustfmt { path: String, message: String },
 }
+
+/// The Tera environment with every embedded template, parsed once per process.
+fn shared_tera() -> Result<&'static tera::Tera, RenderError> {
+    static TERA: std::sync::OnceLock<Result<tera::Tera, String>> = std::sync::OnceLock::new();
+    TERA.get_or_init(|| tera().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|message| RenderError::Template {
+            name: "(all)".into(),
+            path: String::new(),
+            message: message.clone(),
+        })
+}
+
+/// Formatted Rust by unformatted input, per process: rustfmt's output for a file depends only
+/// on that file, and a regeneration renders mostly what it rendered before.
+static FORMATTED: std::sync::Mutex<Option<HashMap<Vec<u8>, Vec<u8>>>> = std::sync::Mutex::new(None);
 
 /// The Tera environment with every embedded template.
 pub fn tera() -> Result<tera::Tera, RenderError> {
@@ -68,7 +85,7 @@ pub fn header_for(path: &str) -> Option<String> {
 
 /// Renders every file of the plan.
 pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
-    let tera = tera()?;
+    let tera = shared_tera()?;
     let mut out = Vec::with_capacity(plan.files.len());
     let mut to_format = Vec::new();
     for f in &plan.files {
@@ -95,21 +112,47 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
             bytes,
         });
     }
-    if let Some(fmt) = Rustfmt::detect() {
-        // Verbatim Rust files are there only so `mod` declarations resolve.
+    static RUSTFMT: std::sync::OnceLock<Option<Rustfmt>> = std::sync::OnceLock::new();
+    if let Some(fmt) = RUSTFMT.get_or_init(Rustfmt::detect) {
+        let mut cache = FORMATTED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = cache.get_or_insert_with(HashMap::new);
+        let misses: Vec<usize> = to_format
+            .iter()
+            .copied()
+            .filter(|&i| match cache.get(&out[i].bytes) {
+                Some(done) => {
+                    out[i].bytes = done.clone();
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        // The other Rust files of the same crates are there only so `mod` declarations resolve.
+        let crate_of = |path: &str| path.find("/src/").map(|at| path[..at].to_string());
+        let crates: std::collections::BTreeSet<String> = misses
+            .iter()
+            .filter_map(|&i| crate_of(&out[i].path))
+            .collect();
         let context: Vec<(String, Vec<u8>)> = out
             .iter()
             .enumerate()
-            .filter(|(i, f)| f.path.ends_with(".rs") && !to_format.contains(i))
+            .filter(|(i, f)| {
+                f.path.ends_with(".rs")
+                    && !misses.contains(i)
+                    && crate_of(&f.path).is_some_and(|c| crates.contains(&c))
+            })
             .map(|(_, f)| (f.path.clone(), f.bytes.clone()))
             .collect();
-        let mut batch: Vec<(String, Vec<u8>)> = to_format
+        let mut batch: Vec<(String, Vec<u8>)> = misses
             .iter()
-            .map(|&i| (out[i].path.clone(), std::mem::take(&mut out[i].bytes)))
+            .map(|&i| (out[i].path.clone(), out[i].bytes.clone()))
             .collect();
         fmt.format_all(&mut batch, &context)?;
-        for (&i, (_, bytes)) in to_format.iter().zip(batch) {
-            out[i].bytes = bytes;
+        for (&i, (_, bytes)) in misses.iter().zip(batch) {
+            let raw = std::mem::replace(&mut out[i].bytes, bytes);
+            cache.insert(raw, out[i].bytes.clone());
         }
     }
     for f in &mut out {

@@ -72,6 +72,9 @@ pub struct Summary {
     pub logs: Option<String>,
     pub build: Duration,
     pub run: Duration,
+    /// Images built (`--images`), and how long the release build and packaging took.
+    pub images: Vec<String>,
+    pub images_time: Duration,
 }
 
 impl Summary {
@@ -90,6 +93,8 @@ pub enum VerifyError {
     Cargo(std::io::Error),
     #[error("`cargo build --workspace` failed:\n{0}")]
     Build(String),
+    #[error("image {0}: {1}")]
+    Image(String, String),
 }
 
 fn bar(message: &str) -> ProgressBar {
@@ -118,6 +123,9 @@ pub struct Options {
     /// A target directory shared with other workspaces (`CARGO_TARGET_DIR`); `RUSTFLAGS` is
     /// then cleared too, so the shared artifacts' fingerprints stay the same.
     pub target_dir: Option<PathBuf>,
+    /// Also build a release and package every binary into its image (the Dockerfiles'
+    /// `prebuilt` stage; the runtime image from `MSA_IMAGE_RUNTIME` when set).
+    pub images: bool,
 }
 
 impl Options {
@@ -158,6 +166,16 @@ pub fn verify_with(dir: &Path, options: &Options) -> Result<Summary, VerifyError
         ));
     }
     println!("built the workspace in {:.1}s", summary.build.as_secs_f64());
+    if options.images {
+        let started = Instant::now();
+        summary.images = build_images(dir, options)?;
+        summary.images_time = started.elapsed();
+        println!(
+            "built {} images in {:.1}s",
+            summary.images.len(),
+            summary.images_time.as_secs_f64()
+        );
+    }
 
     let pb = bar("booting the system");
     let started = Instant::now();
@@ -238,6 +256,94 @@ pub fn verify_with(dir: &Path, options: &Options) -> Result<Summary, VerifyError
         println!("the suite failed before its checks:\n{}", tail.join("\n"));
     }
     Ok(summary)
+}
+
+/// Builds a release and packages each binary crate with its Dockerfile's `prebuilt` stage
+/// (the binary copied into the build context's `target/release/`, as CI does).
+fn build_images(dir: &Path, options: &Options) -> Result<Vec<String>, VerifyError> {
+    let pb = bar("building a release for the images (cargo build --release --workspace)");
+    let out = options
+        .cargo(dir)
+        .args(["build", "--release", "--workspace"])
+        .output()
+        .map_err(VerifyError::Cargo)?;
+    pb.finish_and_clear();
+    if !out.status.success() {
+        return Err(VerifyError::Build(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let target = match &options.target_dir {
+        Some(t) => t.clone(),
+        None => target_directory(dir, options)?,
+    };
+    let system = std::fs::read_to_string(dir.join("tests/e2e/system.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+        .and_then(|t| t.get("system")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "system".into());
+    let mut dockerfiles: Vec<PathBuf> = ["platform", "services", "bffs"]
+        .iter()
+        .filter_map(|group| std::fs::read_dir(dir.join(group)).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("Dockerfile"))
+        .filter(|p| p.is_file())
+        .collect();
+    dockerfiles.sort();
+    let release = dir.join("target/release");
+    std::fs::create_dir_all(&release)
+        .map_err(|e| VerifyError::Image("target".into(), e.to_string()))?;
+    let mut built = Vec::new();
+    for dockerfile in dockerfiles {
+        let name = dockerfile
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pb = bar(&format!("packaging {name}"));
+        let binary = target.join("release").join(&name);
+        let in_context = release.join(&name);
+        if binary != in_context {
+            std::fs::copy(&binary, &in_context).map_err(|e| {
+                VerifyError::Image(name.clone(), format!("{}: {e}", binary.display()))
+            })?;
+        }
+        let tag = format!("{system}-{name}:verify");
+        let mut docker = Command::new("docker");
+        docker.args(["build", "-q", "--target", "prebuilt", "-t", &tag, "-f"]);
+        docker.arg(&dockerfile);
+        if let Ok(runtime) = std::env::var("MSA_IMAGE_RUNTIME") {
+            docker.args(["--build-arg", &format!("RUNTIME_IMAGE={runtime}")]);
+        }
+        let out = docker
+            .arg(dir)
+            .output()
+            .map_err(|e| VerifyError::Image(name.clone(), format!("cannot run docker: {e}")))?;
+        pb.finish_and_clear();
+        if !out.status.success() {
+            return Err(VerifyError::Image(
+                name,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        println!("image {tag}");
+        built.push(tag);
+    }
+    Ok(built)
+}
+
+/// The target directory cargo uses for `dir`.
+fn target_directory(dir: &Path, options: &Options) -> Result<PathBuf, VerifyError> {
+    let out = options
+        .cargo(dir)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(VerifyError::Cargo)?;
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["target_directory"].as_str().map(PathBuf::from))
+        .ok_or_else(|| VerifyError::Build("cargo metadata gave no target directory".into()))
 }
 
 /// The closing report.

@@ -202,7 +202,13 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
             Some(b) => *b != f.bytes,
             None => recorded.is_some_and(|h| h != sha256(&f.bytes)),
         };
-        let action = if f.ownership == Ownership::User && scaffold_changed && *disk != f.bytes {
+        // A proposal not yet taken stays on offer until the scaffold changes again.
+        let still_offered = read_optional(&dir.join(PROPOSED).join(&f.path))?.as_deref()
+            == Some(f.bytes.as_slice());
+        let action = if f.ownership == Ownership::User
+            && (scaffold_changed || still_offered)
+            && *disk != f.bytes
+        {
             Action::Propose
         } else {
             Action::KeepUser
@@ -422,6 +428,12 @@ mod tests {
                 .iter()
                 .all(|c| !c.action.is_change() || c.action == Action::Propose)
         );
+        apply(d, &v2, b"bp").unwrap();
+        assert_eq!(read(d, ".msa-gen/proposed/user.rs"), "hooks v2\n");
+        // Taken (the user's file is now the scaffold): the offer goes.
+        std::fs::write(d.join("user.rs"), "hooks v2\n").unwrap();
+        apply(d, &v2, b"bp").unwrap();
+        assert!(!d.join(".msa-gen/proposed/user.rs").exists());
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub fn workspaces_dir() -> PathBuf {
 /// repository's lock file), rewriting only files whose bytes differ: unchanged files keep their
 /// modification times, so cargo does not rebuild what did not change between test binaries.
 fn write_fresh(name: &str, text: &str) -> PathBuf {
+    let text = &with_version_of(name, text);
     let files = msa_gen::generate_in_memory(text).expect("generation");
     let root = workspaces_dir();
     let dir = root.join(name);
@@ -112,6 +113,36 @@ fn write_fresh(name: &str, text: &str) -> PathBuf {
     sync_tree(&fresh, &dir, Path::new(""));
     std::fs::remove_dir_all(&fresh).expect("clean");
     dir
+}
+
+/// `text` with `[system] version` set to one derived from `name`. The version is part of every
+/// workspace crate's identity, so crates of two test workspaces built into the shared target
+/// directory never share artifacts: cargo hashes a path crate by its path *relative to its
+/// workspace*, so `crates/contracts` of the shop and of minimal would otherwise be the same
+/// unit, and cargo (comparing mtimes, which the sync keeps) would link one workspace's build
+/// into the other.
+pub fn with_version_of(name: &str, text: &str) -> String {
+    let n = name
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 100_000;
+    let mut out = String::new();
+    let mut in_system = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_system = trimmed.starts_with("[system]");
+        }
+        if in_system && trimmed.starts_with("version") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if in_system && trimmed.starts_with("[system]") {
+            out.push_str(&format!("version = \"0.0.{n}\"\n"));
+        }
+    }
+    out
 }
 
 /// Copies `from` onto `to` file by file (only differing bytes), and deletes what `from` lacks,

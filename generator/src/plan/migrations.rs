@@ -81,6 +81,17 @@ pub struct History {
 pub const HISTORY_PATH: &str = ".msa-gen/migrations.json";
 
 impl History {
+    /// The history of the workspace in `dir`; `None` for a new workspace (or one made before
+    /// histories were kept).
+    pub fn read(dir: &std::path::Path) -> Result<Option<Self>, String> {
+        let path = dir.join(HISTORY_PATH);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
     /// Reads a workspace's history; a missing file is an empty history.
     pub fn parse(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("{HISTORY_PATH}: {e}"))
