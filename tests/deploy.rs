@@ -530,12 +530,14 @@ fn workflows_pass_actionlint_and_yaml_passes_yamllint() {
                 "{name}:\n{}",
                 String::from_utf8_lossy(&out.stdout)
             );
-            assert!(
-                workflows
-                    .iter()
-                    .any(|w| w.ends_with("/orders.yml") || w.ends_with("/notes.yml")),
-                "{name}: a workflow per service: {workflows:?}"
-            );
+            let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
+            for s in &bp.services {
+                let want = format!(".github/workflows/{}.yml", s.name.value);
+                assert!(
+                    workflows.contains(&want),
+                    "{name}: a workflow per service, {want} missing: {workflows:?}"
+                );
+            }
             checked += 1;
         }
         let yaml: Vec<String> = files

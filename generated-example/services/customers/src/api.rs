@@ -113,9 +113,9 @@ async fn create_customer(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_customer(&input)?;
     let mut tx = state.db.begin().await?;
-    Logic.before_create(&mut tx, &mut input).await?;
+    CustomerHooks::before_create(&Logic, &mut tx, &mut input).await?;
     let created = model::insert_customer(&mut tx, &input).await?;
-    Logic.after_create(&mut tx, &created).await?;
+    CustomerHooks::after_create(&Logic, &mut tx, &created).await?;
     tx.commit().await?;
     let location = format!("/customers/{}", created.id);
     Ok((
@@ -151,11 +151,11 @@ async fn update_customer(
     if current.version != version {
         return Err(stale());
     }
-    Logic.before_update(&mut tx, &current, &mut input).await?;
+    CustomerHooks::before_update(&Logic, &mut tx, &current, &mut input).await?;
     let updated = model::update_customer(&mut tx, id, version, &input)
         .await?
         .ok_or_else(stale)?;
-    Logic.after_update(&mut tx, &updated).await?;
+    CustomerHooks::after_update(&Logic, &mut tx, &updated).await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -172,11 +172,11 @@ async fn delete_customer(
     let current = model::get_customer(&mut tx, id)
         .await?
         .ok_or_else(|| customer_not_found(id))?;
-    Logic.before_delete(&mut tx, &current).await?;
+    CustomerHooks::before_delete(&Logic, &mut tx, &current).await?;
     if !model::delete_customer(&mut tx, id).await? {
         return Err(customer_not_found(id));
     }
-    Logic.after_delete(&mut tx, &current).await?;
+    CustomerHooks::after_delete(&Logic, &mut tx, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

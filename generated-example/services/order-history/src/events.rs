@@ -60,21 +60,6 @@ pub async fn publish<E: Published>(
     Ok(envelope)
 }
 
-/// The end-to-end suite's hook (`runtime::test_hooks`, debug builds only): publishes one of
-/// this service's events from its JSON, as `publish` would.
-fn test_publish<'c>(
-    conn: &'c mut sqlx::PgConnection,
-    event_type: &'c str,
-    payload: serde_json::Value,
-) -> runtime::broker::BoxFuture<'c, Result<(), String>> {
-    Box::pin(async move {
-        match event_type {
-            other => return Err(format!("`{other}` is not published by this service")),
-        }
-        Ok(())
-    })
-}
-
 /// What `main.rs` hands to the runtime.
 pub fn messages() -> runtime::Messages {
     runtime::Messages {

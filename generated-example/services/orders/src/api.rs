@@ -111,9 +111,9 @@ async fn create_order(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_order(&input)?;
     let mut tx = state.db.begin().await?;
-    Logic.before_create(&mut tx, &mut input).await?;
+    OrderHooks::before_create(&Logic, &mut tx, &mut input).await?;
     let created = model::insert_order(&mut tx, &input).await?;
-    Logic.after_create(&mut tx, &created).await?;
+    OrderHooks::after_create(&Logic, &mut tx, &created).await?;
     let published = crate::events::publish(
         &mut tx,
         contracts::OrderCreated {
@@ -160,11 +160,11 @@ async fn update_order(
     if current.version != version {
         return Err(stale());
     }
-    Logic.before_update(&mut tx, &current, &mut input).await?;
+    OrderHooks::before_update(&Logic, &mut tx, &current, &mut input).await?;
     let updated = model::update_order(&mut tx, id, version, &input)
         .await?
         .ok_or_else(stale)?;
-    Logic.after_update(&mut tx, &updated).await?;
+    OrderHooks::after_update(&Logic, &mut tx, &updated).await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -181,11 +181,11 @@ async fn delete_order(
     let current = model::get_order(&mut tx, id)
         .await?
         .ok_or_else(|| order_not_found(id))?;
-    Logic.before_delete(&mut tx, &current).await?;
+    OrderHooks::before_delete(&Logic, &mut tx, &current).await?;
     if !model::delete_order(&mut tx, id).await? {
         return Err(order_not_found(id));
     }
-    Logic.after_delete(&mut tx, &current).await?;
+    OrderHooks::after_delete(&Logic, &mut tx, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

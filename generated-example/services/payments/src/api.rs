@@ -111,9 +111,9 @@ async fn create_payment(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_payment(&input)?;
     let mut tx = state.db.begin().await?;
-    Logic.before_create(&mut tx, &mut input).await?;
+    PaymentHooks::before_create(&Logic, &mut tx, &mut input).await?;
     let created = model::insert_payment(&mut tx, &input).await?;
-    Logic.after_create(&mut tx, &created).await?;
+    PaymentHooks::after_create(&Logic, &mut tx, &created).await?;
     tx.commit().await?;
     let location = format!("/payments/{}", created.id);
     Ok((
@@ -149,11 +149,11 @@ async fn update_payment(
     if current.version != version {
         return Err(stale());
     }
-    Logic.before_update(&mut tx, &current, &mut input).await?;
+    PaymentHooks::before_update(&Logic, &mut tx, &current, &mut input).await?;
     let updated = model::update_payment(&mut tx, id, version, &input)
         .await?
         .ok_or_else(stale)?;
-    Logic.after_update(&mut tx, &updated).await?;
+    PaymentHooks::after_update(&Logic, &mut tx, &updated).await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -170,11 +170,11 @@ async fn delete_payment(
     let current = model::get_payment(&mut tx, id)
         .await?
         .ok_or_else(|| payment_not_found(id))?;
-    Logic.before_delete(&mut tx, &current).await?;
+    PaymentHooks::before_delete(&Logic, &mut tx, &current).await?;
     if !model::delete_payment(&mut tx, id).await? {
         return Err(payment_not_found(id));
     }
-    Logic.after_delete(&mut tx, &current).await?;
+    PaymentHooks::after_delete(&Logic, &mut tx, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

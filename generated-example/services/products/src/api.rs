@@ -111,9 +111,9 @@ async fn create_product(
 ) -> Result<impl IntoResponse, ApiError> {
     validate_product(&input)?;
     let mut tx = state.db.begin().await?;
-    Logic.before_create(&mut tx, &mut input).await?;
+    ProductHooks::before_create(&Logic, &mut tx, &mut input).await?;
     let created = model::insert_product(&mut tx, &input).await?;
-    Logic.after_create(&mut tx, &created).await?;
+    ProductHooks::after_create(&Logic, &mut tx, &created).await?;
     tx.commit().await?;
     let location = format!("/products/{}", created.id);
     Ok((
@@ -149,11 +149,11 @@ async fn update_product(
     if current.version != version {
         return Err(stale());
     }
-    Logic.before_update(&mut tx, &current, &mut input).await?;
+    ProductHooks::before_update(&Logic, &mut tx, &current, &mut input).await?;
     let updated = model::update_product(&mut tx, id, version, &input)
         .await?
         .ok_or_else(stale)?;
-    Logic.after_update(&mut tx, &updated).await?;
+    ProductHooks::after_update(&Logic, &mut tx, &updated).await?;
     tx.commit().await?;
     Ok(Json(updated))
 }
@@ -170,11 +170,11 @@ async fn delete_product(
     let current = model::get_product(&mut tx, id)
         .await?
         .ok_or_else(|| product_not_found(id))?;
-    Logic.before_delete(&mut tx, &current).await?;
+    ProductHooks::before_delete(&Logic, &mut tx, &current).await?;
     if !model::delete_product(&mut tx, id).await? {
         return Err(product_not_found(id));
     }
-    Logic.after_delete(&mut tx, &current).await?;
+    ProductHooks::after_delete(&Logic, &mut tx, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
