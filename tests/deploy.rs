@@ -426,7 +426,9 @@ async fn the_compose_stack_starts_and_the_gateway_answers() {
 #[test]
 fn kustomize_overlays_build_and_validate() {
     let mut checked = 0;
-    for (name, text) in blueprints() {
+    let mut all = blueprints();
+    all.push(("shop-istio (variant)".into(), istio_variant()));
+    for (name, text) in all {
         let files = msa_gen::generate_in_memory(&text).expect("generation");
         if !files
             .iter()
@@ -447,8 +449,17 @@ fn kustomize_overlays_build_and_validate() {
                 "{name} {overlay}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+            // Istio's kinds are not Kubernetes' own: they are checked against their schema.
+            let (istio, core): (Vec<&str>, Vec<&str>) = yaml.split("\n---\n").partition(|d| {
+                d.contains("apiVersion: security.istio.io/")
+                    || d.contains("apiVersion: networking.istio.io/")
+            });
+            if !istio.is_empty() {
+                check_istio(tmp.path(), &format!("{name} {overlay}"), &istio);
+            }
             let rendered = tmp.path().join(format!("{overlay}.yaml"));
-            std::fs::write(&rendered, &out.stdout).expect("write");
+            std::fs::write(&rendered, core.join("\n---\n")).expect("write");
             let valid = Command::new("kubernetes-validate")
                 .args(["--strict", "--quiet"])
                 .arg(&rendered)
@@ -460,7 +471,6 @@ fn kustomize_overlays_build_and_validate() {
                 String::from_utf8_lossy(&valid.stdout),
                 String::from_utf8_lossy(&valid.stderr)
             );
-            let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
             let docs: Vec<&str> = yaml.split("\n---\n").collect();
             let is_deployment = |d: &str| d.contains("apiVersion: apps/v1\nkind: Deployment\n");
             let deployments = docs.iter().filter(|d| is_deployment(d)).count();
@@ -499,10 +509,140 @@ fn kustomize_overlays_build_and_validate() {
                     if overlay == "dev" { "-dev" } else { "" }
                 )));
             }
+            if name.starts_with("shop-istio") {
+                check_mesh_and_config_maps(tmp.path(), &docs);
+            }
         }
         checked += 1;
     }
-    assert!(checked >= 1, "no blueprint deploys to Kubernetes");
+    assert!(checked >= 2, "no blueprint deploys to Kubernetes");
+}
+
+/// The Istio variant: every Deployment is injected, runs as its own ServiceAccount and mounts
+/// its ConfigMap, which holds exactly its `config/<name>.toml`; products admits exactly its
+/// declared callers and gives orders the blueprint's call timeout and retries.
+fn check_mesh_and_config_maps(ws: &Path, docs: &[&str]) {
+    let find = |kind: &str, name: &str| -> &str {
+        docs.iter()
+            .find(|d| {
+                d.contains(&format!("\nkind: {kind}\n"))
+                    && d.contains(&format!("\n  name: {name}\n"))
+            })
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    let deployments: Vec<&str> = docs
+        .iter()
+        .copied()
+        .filter(|d| d.contains("\nkind: Deployment\n"))
+        .collect();
+    assert_eq!(deployments.len(), 11, "no registry, no config server");
+    for d in deployments {
+        let name = d
+            .split("\n  name: ")
+            .nth(1)
+            .and_then(|r| r.lines().next())
+            .expect("name");
+        assert!(
+            d.contains("sidecar.istio.io/inject: \"true\""),
+            "{name}: injected"
+        );
+        assert!(
+            d.contains(&format!("serviceAccountName: {name}\n")),
+            "{name}: own identity"
+        );
+        find("ServiceAccount", name);
+        let config_map = d
+            .split(&format!("name: {name}-config-"))
+            .nth(1)
+            .and_then(|r| r.lines().next())
+            .map(|hash| format!("{name}-config-{hash}"))
+            .unwrap_or_else(|| panic!("{name}: no ConfigMap volume"));
+        let map = find("ConfigMap", &config_map);
+        let key = format!("  {name}.toml: |\n");
+        let data: String = map
+            .split(&key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{config_map}: no {name}.toml"))
+            .lines()
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+            .collect();
+        let file = std::fs::read_to_string(ws.join(format!("config/{name}.toml"))).expect("config");
+        assert_eq!(
+            data.trim_end(),
+            file.trim_end(),
+            "{name}: ConfigMap = config/{name}.toml"
+        );
+    }
+    let policy = find("AuthorizationPolicy", "products");
+    let principals: Vec<&str> = policy
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- '*/sa/"))
+        .map(|l| l.trim_end_matches('\''))
+        .collect();
+    assert_eq!(principals, ["gateway", "mobile-bff", "orders", "web-bff"]);
+    let routes = find("VirtualService", "products");
+    let from_orders = routes
+        .split("name: from-orders")
+        .nth(1)
+        .expect("a route for orders");
+    assert!(from_orders.contains("attempts: 2") && from_orders.contains("perTryTimeout: 2s"));
+    assert!(find("PeerAuthentication", "default").contains("mode: STRICT"));
+}
+
+/// The shop on Istio: DNS discovery (the mesh needs it), settings from ConfigMaps.
+fn istio_variant() -> String {
+    let shop = blueprints()
+        .into_iter()
+        .find(|(n, _)| n == "shop.toml")
+        .expect("shop")
+        .1;
+    let variant = shop
+        .replace("mesh = \"none\"", "mesh = \"istio\"")
+        .replace("discovery = \"registry\"", "discovery = \"kubernetes\"")
+        .replace("config = \"server\"", "config = \"kubernetes\"");
+    assert_ne!(variant, shop);
+    variant
+}
+
+/// Every Istio resource of a rendered overlay passes `tests/schemas/istio.schema.json`
+/// (check-jsonschema), and the schema refuses a resource with a misspelt mTLS mode.
+fn check_istio(dir: &Path, what: &str, docs: &[&str]) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/istio.schema.json");
+    let run = |files: &[std::path::PathBuf]| {
+        Command::new("check-jsonschema")
+            .arg("--schemafile")
+            .arg(&schema)
+            .args(files)
+            .output()
+            .expect("check-jsonschema (pip install check-jsonschema)")
+    };
+    let files: Vec<std::path::PathBuf> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let path = dir.join(format!("istio-{i}.yaml"));
+            std::fs::write(&path, d).expect("write");
+            path
+        })
+        .collect();
+    let out = run(&files);
+    assert!(
+        out.status.success(),
+        "{what}: Istio resources:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strict = docs
+        .iter()
+        .find(|d| d.contains("mode: STRICT"))
+        .expect("a STRICT PeerAuthentication");
+    let bad = dir.join("istio-bad.yaml");
+    std::fs::write(&bad, strict.replace("mode: STRICT", "mode: STRICTER")).expect("write");
+    assert!(
+        !run(&[bad]).status.success(),
+        "{what}: the schema must refuse an unknown mTLS mode"
+    );
 }
 
 /// The GitHub Actions workflows of every blueprint with `ci = "github"` pass `actionlint`

@@ -200,6 +200,7 @@ consumes = ["OrderCreated"]
  ("autoscale-without-max", BASE.replace('name = "orders"', 'name = "orders"\nautoscale = { min = 2 }'), "missing required key `max` in `autoscale` of [[services]] `orders`", None, ("{ min", 0)),
  ("rate-limit-without-per-second", BASE + '\n[gateway]\nrate-limit = { burst = 10 }\n', "missing required key `per-second` in `rate-limit` of [gateway]", None, ("{ burst", 0)),
  ("bff-without-port", bff('').replace('port = 8090\n', 'client = "web"\n'), "missing required key `port` in [[bffs]] `web`", None, ("[[bffs]]", 0)),
+ ("istio-with-registry", BASE.replace('name = "demo"\n', 'name = "demo"\n\n[platform]\nmesh = "istio"\n', 1), '`mesh = "istio"` needs `discovery = "kubernetes"`: the registry hands out pod addresses, which bypass the mesh\'s routes and its strict mTLS', 'set `discovery = "kubernetes"` in [platform] (the mesh then balances and retries)', ('"istio"', 0)),
  ("events-without-broker", ev().replace('name = "demo"\n', 'name = "demo"\n\n[platform]\nbroker = "none"\n', 1), "services publish or consume events, but `broker` is `none`", "choose a broker: nats, rabbitmq or kafka", ('"none"', 0)),
 ]
 os.makedirs(OUT, exist_ok=True)

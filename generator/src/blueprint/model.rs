@@ -121,7 +121,7 @@ pub struct Platform {
     pub tracing: Tracing,
     pub ci: Ci,
     pub deploy: Vec<Sp<DeployTarget>>,
-    pub mesh: Mesh,
+    pub mesh: Sp<Mesh>,
     pub image_registry: String,
 }
 

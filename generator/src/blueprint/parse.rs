@@ -161,7 +161,7 @@ fn read_platform(r: Option<Reader<'_, '_>>, system: &System, d: &mut Diagnostics
                 Sp::new(DeployTarget::Compose, 0..0),
                 Sp::new(DeployTarget::Kubernetes, 0..0),
             ],
-            mesh: Mesh::None,
+            mesh: Sp::new(Mesh::None, 0..0),
             image_registry: default_registry,
         };
     };
@@ -244,7 +244,7 @@ fn read_platform(r: Option<Reader<'_, '_>>, system: &System, d: &mut Diagnostics
     };
     let mesh = r
         .choice("mesh", &[("none", Mesh::None), ("istio", Mesh::Istio)], d)
-        .map_or(Mesh::None, |s| s.value);
+        .unwrap_or(Sp::new(Mesh::None, span.clone()));
     let image_registry = r
         .string("image-registry", d)
         .map_or(default_registry, |s| s.value);

@@ -401,6 +401,13 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        if bp.platform.mesh.value == Mesh::Istio && bp.platform.discovery == Discovery::Registry {
+            self.d.push(hint_err(
+                bp.platform.mesh.span.clone(),
+                "`mesh = \"istio\"` needs `discovery = \"kubernetes\"`: the registry hands out pod addresses, which bypass the mesh's routes and its strict mTLS".into(),
+                "set `discovery = \"kubernetes\"` in [platform] (the mesh then balances and retries)".into(),
+            ));
+        }
         if bp.platform.broker.value == Broker::None
             && bp
                 .services

@@ -1,11 +1,12 @@
 //! Deployment and delivery files of a workspace: a Dockerfile per binary crate and the
 //! `.dockerignore`; with `deploy = ["compose"]` the compose stack, Postgres initialisation and
 //! Prometheus configuration; with `deploy = ["kubernetes"]` the kustomize base and overlays
-//! (network policies from the declared calls); the observability files; and the CI pipelines
+//! (network policies from the declared calls, Istio resources with `mesh = "istio"`, ConfigMaps
+//! from `config/` with `config = "kubernetes"`); the observability files; and the CI pipelines
 //! (`ci = "github"` or `"gitlab"`).
 
-use super::{Ownership, PlannedFile, template, view};
-use crate::blueprint::{Blueprint, DeployTarget};
+use super::{Ownership, PlannedFile, mesh, template, view};
+use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
 
 /// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
 /// `.dockerignore`; with `deploy = ["compose", …]`, `deploy/compose.yaml`, the Postgres
@@ -171,7 +172,7 @@ pub(super) fn deploy_files(
         .iter()
         .any(|d| d.value == DeployTarget::Compose);
     if kubernetes {
-        kubernetes_files(files, system, &crates);
+        kubernetes_files(files, system, bp, &crates);
     }
     if kubernetes || compose {
         let ctx = serde_json::json!({ "system": system, "crates": crates });
@@ -287,12 +288,17 @@ fn github_workflows(
     }
 }
 
-/// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays.
+/// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays; with `mesh = "istio"`
+/// the mesh's resources in the base; with `config = "kubernetes"` a ConfigMap per process made
+/// from its `config/<name>.toml` (`config/kustomization.yaml`), mounted as its config folder.
 fn kubernetes_files(
     files: &mut Vec<PlannedFile>,
     system: &view::SystemView,
+    bp: &Blueprint,
     crates: &[serde_json::Value],
 ) {
+    let istio = bp.platform.mesh.value == Mesh::Istio;
+    let config_maps = bp.platform.config == ConfigSource::Kubernetes;
     let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
     let (broker_service, broker_url) = match system.broker.as_str() {
         "nats" => (Some("nats"), "nats://nats:4222".to_string()),
@@ -328,7 +334,51 @@ fn kubernetes_files(
     let ctx = serde_json::json!({
         "system": system, "crates": crates, "broker_url": broker_url,
         "broker_service": broker_service, "redis": redis, "infrastructure": infrastructure,
+        "istio": istio, "config_maps": config_maps,
     });
+    if istio {
+        let callers: Vec<Vec<String>> = crates
+            .iter()
+            .map(|c| {
+                c["callers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .collect();
+        let processes: Vec<mesh::Process<'_>> = crates
+            .iter()
+            .zip(&callers)
+            .map(|(c, callers)| mesh::Process {
+                name: c["name"].as_str().unwrap_or_default(),
+                port: c["port"]
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or_default(),
+                open: c["open"].as_bool().unwrap_or(false),
+                callers,
+            })
+            .collect();
+        files.push(template(
+            "deploy/k8s/base/istio.yaml",
+            Ownership::Generated,
+            "deploy/k8s/istio.yaml.tera",
+            &serde_json::json!({
+                "system": system,
+                "workloads": mesh::workloads(system, &processes),
+            }),
+        ));
+    }
+    if config_maps {
+        files.push(template(
+            "config/kustomization.yaml",
+            Ownership::Generated,
+            "deploy/k8s/config-kustomization.yaml.tera",
+            &ctx,
+        ));
+    }
     for (path, name) in [
         (
             "deploy/k8s/base/kustomization.yaml",

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod bff;
 pub mod deploy;
 pub mod e2e;
+pub mod mesh;
 pub mod migrations;
 pub mod orchestration;
 pub mod saga;
@@ -17,7 +18,7 @@ pub mod view;
 
 use serde::Serialize;
 
-use crate::blueprint::{Blueprint, DeployTarget, Style};
+use crate::blueprint::{Blueprint, Style};
 use crate::embedded;
 
 /// Who owns a file once it is on disk.
@@ -84,68 +85,8 @@ fn template(
 /// (`.msa-gen/migrations.json`), `None` for a new workspace.
 pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::History>) -> Plan {
     let not_generated = not_generated(bp);
-    let services: Vec<view::ServiceView> = bp
-        .services
-        .iter()
-        .filter(|s| match s.style.value {
-            Style::Crud | Style::Worker => true,
-            Style::ReadModel => view::has_messaging(s, bp),
-            Style::EventSourced => true,
-        })
-        .map(|s| view::service_view(s, bp))
-        .collect();
-    let auth = bp.auth.as_ref().map(|a| view::AuthView {
-        port: platform_port("auth"),
-        roles: a.roles.iter().map(|r| r.value.clone()).collect(),
-        access_ttl_ms: a.access_token_ttl.millis,
-        refresh_ttl_ms: a.refresh_token_ttl.millis,
-        redis_sessions: a.sessions == crate::blueprint::Sessions::Redis,
-    });
-    let system = view::SystemView {
-        name: bp.system.name.value.clone(),
-        snake: crate::names::to_snake(&bp.system.name.value),
-        version: bp.system.version.value.clone(),
-        description: bp.system.description.clone().unwrap_or_default(),
-        events: bp.events.iter().map(|e| view::event_view(e, bp)).collect(),
-        services: services.clone(),
-        broker: bp.platform.broker.value.as_str().to_string(),
-        image_registry: bp.platform.image_registry.clone(),
-        graph: crate::graph::mermaid(bp),
-        orchestrations: orchestration::all(bp),
-        bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
-        not_generated: not_generated.clone(),
-        topology: bp
-            .services
-            .iter()
-            .filter(|s| view::has_messaging(s, bp))
-            .flat_map(|s| {
-                s.consumes
-                    .iter()
-                    .map(|c| (s.name.value.clone(), c.value.clone()))
-            })
-            .chain(orchestration::all(bp).into_iter().flat_map(|o| {
-                let owner = (o.owner.clone(), o.reply.clone());
-                o.participants
-                    .into_iter()
-                    .map(|p| (p.service, p.command))
-                    .chain(std::iter::once(owner))
-            }))
-            .collect(),
-        registry: (bp.platform.discovery == crate::blueprint::Discovery::Registry).then(|| {
-            view::PlatformServiceView {
-                name: "registry".into(),
-                port: platform_port("registry"),
-            }
-        }),
-        gateway: view::gateway_view(bp, &services, auth.as_ref()),
-        auth,
-        config_server: (bp.platform.config == crate::blueprint::ConfigSource::Server).then(|| {
-            view::PlatformServiceView {
-                name: "config-server".into(),
-                port: platform_port("config-server"),
-            }
-        }),
-    };
+    let system = system_view(bp);
+    let services = system.services.clone();
     let mut files = vec![
         PlannedFile {
             path: "blueprint.toml".into(),
@@ -336,6 +277,73 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
         files,
         not_generated,
         warnings,
+    }
+}
+/// The system as every template sees it: the generated services, events, platform services,
+/// gateway and BFFs of the blueprint.
+pub(crate) fn system_view(bp: &Blueprint) -> view::SystemView {
+    let not_generated = not_generated(bp);
+    let services: Vec<view::ServiceView> = bp
+        .services
+        .iter()
+        .filter(|s| match s.style.value {
+            Style::Crud | Style::Worker => true,
+            Style::ReadModel => view::has_messaging(s, bp),
+            Style::EventSourced => true,
+        })
+        .map(|s| view::service_view(s, bp))
+        .collect();
+    let auth = bp.auth.as_ref().map(|a| view::AuthView {
+        port: platform_port("auth"),
+        roles: a.roles.iter().map(|r| r.value.clone()).collect(),
+        access_ttl_ms: a.access_token_ttl.millis,
+        refresh_ttl_ms: a.refresh_token_ttl.millis,
+        redis_sessions: a.sessions == crate::blueprint::Sessions::Redis,
+    });
+    view::SystemView {
+        name: bp.system.name.value.clone(),
+        snake: crate::names::to_snake(&bp.system.name.value),
+        version: bp.system.version.value.clone(),
+        description: bp.system.description.clone().unwrap_or_default(),
+        events: bp.events.iter().map(|e| view::event_view(e, bp)).collect(),
+        services: services.clone(),
+        broker: bp.platform.broker.value.as_str().to_string(),
+        image_registry: bp.platform.image_registry.clone(),
+        graph: crate::graph::mermaid(bp),
+        orchestrations: orchestration::all(bp),
+        bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
+        not_generated: not_generated.clone(),
+        topology: bp
+            .services
+            .iter()
+            .filter(|s| view::has_messaging(s, bp))
+            .flat_map(|s| {
+                s.consumes
+                    .iter()
+                    .map(|c| (s.name.value.clone(), c.value.clone()))
+            })
+            .chain(orchestration::all(bp).into_iter().flat_map(|o| {
+                let owner = (o.owner.clone(), o.reply.clone());
+                o.participants
+                    .into_iter()
+                    .map(|p| (p.service, p.command))
+                    .chain(std::iter::once(owner))
+            }))
+            .collect(),
+        registry: (bp.platform.discovery == crate::blueprint::Discovery::Registry).then(|| {
+            view::PlatformServiceView {
+                name: "registry".into(),
+                port: platform_port("registry"),
+            }
+        }),
+        gateway: view::gateway_view(bp, &services, auth.as_ref()),
+        auth,
+        config_server: (bp.platform.config == crate::blueprint::ConfigSource::Server).then(|| {
+            view::PlatformServiceView {
+                name: "config-server".into(),
+                port: platform_port("config-server"),
+            }
+        }),
     }
 }
 
@@ -579,21 +587,6 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
                 s.name.value
             ));
         }
-    }
-    if bp.platform.mesh == crate::blueprint::Mesh::Istio {
-        out.push("not generated yet: Istio resources (mesh = \"istio\")".to_string());
-    }
-    if bp.platform.config == crate::blueprint::ConfigSource::Kubernetes
-        && bp
-            .platform
-            .deploy
-            .iter()
-            .any(|t| t.value == DeployTarget::Kubernetes)
-    {
-        out.push(
-            "not generated yet: ConfigMaps from config/ (config = \"kubernetes\"); the images carry their config files"
-                .to_string(),
-        );
     }
     out
 }
