@@ -165,6 +165,22 @@ pub fn merge3(base: &str, yours: &str, theirs: &str, label: &str) -> Merged {
     }
 }
 
+/// Conflict regions written by [`merge3`] that are still in `text`: a `<<<<<<< yours:` line
+/// followed, later, by a `>>>>>>> generated now` line.
+pub fn leftover_conflicts(text: &str) -> usize {
+    let mut open = false;
+    let mut count = 0;
+    for line in text.lines() {
+        if line.starts_with("<<<<<<< yours: ") {
+            open = true;
+        } else if open && line == ">>>>>>> generated now" {
+            open = false;
+            count += 1;
+        }
+    }
+    count
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,9 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
     if *disk == f.bytes {
         return Ok(change(Action::Unchanged, Some(f.bytes.clone()), 0));
     }
+    // Markers of an earlier conflict that were never resolved: still a conflict, whatever the
+    // generator does now (a resolution that keeps a marker is reported again).
+    let leftover = crate::merge::leftover_conflicts(&String::from_utf8_lossy(disk));
     let untouched = match &base {
         Some(b) => b == disk,
         None => recorded == Some(sha256(disk).as_str()),
@@ -226,6 +229,9 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
         return Ok(change(Action::Update, Some(f.bytes.clone()), 0));
     }
     if base.as_ref() == Some(&f.bytes) {
+        if leftover > 0 {
+            return Ok(change(Action::Conflict, Some(disk.clone()), leftover));
+        }
         return Ok(change(Action::KeepEdit, Some(disk.clone()), 0));
     }
     let base_text = base
@@ -238,16 +244,13 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
         &String::from_utf8_lossy(&f.bytes),
         &f.path,
     );
-    let action = if merged.conflicts == 0 {
+    let conflicts = merged.conflicts + leftover;
+    let action = if conflicts == 0 {
         Action::Merge
     } else {
         Action::Conflict
     };
-    Ok(change(
-        action,
-        Some(merged.text.into_bytes()),
-        merged.conflicts,
-    ))
+    Ok(change(action, Some(merged.text.into_bytes()), conflicts))
 }
 
 /// What writing `files` into `dir` would do, file by file, sorted by path.
@@ -474,6 +477,24 @@ mod tests {
                 && text.contains("=======\ntheirs\n>>>>>>> generated now\n"),
             "{text}"
         );
+        // Generated again without resolving: still a conflict, the file as the user left it.
+        let again = apply(
+            d,
+            &[file("g.rs", Ownership::Generated, "a\ntheirs\nb\nc\nD\n")],
+            b"bp",
+        )
+        .unwrap();
+        assert_eq!((again[0].action, again[0].conflicts), (Action::Conflict, 1));
+        assert_eq!(read(d, "g.rs"), text);
+        // Resolved (markers gone): the user's resolution is kept.
+        std::fs::write(d.join("g.rs"), "a\nmine\ntheirs\nb\nc\nD\n").unwrap();
+        let resolved = apply(
+            d,
+            &[file("g.rs", Ownership::Generated, "a\ntheirs\nb\nc\nD\n")],
+            b"bp",
+        )
+        .unwrap();
+        assert_eq!(resolved[0].action, Action::KeepEdit);
     }
 
     #[test]
