@@ -219,6 +219,32 @@ fn committed_schema_is_current() {
 }
 
 #[test]
+fn committed_keys_page_is_current() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = run(&["schema", "--markdown"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let page = text(&out.stdout);
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/blueprint-keys.md"),
+    )
+    .unwrap_or_default();
+    assert!(
+        page == committed,
+        "docs/blueprint-keys.md is stale: run `cargo run -p msa-gen -- schema --markdown > docs/blueprint-keys.md`"
+    );
+    // Every section and key of the format is on the page, nested ones included.
+    for needle in [
+        "## `[platform]`",
+        "## `[[services.entities]]`",
+        "## `services.calls.breaker = { … }`",
+        "| `failure-rate` | number |",
+        "| `mesh` | `\"none\"` \\| `\"istio\"` |",
+    ] {
+        assert!(page.contains(needle), "keys page lacks {needle}");
+    }
+}
+
+#[test]
 fn edits_inside_generated_files_survive_and_overlaps_are_reported() {
     let dir = tempfile::tempdir().expect("tmp");
     assert_eq!(

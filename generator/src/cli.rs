@@ -84,7 +84,11 @@ pub enum Cmd {
         blueprint: PathBuf,
     },
     /// Print the JSON Schema of the blueprint format (for editor completion).
-    Schema,
+    Schema {
+        /// Print every key as Markdown tables instead (docs/blueprint-keys.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Prove a workspace works: build it and run its generated end-to-end suite.
     ///
     /// Builds every crate, then runs `tests/e2e` (ignored by a plain `cargo test`): the whole
@@ -140,8 +144,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Verify { dir, images } => {
             cmd_verify(&dir.unwrap_or_else(|| PathBuf::from(".")), images)
         }
-        Cmd::Schema => {
-            print!("{}", crate::schema::json());
+        Cmd::Schema { markdown } => {
+            if markdown {
+                print!("{}", crate::schema::markdown());
+            } else {
+                print!("{}", crate::schema::json());
+            }
             Ok(())
         }
     };
