@@ -137,7 +137,7 @@ fn workload(system: &SystemView, p: &Process<'_>) -> MeshWorkload {
 
 /// An Istio duration: whole seconds as `Ns`, anything else in milliseconds.
 fn duration(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

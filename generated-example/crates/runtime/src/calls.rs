@@ -150,6 +150,10 @@ impl ServiceClient {
         if let Some(t) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
+        // The caller's trace goes on: the called service logs the same trace id.
+        if let Some(traceparent) = crate::telemetry::current_traceparent() {
+            builder = builder.header("traceparent", traceparent);
+        }
         let request = builder
             .body(Body::empty())
             .map_err(|e| self.failed(e.to_string()))?;
@@ -193,16 +197,18 @@ impl ServiceClient {
     }
 
     async fn call(&self, path: &str, token: Option<&str>) -> Result<Bytes, CallError> {
-        if self.breaker.admit().is_err() {
+        // Dropped unrecorded (the caller gave up on this call), the permit gives its
+        // permission back, so an abandoned half-open probe never blocks the breaker.
+        let Ok(permit) = self.breaker.permit() else {
             metrics::counter!("calls_short_circuited_total", "service" => self.service)
                 .increment(1);
             return Err(CallError::Open {
                 service: self.service.to_string(),
             });
-        }
+        };
         let bases = self.bases();
         if bases.is_empty() {
-            self.breaker.record(false);
+            permit.record(false);
             return Err(self.failed("no healthy instance"));
         }
         let mut last = self.failed("not attempted");
@@ -213,7 +219,7 @@ impl ServiceClient {
             let base = &bases[n as usize % bases.len()];
             match self.attempt(base, path, token).await {
                 Ok(bytes) => {
-                    self.breaker.record(true);
+                    permit.record(true);
                     if self.policy.fallback == Fallback::Cached
                         && let Ok(mut c) = self.cache.lock()
                     {
@@ -223,13 +229,13 @@ impl ServiceClient {
                 }
                 // A 4xx is the caller's answer, not a failure of the service.
                 Err(e @ CallError::Status { status, .. }) if status < 500 => {
-                    self.breaker.record(true);
+                    permit.record(true);
                     return Err(e);
                 }
                 Err(e) => last = e,
             }
         }
-        self.breaker.record(false);
+        permit.record(false);
         metrics::counter!("calls_failed_total", "service" => self.service).increment(1);
         Err(last)
     }
@@ -352,6 +358,46 @@ mod tests {
         let fast: Product = c.get("/p", None).await.unwrap();
         assert_eq!(fast.name, "tea");
         assert_eq!(hits.load(Ordering::SeqCst), before, "open: no call is made");
+    }
+
+    #[tokio::test]
+    async fn the_callers_trace_goes_with_the_call() {
+        let seen = Arc::new(std::sync::Mutex::new(None::<String>));
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/p",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let record = record.clone();
+                async move {
+                    *record.lock().unwrap() = headers
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    r#"{"name":"tea"}"#
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let c = ServiceClient::new("products", Target::Url(url), policy(Fallback::Error));
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let incoming = format!("00-{trace}-00f067aa0ba902b7-01");
+        let _: Product = crate::telemetry::with_traceparent(Some(incoming), c.get("/p", None))
+            .await
+            .unwrap();
+        let sent = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a traceparent was sent");
+        assert_eq!(
+            crate::telemetry::trace_id_from_traceparent(&sent).as_deref(),
+            Some(trace)
+        );
+        // Outside any trace, nothing is invented.
+        let _: Product = c.get("/p", None).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), None);
     }
 
     #[tokio::test]

@@ -117,6 +117,15 @@ impl Breaker {
         }
     }
 
+    /// [`Breaker::admit`] as a guard: record the call's outcome on it once; dropped without an
+    /// outcome (the caller's future was cancelled), it gives the permission back.
+    pub fn permit(&self) -> Result<Permit<'_>, Duration> {
+        self.admit().map(|()| Permit {
+            breaker: self,
+            settled: false,
+        })
+    }
+
     /// Gives back the permission of an admitted call that ended without an outcome (the client
     /// went away): nothing is recorded, and a half-open probe slot is free again, so a probe
     /// abandoned by its client never leaves the breaker waiting (Resilience4j's
@@ -168,6 +177,29 @@ impl Breaker {
     }
 }
 
+/// The permission of one admitted call (see [`Breaker::permit`]).
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    /// Records the call's outcome; returns the breaker's state after it.
+    pub fn record(mut self, success: bool) -> BreakerState {
+        self.settled = true;
+        self.breaker.record(success)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.breaker.release();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +245,27 @@ mod tests {
         b.admit().unwrap();
         assert_eq!(b.record(false), BreakerState::Open);
         assert!(b.admit().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_permit_frees_its_probe_and_a_recorded_one_counts() {
+        let b = breaker();
+        for _ in 0..4 {
+            b.permit().unwrap().record(false);
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        // Every probe abandoned by its caller: the slots are free again, not lost.
+        for _ in 0..5 {
+            let first = b.permit().unwrap();
+            let second = b.permit().unwrap();
+            assert!(b.permit().is_err(), "only the probes go through");
+            drop((first, second));
+        }
+        let first = b.permit().unwrap();
+        let second = b.permit().unwrap();
+        assert_eq!(first.record(true), BreakerState::HalfOpen);
+        assert_eq!(second.record(true), BreakerState::Closed);
     }
 
     #[test]
