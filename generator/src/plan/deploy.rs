@@ -5,7 +5,7 @@
 //! from `config/` with `config = "kubernetes"`); the observability files; and the CI pipelines
 //! (`ci = "github"` or `"gitlab"`).
 
-use super::{Ownership, PlannedFile, mesh, template, view};
+use super::{Ownership, PlannedFile, SHARED_SYSTEM, mesh, template, view};
 use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
 
 /// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
@@ -147,7 +147,7 @@ pub(super) fn deploy_files(
             system.image_registry.trim_end_matches('/'),
             system.name
         );
-        let ctx = serde_json::json!({ "system": system, "crate": c, "image": image });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "crate": c, "image": image });
         files.push(template(
             format!("{}/Dockerfile", c["dir"].as_str().unwrap_or_default()),
             Ownership::Generated,
@@ -175,7 +175,7 @@ pub(super) fn deploy_files(
         kubernetes_files(files, system, bp, &crates);
     }
     if kubernetes || compose {
-        let ctx = serde_json::json!({ "system": system, "crates": crates });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates });
         for (path, name) in [
             (
                 "deploy/observability/otel-collector.yaml".to_string(),
@@ -206,7 +206,7 @@ pub(super) fn deploy_files(
             ".gitlab-ci.yml",
             Ownership::Generated,
             "deploy/gitlab/gitlab-ci.yml.tera",
-            &serde_json::json!({ "system": system, "crates": crates, "kubernetes": kubernetes }),
+            &serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates, "kubernetes": kubernetes }),
         ));
     }
     if bp
@@ -219,7 +219,7 @@ pub(super) fn deploy_files(
             .iter()
             .filter_map(|c| c["database"].as_str())
             .collect();
-        let ctx = serde_json::json!({ "system": system, "crates": crates, "databases": databases });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates, "databases": databases });
         for (path, name) in [
             ("deploy/compose.yaml", "deploy/compose.yaml.tera"),
             ("deploy/postgres-init.sql", "deploy/postgres-init.sql.tera"),
@@ -267,7 +267,7 @@ fn github_workflows(
     for c in crates {
         let name = c["name"].as_str().unwrap_or_default();
         let ctx = serde_json::json!({
-            "system": system, "crate": c, "kubernetes": kubernetes,
+            "system": SHARED_SYSTEM, "crate": c, "kubernetes": kubernetes,
             "image": format!("{registry}/{}-{name}", system.name),
             "registry_host": registry_host,
         });
@@ -283,7 +283,7 @@ fn github_workflows(
             ".github/workflows/e2e.yml",
             Ownership::Generated,
             "deploy/github/e2e.yml.tera",
-            &serde_json::json!({ "system": system, "crates": crates }),
+            &serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates }),
         ));
     }
 }
@@ -332,7 +332,7 @@ fn kubernetes_files(
         }));
     }
     let ctx = serde_json::json!({
-        "system": system, "crates": crates, "broker_url": broker_url,
+        "system": SHARED_SYSTEM, "crates": crates, "broker_url": broker_url,
         "broker_service": broker_service, "redis": redis, "infrastructure": infrastructure,
         "istio": istio, "config_maps": config_maps,
     });
@@ -366,7 +366,7 @@ fn kubernetes_files(
             Ownership::Generated,
             "deploy/k8s/istio.yaml.tera",
             &serde_json::json!({
-                "system": system,
+                "system": SHARED_SYSTEM,
                 "workloads": mesh::workloads(system, &processes),
             }),
         ));

@@ -59,10 +59,16 @@ pub struct PlannedFile {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub files: Vec<PlannedFile>,
+    /// The system view, serialized once: a template context whose `system` is
+    /// [`SHARED_SYSTEM`] sees this value there (contexts stay small however big the system).
+    pub system: serde_json::Value,
     pub not_generated: Vec<String>,
     /// Things the user should know about this generation (columns a new migration drops).
     pub warnings: Vec<String>,
 }
+
+/// The value of a context's `system` key that stands for [`Plan::system`].
+pub const SHARED_SYSTEM: &str = "@system";
 
 fn template(
     path: impl Into<String>,
@@ -142,7 +148,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     let mut warnings = Vec::new();
     for s in &services {
         let dir = format!("services/{}", s.name);
-        let ctx = serde_json::json!({ "system": &system, "service": s });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s });
         files.push(template(
             format!("{dir}/Cargo.toml"),
             Ownership::Generated,
@@ -178,7 +184,8 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
                     ));
                 }
                 for v in &s.views {
-                    let vctx = serde_json::json!({ "system": &system, "service": s, "view": v });
+                    let vctx =
+                        serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "view": v });
                     files.push(template(
                         format!("{dir}/src/views/{}.rs", v.snake),
                         Ownership::User,
@@ -187,11 +194,11 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
                     ));
                 }
             }
-            "event-sourced" => event_sourced_files(&mut files, &dir, &system, s, &ctx),
-            _ => crud_files(&mut files, &dir, &system, s, &ctx),
+            "event-sourced" => event_sourced_files(&mut files, &dir, s, &ctx),
+            _ => crud_files(&mut files, &dir, s, &ctx),
         }
         if !s.sagas.is_empty() || !s.orchestrations.is_empty() || !s.participations.is_empty() {
-            saga_files(&mut files, &dir, &system, s, &ctx);
+            saga_files(&mut files, &dir, s, &ctx);
         }
         if !s.calls.is_empty() && s.style == "crud" {
             files.push(template(
@@ -217,7 +224,8 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
                 ));
             }
             for h in &m.user_handlers {
-                let hctx = serde_json::json!({ "system": &system, "service": s, "handler": h });
+                let hctx =
+                    serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "handler": h });
                 files.push(template(
                     format!("{dir}/src/handlers/{}.rs", h.module),
                     Ownership::User,
@@ -242,7 +250,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     }
     for b in &system.bffs {
         let dir = format!("bffs/{}", b.name);
-        let ctx = serde_json::json!({ "system": &system, "bff": b });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "bff": b });
         let mut parts = vec![("Cargo.toml", "Cargo.toml"), ("src/main.rs", "main.rs")];
         if !b.compositions.is_empty() {
             parts.extend([
@@ -275,6 +283,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Plan {
         files,
+        system: serde_json::to_value(&system).unwrap_or(serde_json::Value::Null),
         not_generated,
         warnings,
     }
@@ -369,11 +378,11 @@ fn platform_files(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
             "platform/auth/migrations/0001_auth.sql",
             Ownership::Generated,
             "platform/auth/migrations/0001_auth.sql.tera",
-            &serde_json::json!({ "system": system }),
+            &serde_json::json!({ "system": SHARED_SYSTEM }),
         ));
     }
     for name in crates {
-        let ctx = serde_json::json!({ "system": system, "name": name });
+        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "name": name });
         files.push(template(
             format!("platform/{name}/Cargo.toml"),
             Ownership::Generated,
@@ -399,7 +408,6 @@ fn platform_files(files: &mut Vec<PlannedFile>, system: &view::SystemView) {
 fn crud_files(
     files: &mut Vec<PlannedFile>,
     dir: &str,
-    system: &view::SystemView,
     s: &view::ServiceView,
     ctx: &serde_json::Value,
 ) {
@@ -428,7 +436,7 @@ fn crud_files(
         ctx,
     ));
     for e in &s.entities {
-        let ectx = serde_json::json!({ "system": system, "service": s, "entity": e });
+        let ectx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "entity": e });
         files.push(template(
             format!("{dir}/src/logic/{}.rs", e.snake),
             Ownership::User,
@@ -441,7 +449,6 @@ fn crud_files(
 fn saga_files(
     files: &mut Vec<PlannedFile>,
     dir: &str,
-    system: &view::SystemView,
     s: &view::ServiceView,
     ctx: &serde_json::Value,
 ) {
@@ -460,7 +467,7 @@ fn saga_files(
         ));
     }
     for o in &s.orchestrations {
-        let octx = serde_json::json!({ "system": system, "service": s, "saga": o });
+        let octx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "saga": o });
         files.push(template(
             format!("{dir}/src/sagas/{}.rs", o.snake),
             Ownership::Generated,
@@ -469,7 +476,7 @@ fn saga_files(
         ));
     }
     for p in &s.participations {
-        let pctx = serde_json::json!({ "system": system, "service": s, "saga": p });
+        let pctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "saga": p });
         files.push(template(
             format!("{dir}/src/sagas/{}.rs", p.snake),
             Ownership::Generated,
@@ -484,7 +491,7 @@ fn saga_files(
         ));
     }
     for g in &s.sagas {
-        let gctx = serde_json::json!({ "system": system, "service": s, "saga": g });
+        let gctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "saga": g });
         files.push(template(
             format!("{dir}/src/sagas/{}.rs", g.snake),
             Ownership::Generated,
@@ -505,7 +512,6 @@ fn saga_files(
 fn event_sourced_files(
     files: &mut Vec<PlannedFile>,
     dir: &str,
-    system: &view::SystemView,
     s: &view::ServiceView,
     ctx: &serde_json::Value,
 ) {
@@ -524,7 +530,7 @@ fn event_sourced_files(
         ctx,
     ));
     for a in &s.aggregates {
-        let actx = serde_json::json!({ "system": system, "service": s, "aggregate": a });
+        let actx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "aggregate": a });
         files.push(template(
             format!("{dir}/src/logic/{}.rs", a.snake),
             Ownership::User,
