@@ -58,10 +58,12 @@ def timed(cmd, **kw):
 def build(warm):
     msa = os.path.join(TARGET, "release", "msa-gen")
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "msa-gen"], cwd=REPO, check=True)
-    if os.path.exists(SHOP):
-        shutil.rmtree(SHOP)
-    subprocess.run([msa, "new", os.path.join(REPO, "blueprints", "shop.toml"), "--out", SHOP],
-                   check=True, capture_output=True)
+    # A warm run keeps the workspace: new files would make cargo rebuild every local crate.
+    if not (warm and os.path.exists(SHOP)):
+        if os.path.exists(SHOP):
+            shutil.rmtree(SHOP)
+        subprocess.run([msa, "new", os.path.join(REPO, "blueprints", "shop.toml"), "--out", SHOP],
+                       check=True, capture_output=True)
     shutil.copy(os.path.join(REPO, "generated-example", "Cargo.lock"), os.path.join(SHOP, "Cargo.lock"))
     results = {}
     for name, cwd, target in [("shop", SHOP, SHOP_TARGET),
@@ -160,6 +162,7 @@ def footprint(infra):
                 env.pop("REGISTRY_URL")
             if name == "auth":
                 env["APP_ADMIN_PASSWORD"] = "bench-admin-password"
+                env.pop("APP_AUTH_URL")
             if db:
                 env["DATABASE_URL"] = infra.database(db)
             if broker:
@@ -247,6 +250,7 @@ def main():
     ap.add_argument("--warm", action="store_true")
     args = ap.parse_args()
     builds = build(args.warm)
+    print(f"builds: shop {builds['shop']:.0f} s, baseline {builds['baseline']:.0f} s", flush=True)
     infra = Infra()
     try:
         rows, base = footprint(infra)

@@ -150,23 +150,35 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--jhipster-runs", type=int, default=1)
     ap.add_argument("--skip-jhipster", action="store_true")
+    ap.add_argument("--full", action="store_true",
+                    help="JHipster on the 100-service system too (about 8 s per service here)")
     args = ap.parse_args()
     binary = msa_gen()
     shop = os.path.join(REPO, "blueprints", "shop.toml")
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write(subprocess.run(
-            [sys.executable, os.path.join(REPO, "bench", "synthetic.py"), "100"],
-            capture_output=True, text=True, check=True,
-        ).stdout)
-        big = f.name
+
+    def synthetic(n):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(subprocess.run(
+                [sys.executable, os.path.join(REPO, "bench", "synthetic.py"), str(n)],
+                capture_output=True, text=True, check=True,
+            ).stdout)
+            return f.name
+
+    small, big = synthetic(20), synthetic(100)
     cli, version = (None, None) if args.skip_jhipster else jhipster()
     rows = []
-    for name, bp in [("shop (7 services)", shop), ("synthetic (100 services)", big)]:
+    for name, bp, with_jhipster in [
+        ("shop (7 services)", shop, True),
+        ("synthetic (20 services)", small, True),
+        ("synthetic (100 services)", big, args.full),
+    ]:
         t, rss, n = bench_msa_gen(binary, bp, args.runs)
         row = {"system": name, "msa": (t, rss, n)}
-        if cli:
+        if cli and with_jhipster:
+            print(f"JHipster: {name}…", flush=True)
             row["jh"] = bench_jhipster(cli, bp, args.jhipster_runs)
         rows.append(row)
+    os.unlink(small)
     os.unlink(big)
     regen_t, touched = bench_regeneration(binary, shop, args.runs)
 
@@ -176,8 +188,12 @@ def main():
         print("| system | msa-gen | JHipster 8 | time ratio (JHipster / msa-gen) | msa-gen peak RSS | JHipster peak RSS | files (msa-gen / JHipster) |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:
-            (mt, mr, mn), (jt, jr, jn) = r["msa"], r["jh"]
-            print(f"| {r['system']} | {mt * 1000:.0f} ms | {jt:.1f} s | {jt / mt:.1f}× | {mr:.0f} MiB | {jr:.0f} MiB | {mn} / {jn} |")
+            mt, mr, mn = r["msa"]
+            if "jh" in r:
+                jt, jr, jn = r["jh"]
+                print(f"| {r['system']} | {mt * 1000:.0f} ms | {jt:.1f} s | {jt / mt:.0f}× | {mr:.0f} MiB | {jr:.0f} MiB | {mn} / {jn} |")
+            else:
+                print(f"| {r['system']} | {mt * 1000:.0f} ms | not run (--full) | | {mr:.0f} MiB | | {mn} / |")
     else:
         print("| system | msa-gen | peak RSS | files |\n|---|---|---|---|")
         for r in rows:
