@@ -99,8 +99,9 @@ class Infra:
         time.sleep(1)
 
     def database(self, name):
-        subprocess.run(["docker", "exec", self.names[0], "psql", "-h", "127.0.0.1", "-U", "postgres",
-                        "-c", f'CREATE DATABASE "{name}"'], capture_output=True)
+        subprocess.run(["docker", "exec", "-e", "PGPASSWORD=postgres", self.names[0], "psql", "-h",
+                        "127.0.0.1", "-U", "postgres", "-c", f'CREATE DATABASE "{name}"'],
+                       check=True, capture_output=True)
         return f"postgres://postgres:postgres@127.0.0.1:{self.pg_port}/{name}"
 
     def close(self):
