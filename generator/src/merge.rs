@@ -145,13 +145,14 @@ pub fn merge3(base: &str, yours: &str, theirs: &str, label: &str) -> Merged {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
-            out.push_str(&format!("<<<<<<< yours: {label}\n"));
+            out.push_str(&format!("{YOURS}{label}\n"));
             push_block(&mut out, &y_block);
             out.push_str("||||||| generated last time\n");
             push_block(&mut out, &b[start..end]);
             out.push_str("=======\n");
             push_block(&mut out, &t_block);
-            out.push_str(">>>>>>> generated now\n");
+            out.push_str(GENERATED_NOW);
+            out.push('\n');
         }
         pos = end;
         i = j;
@@ -165,15 +166,19 @@ pub fn merge3(base: &str, yours: &str, theirs: &str, label: &str) -> Merged {
     }
 }
 
+/// The line opening a conflict region (followed by the file's path) and the one closing it.
+const YOURS: &str = "<<<<<<< yours: ";
+const GENERATED_NOW: &str = ">>>>>>> generated now";
+
 /// Conflict regions written by [`merge3`] that are still in `text`: a `<<<<<<< yours:` line
 /// followed, later, by a `>>>>>>> generated now` line.
 pub fn leftover_conflicts(text: &str) -> usize {
     let mut open = false;
     let mut count = 0;
     for line in text.lines() {
-        if line.starts_with("<<<<<<< yours: ") {
+        if line.starts_with(YOURS) {
             open = true;
-        } else if open && line == ">>>>>>> generated now" {
+        } else if open && line == GENERATED_NOW {
             open = false;
             count += 1;
         }

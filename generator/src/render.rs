@@ -88,8 +88,8 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     let tera = shared_tera()?;
     let mut out = Vec::with_capacity(plan.files.len());
     let mut to_format = Vec::new();
-    // One context holds the system for every template that names it; each file's own keys
-    // are moved in for its rendering and taken out after.
+    // One context holds the system for every template that names it; each file's own (small)
+    // keys are put in for its rendering and taken out after.
     let mut shared = tera::Context::new();
     shared.insert("system", &plan.system);
     for f in &plan.files {

@@ -218,9 +218,6 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
     if *disk == f.bytes {
         return Ok(change(Action::Unchanged, Some(f.bytes.clone()), 0));
     }
-    // Markers of an earlier conflict that were never resolved: still a conflict, whatever the
-    // generator does now (a resolution that keeps a marker is reported again).
-    let leftover = crate::merge::leftover_conflicts(&String::from_utf8_lossy(disk));
     let untouched = match &base {
         Some(b) => b == disk,
         None => recorded == Some(sha256(disk).as_str()),
@@ -228,6 +225,9 @@ fn decide(dir: &Path, manifest: Option<&Manifest>, f: &RenderedFile) -> Result<C
     if untouched {
         return Ok(change(Action::Update, Some(f.bytes.clone()), 0));
     }
+    // Markers of an earlier conflict that were never resolved: still a conflict, whatever the
+    // generator does now (a resolution that keeps a marker is reported again).
+    let leftover = crate::merge::leftover_conflicts(&String::from_utf8_lossy(disk));
     if base.as_ref() == Some(&f.bytes) {
         if leftover > 0 {
             return Ok(change(Action::Conflict, Some(disk.clone()), leftover));

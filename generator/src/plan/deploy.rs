@@ -339,14 +339,7 @@ fn kubernetes_files(
     if istio {
         let callers: Vec<Vec<String>> = crates
             .iter()
-            .map(|c| {
-                c["callers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|c| callers(system, c["name"].as_str().unwrap_or_default()))
             .collect();
         let processes: Vec<mesh::Process<'_>> = crates
             .iter()

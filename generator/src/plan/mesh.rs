@@ -113,12 +113,8 @@ fn workload(system: &SystemView, p: &Process<'_>) -> MeshWorkload {
                 retry_on: CALL_RETRY_ON.into(),
             });
             // The breaker opens once failure-rate × (its minimum calls) calls failed.
-            let tolerated = (c.failure_rate * f64::from(c.min_calls)).ceil().max(1.0);
-            let tolerated = if tolerated >= f64::from(u32::MAX) {
-                u32::MAX
-            } else {
-                tolerated as u32
-            };
+            // (`as` saturates; failure-rate ≤ 1 keeps it within min_calls anyway.)
+            let tolerated = (c.failure_rate * f64::from(c.min_calls)).ceil().max(1.0) as u32;
             consecutive = Some(consecutive.map_or(tolerated, |x| x.min(tolerated)));
             ejection = Some(ejection.map_or(c.open_for_ms, |x| x.min(c.open_for_ms)));
         }

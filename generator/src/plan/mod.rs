@@ -90,9 +90,7 @@ fn template(
 /// Every file of the workspace for `bp`. `history` is the workspace's migration history
 /// (`.msa-gen/migrations.json`), `None` for a new workspace.
 pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::History>) -> Plan {
-    let not_generated = not_generated(bp);
     let system = system_view(bp);
-    let services = system.services.clone();
     let mut files = vec![
         PlannedFile {
             path: "blueprint.toml".into(),
@@ -146,7 +144,7 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     platform_files(&mut files, &system);
     let mut new_history = migrations::History::default();
     let mut warnings = Vec::new();
-    for s in &services {
+    for s in &system.services {
         let dir = format!("services/{}", s.name);
         let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s });
         files.push(template(
@@ -284,10 +282,11 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     Plan {
         files,
         system: serde_json::to_value(&system).unwrap_or(serde_json::Value::Null),
-        not_generated,
+        not_generated: system.not_generated,
         warnings,
     }
 }
+
 /// The system as every template sees it: the generated services, events, platform services,
 /// gateway and BFFs of the blueprint.
 pub(crate) fn system_view(bp: &Blueprint) -> view::SystemView {
@@ -321,7 +320,7 @@ pub(crate) fn system_view(bp: &Blueprint) -> view::SystemView {
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
-        not_generated: not_generated.clone(),
+        not_generated,
         topology: bp
             .services
             .iter()
