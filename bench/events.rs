@@ -1,6 +1,7 @@
 //! Events per second through outbox → broker → consumer, with the runtime's real relay and
-//! consumer against a real Postgres and a real broker (NATS JetStream, then RabbitMQ), each in a
-//! container. Run: `cargo bench -p msa-gen-tests --bench events` (images from `MSA_IMAGE_*`).
+//! consumer against a real Postgres and a real broker (NATS JetStream, RabbitMQ, then Kafka),
+//! each in a container. Run: `cargo bench -p msa-gen-tests --bench events` (images from
+//! `MSA_IMAGE_*`).
 //!
 //! `N` events are committed to the outbox first (100 per transaction), then the relay and one
 //! consumer start together; the clock stops when the last effect is committed. Printed per
@@ -133,7 +134,7 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    for kind in ["nats", "rabbitmq"] {
+    for kind in ["nats", "rabbitmq", "kafka"] {
         if only.is_empty() || only.iter().any(|o| kind.contains(o.as_str())) {
             run(kind).await;
         }

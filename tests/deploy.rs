@@ -185,7 +185,9 @@ async fn the_prebuilt_stage_packages_a_working_service() {
 #[test]
 fn compose_files_pass_docker_compose_config() {
     let mut checked = 0;
-    for (name, text) in blueprints() {
+    let mut all = blueprints();
+    all.push(("shop-kafka (variant)".into(), kafka_variant()));
+    for (name, text) in all {
         let files = msa_gen::generate_in_memory(&text).expect("generation");
         if !files.iter().any(|f| f.path == "deploy/compose.yaml") {
             continue;
@@ -428,6 +430,7 @@ fn kustomize_overlays_build_and_validate() {
     let mut checked = 0;
     let mut all = blueprints();
     all.push(("shop-istio (variant)".into(), istio_variant()));
+    all.push(("shop-kafka (variant)".into(), kafka_variant()));
     for (name, text) in all {
         let files = msa_gen::generate_in_memory(&text).expect("generation");
         if !files
@@ -588,6 +591,18 @@ fn check_mesh_and_config_maps(ws: &Path, docs: &[&str]) {
         .expect("a route for orders");
     assert!(from_orders.contains("attempts: 2") && from_orders.contains("perTryTimeout: 2s"));
     assert!(find("PeerAuthentication", "default").contains("mode: STRICT"));
+}
+
+/// The shop on Kafka: one KRaft node in compose and in the dev cluster.
+fn kafka_variant() -> String {
+    let shop = blueprints()
+        .into_iter()
+        .find(|(n, _)| n == "shop.toml")
+        .expect("shop")
+        .1;
+    let variant = shop.replace("broker = \"nats\"", "broker = \"kafka\"");
+    assert_ne!(variant, shop);
+    variant
 }
 
 /// The shop on Istio: DNS discovery (the mesh needs it), settings from ConfigMaps.

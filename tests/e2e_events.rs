@@ -1,18 +1,20 @@
-//! The runtime's event guarantees against real brokers (NATS JetStream and RabbitMQ, each in a
-//! container) and a real Postgres: events committed through the outbox reach a consumer group;
-//! the broker stopped while producers keep committing, then started → every event arrives and
-//! none has a second effect; a consumer killed mid-stream and started again → same; a duplicate
-//! delivery → one effect; a poison message and a handler that always fails → dead letters
-//! (table, broker destination) while the stream keeps flowing.
+//! The runtime's event guarantees against real brokers (NATS JetStream, RabbitMQ and a
+//! Kafka-protocol broker, each in a container) and a real Postgres: events committed through the
+//! outbox reach a consumer group; the broker stopped while producers keep committing, then
+//! started → every event arrives and none has a second effect; a consumer killed mid-stream and
+//! started again → same; a duplicate delivery → one effect; a poison message and a handler that
+//! always fails → dead letters (table, broker destination, read back from Kafka's dead-letter
+//! topic) while the stream keeps flowing.
 //!
-//! Images come from `MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ` (official
-//! images by default; `tests/images/provision.sh` builds local ones offline).
+//! Images come from `MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ` and
+//! `MSA_IMAGE_KAFKA` (official images by default; `tests/images/provision.sh` builds local ones
+//! offline).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msa_gen_tests::containers;
-use runtime::broker::{BrokerConfig, BrokerSource, Outgoing, event_subject};
+use runtime::broker::{BrokerConfig, BrokerSource, Outgoing, dead_letter_subject, event_subject};
 use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
 use runtime::messaging::{SharedBroker, ensure_schema};
 use sqlx::PgPool;
@@ -276,6 +278,33 @@ async fn guarantees_hold(kind: &str) {
         .expect("inbox");
     assert_eq!(inbox, 451, "one inbox row per event that took effect");
 
+    // 6. The dead letters are on the broker's dead-letter destination too (read back where the
+    //    broker keeps them for a new reader: Kafka's topic).
+    if kind == "kafka" {
+        let mut dlt = b
+            .subscribe("dead-letter-reader", &[dead_letter_subject(SYSTEM, GROUP)])
+            .await
+            .expect("subscribe to the dead-letter topic");
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let d = tokio::time::timeout(Duration::from_secs(30), dlt.next())
+                .await
+                .expect("two dead letters on the topic within 30s")
+                .expect("subscription open");
+            seen.push(d.payload.clone());
+            d.ack().await.expect("ack");
+        }
+        assert!(
+            seen.iter().any(|p| p == b"{ not json"),
+            "poison on the topic"
+        );
+        assert!(
+            seen.iter()
+                .any(|p| String::from_utf8_lossy(p).contains("\"n\":-1")),
+            "the failing event on the topic"
+        );
+    }
+
     for r in [relay, consumer] {
         let _ = r.stop.send(true);
         tokio::time::timeout(Duration::from_secs(10), r.task)
@@ -293,4 +322,9 @@ async fn nats_jetstream_delivers_every_event_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_delivers_every_event_once() {
     guarantees_hold("rabbitmq").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_delivers_every_event_once() {
+    guarantees_hold("kafka").await;
 }

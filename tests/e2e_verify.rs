@@ -1,6 +1,6 @@
-//! `msa-gen verify` on three systems: the shop (NATS, registry, JWT), a variant of it
-//! (RabbitMQ, services found by fixed DNS-style addresses instead of a registry, sessions in
-//! Redis) and `blueprints/minimal.toml` (no broker, no auth). Each is generated into
+//! `msa-gen verify` on four systems: the shop (NATS, registry, JWT), the shop on Kafka, a
+//! variant of it (RabbitMQ, services found by fixed DNS-style addresses instead of a registry,
+//! sessions in Redis) and `blueprints/minimal.toml` (no broker, no auth). Each is generated into
 //! `.msa-gen-tests/`, built into the shared target directory and verified: its generated
 //! suite (`tests/e2e`) boots it on containers and processes and runs every check the
 //! blueprint implies. The systems take turns: a verification runs the binaries the build
@@ -51,6 +51,31 @@ fn the_shop_verifies() {
         "saga checkout compensates",
         "composition web-bff",
         "fault: one orders instance killed",
+        "fault: broker restarted",
+        "fault: database restarted",
+    ] {
+        assert!(has(&passed, check), "`{check}` did not pass: {passed:?}");
+    }
+}
+
+#[test]
+fn the_kafka_shop_verifies() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ws = msa_gen_tests::shop("kafka", &[]);
+    let compose = std::fs::read_to_string(ws.join("deploy/compose.yaml")).expect("compose");
+    assert!(
+        compose.contains("BROKER_URL: kafka://kafka:9092"),
+        "{compose}"
+    );
+    let passed = verified(&ws);
+    for check in [
+        "event OrderCreated reaches customers, order-history",
+        "aggregate Cart",
+        "view OrderSummary",
+        "saga place-order succeeds",
+        "saga place-order fails",
+        "saga checkout succeeds",
+        "saga checkout compensates",
         "fault: broker restarted",
         "fault: database restarted",
     ] {

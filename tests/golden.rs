@@ -186,3 +186,52 @@ fn later_sections_are_reported_not_dropped() {
         "the read model is generated"
     );
 }
+
+/// The shop on Kafka: every part is generated (nothing reported), each service with events
+/// enables the runtime's `kafka` feature (the event-sourced `carts` included, whose commands
+/// publish through the outbox), and compose and the dev cluster run one KRaft node.
+#[test]
+fn the_kafka_shop_is_generated_in_full() {
+    let text = std::fs::read_to_string(format!(
+        "{}/../blueprints/shop.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("shop")
+    .replace("broker = \"nats\"", "broker = \"kafka\"");
+    let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
+    let lines = msa_gen::plan::not_generated(&bp);
+    assert!(lines.is_empty(), "{lines:#?}");
+    let files = msa_gen::generate_in_memory(&text).expect("generation");
+    for service in [
+        "orders",
+        "customers",
+        "payments",
+        "carts",
+        "order-history",
+        "notifications",
+    ] {
+        let manifest = file(&files, &format!("services/{service}/Cargo.toml"));
+        assert!(
+            manifest.contains("features = [\"kafka\""),
+            "{service}: {manifest}"
+        );
+        let config = file(&files, &format!("config/{service}.toml"));
+        assert!(
+            config.contains("broker-url = \"kafka://localhost:9092\""),
+            "{service}: {config}"
+        );
+    }
+    assert!(
+        file(&files, "services/carts/src/main.rs").contains("mod events;"),
+        "carts publishes through its outbox"
+    );
+    for path in [
+        "deploy/compose.yaml",
+        "deploy/k8s/overlays/dev/infrastructure.yaml",
+    ] {
+        insta::assert_snapshot!(
+            format!("shop-kafka__{}", path.replace('/', "__")),
+            file(&files, path)
+        );
+    }
+}

@@ -6,7 +6,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-bash tests/setup.sh postgres nats rabbitmq redis prometheus
+bash tests/setup.sh postgres nats rabbitmq redis prometheus kafka
 set -a
 # shellcheck disable=SC1091
 . tests/images/local-images.env

@@ -2,7 +2,8 @@
 # Makes this machine able to run the whole test suite, idempotently: a running Docker engine
 # (installs Debian's docker.io and starts dockerd when `docker info` fails) and the local
 # container images (tests/images/provision.sh), and Python 3 (its standard-library SMTP server
-# receives the notifications worker's mail in e2e_shop_events), Chromium and its WebDriver
+# receives the notifications worker's mail in e2e_shop_events), tansu (a Kafka-protocol broker,
+# packaged as the local Kafka image), Chromium and its WebDriver
 # (the browser tests of the web BFF and the docs page), cargo-generate (the template's
 # test), hadolint, docker-compose, kubernetes-validate, actionlint, yamllint and
 # check-jsonschema (the deployment files' tests). Safe to run again; fast when
@@ -27,6 +28,13 @@ if ! cargo generate --version >/dev/null 2>&1; then
   # only on nightly here (about 5 minutes, once per machine).
   echo "setup: installing cargo-generate (nightly toolchain)"
   cargo +nightly install --locked --quiet cargo-generate
+fi
+
+if ! command -v tansu >/dev/null 2>&1; then
+  # A Kafka-protocol broker for the Kafka tests (no Kafka package or image is reachable here),
+  # with SQLite storage so a restarted broker keeps its data: about 8 minutes, once per machine.
+  echo "setup: installing tansu (cargo)"
+  cargo install --locked --quiet tansu --features dynostore,libsql,postgres
 fi
 
 if ! command -v docker-compose >/dev/null 2>&1; then

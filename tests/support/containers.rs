@@ -65,8 +65,9 @@ pub async fn postgres(db: &str) -> (ContainerAsync<GenericImage>, u16) {
     }
 }
 
-/// Starts a broker, `nats` (`MSA_IMAGE_NATS`, JetStream on) or `rabbitmq`
-/// (`MSA_IMAGE_RABBITMQ`), on a fixed host port so a restart keeps its address; returns it with
+/// Starts a broker, `nats` (`MSA_IMAGE_NATS`, JetStream on), `rabbitmq`
+/// (`MSA_IMAGE_RABBITMQ`) or `kafka` (`MSA_IMAGE_KAFKA`, a single KRaft node; locally a
+/// Kafka-protocol broker, tansu, packaged by `tests/images/provision.sh`), on a fixed host port so a restart keeps its address; returns it with
 /// its URL.
 pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
     let port = crate::free_port();
@@ -84,6 +85,36 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
             };
             (img, format!("nats://127.0.0.1:{port}"))
         }
+        "kafka" => {
+            let (name, tag) = image("MSA_IMAGE_KAFKA", "apache/kafka:4.0.0");
+            let env = [
+                ("KAFKA_NODE_ID", "1".to_string()),
+                ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
+                (
+                    "KAFKA_LISTENERS",
+                    "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
+                ),
+                (
+                    "KAFKA_ADVERTISED_LISTENERS",
+                    format!("PLAINTEXT://127.0.0.1:{port}"),
+                ),
+                ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
+                (
+                    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                    "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+                ),
+                ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
+                ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
+                ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
+            ];
+            let img = env.into_iter().fold(
+                GenericImage::new(name, tag)
+                    .with_wait_for(WaitFor::Nothing)
+                    .with_mapped_port(port, 9092.tcp()),
+                |img, (k, v)| img.with_env_var(k, v),
+            );
+            (img, format!("kafka://127.0.0.1:{port}"))
+        }
         _ => {
             let (name, tag) = image("MSA_IMAGE_RABBITMQ", "rabbitmq:3");
             let img = GenericImage::new(name, tag)
@@ -97,6 +128,9 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
         .start()
         .await
         .unwrap_or_else(|e| panic!("start {kind}: {e}"));
+    if kind == "kafka" {
+        wait_for_port(port).await;
+    }
     (container, url)
 }
 
@@ -187,4 +221,19 @@ pub async fn metrics(http: &reqwest::Client, port: u16) -> String {
         .text()
         .await
         .expect("metrics text")
+}
+
+/// Waits (up to 2 minutes) until `port` on the loopback interface accepts connections.
+pub async fn wait_for_port(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port} after 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -8,6 +8,38 @@
 use super::{Ownership, PlannedFile, SHARED_SYSTEM, mesh, template, view};
 use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
 
+/// The official Kafka image (KRaft: no ZooKeeper) of compose files and the dev cluster.
+pub(super) const KAFKA_IMAGE: &str = "apache/kafka:4.0.0";
+
+/// Environment of a single-node KRaft Kafka (broker and controller in one process) that
+/// clients reach at `advertised` (`host:port`).
+pub(super) fn kafka_kraft_env(advertised: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("KAFKA_NODE_ID", "1".into()),
+        ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
+        (
+            "KAFKA_LISTENERS",
+            "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
+        ),
+        (
+            "KAFKA_ADVERTISED_LISTENERS",
+            format!("PLAINTEXT://{advertised}"),
+        ),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
+        (
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+        ),
+        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
+        ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
+        ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1".into()),
+        ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".into()),
+        ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
+        ("KAFKA_LOG_DIRS", "/var/lib/kafka/data".into()),
+        ("KAFKA_HEAP_OPTS", "-Xmx256m -Xms256m".into()),
+    ]
+}
+
 /// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
 /// `.dockerignore`; with `deploy = ["compose", …]`, `deploy/compose.yaml`, the Postgres
 /// initialisation and the Prometheus configuration.
@@ -20,6 +52,7 @@ pub(super) fn deploy_files(
     let broker = match system.broker.as_str() {
         "nats" => Some(("nats", "service_started")),
         "rabbitmq" => Some(("rabbitmq", "service_healthy")),
+        "kafka" => Some(("kafka", "service_healthy")),
         _ => None,
     };
     let mut crates: Vec<serde_json::Value> = Vec::new();
@@ -219,7 +252,10 @@ pub(super) fn deploy_files(
             .iter()
             .filter_map(|c| c["database"].as_str())
             .collect();
-        let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates, "databases": databases });
+        let ctx = serde_json::json!({
+            "system": SHARED_SYSTEM, "crates": crates, "databases": databases,
+            "kafka_image": KAFKA_IMAGE, "kafka_env": kafka_kraft_env("kafka:9092"),
+        });
         for (path, name) in [
             ("deploy/compose.yaml", "deploy/compose.yaml.tera"),
             ("deploy/postgres-init.sql", "deploy/postgres-init.sql.tera"),
@@ -306,6 +342,7 @@ fn kubernetes_files(
             Some("rabbitmq"),
             "amqp://guest:guest@rabbitmq:5672/%2f".to_string(),
         ),
+        "kafka" => (Some("kafka"), "kafka://kafka:9092".to_string()),
         _ => (None, String::new()),
     };
     let init: Vec<String> = crates
@@ -315,20 +352,24 @@ fn kubernetes_files(
         .collect();
     let mut infrastructure = vec![serde_json::json!({
         "name": "postgres", "image": "postgres:16-alpine", "port": 5432, "args": [],
-        "env": [["POSTGRES_PASSWORD", "postgres-password"]], "init_sql": init,
+        "env": [["POSTGRES_PASSWORD", "postgres-password"]], "init_sql": init, "values": [],
     })];
     match broker_service {
         Some("nats") => infrastructure.push(serde_json::json!({
-            "name": "nats", "image": "nats:2", "port": 4222, "args": ["-js"], "env": [], "init_sql": [],
+            "name": "nats", "image": "nats:2", "port": 4222, "args": ["-js"], "env": [], "init_sql": [], "values": [],
+        })),
+        Some("kafka") => infrastructure.push(serde_json::json!({
+            "name": "kafka", "image": KAFKA_IMAGE, "port": 9092, "args": [], "env": [], "init_sql": [],
+            "values": kafka_kraft_env("kafka:9092"),
         })),
         Some(_) => infrastructure.push(serde_json::json!({
-            "name": "rabbitmq", "image": "rabbitmq:3", "port": 5672, "args": [], "env": [], "init_sql": [],
+            "name": "rabbitmq", "image": "rabbitmq:3", "port": 5672, "args": [], "env": [], "init_sql": [], "values": [],
         })),
         None => {}
     }
     if redis {
         infrastructure.push(serde_json::json!({
-            "name": "redis", "image": "redis:7", "port": 6379, "args": [], "env": [], "init_sql": [],
+            "name": "redis", "image": "redis:7", "port": 6379, "args": [], "env": [], "init_sql": [], "values": [],
         }));
     }
     let ctx = serde_json::json!({

@@ -554,7 +554,7 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
         .collect();
     if !without.is_empty() {
         out.push(format!(
-            "not generated yet: event publishing and consuming over {} for {} (needs a CRUD service with a database on nats or rabbitmq)",
+            "not generated yet: event publishing and consuming over {} for {} (needs a CRUD service with a database, and a broker)",
             bp.platform.broker.value.as_str(),
             without.join(", ")
         ));
@@ -562,7 +562,7 @@ pub fn not_generated(bp: &Blueprint) -> Vec<String> {
     for s in &bp.services {
         match s.style.value {
             Style::ReadModel if !view::has_messaging(s, bp) => out.push(format!(
-                "not generated yet: read-model service `{}` (needs a database and nats or rabbitmq)",
+                "not generated yet: read-model service `{}` (needs a database and a broker)",
                 s.name.value
             )),
             Style::Worker if view::publishes_without_outbox(s, bp) => out.push(format!(

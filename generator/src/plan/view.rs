@@ -634,7 +634,7 @@ pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
         Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
         Style::EventSourced => s.store.value == Store::Postgres,
     };
-    matches!(bp.platform.broker.value, Broker::Nats | Broker::Rabbitmq) && style_ok && has_events(s)
+    bp.platform.broker.value != Broker::None && style_ok && has_events(s)
 }
 
 /// Whether the service publishes events it has no outbox for (a worker without a database).

@@ -1,6 +1,7 @@
 //! The containers a system needs: Postgres (one server, a database per process), the broker
 //! and Redis. Image names come from env vars whose defaults are the official images
-//! (`MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ`, `MSA_IMAGE_REDIS`). Each is
+//! (`MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ`, `MSA_IMAGE_KAFKA`,
+//! `MSA_IMAGE_REDIS`). Each is
 //! mapped to a fixed free host port, so a restarted container keeps its address. Containers
 //! are removed when dropped, also when a check panics.
 
@@ -116,7 +117,50 @@ pub async fn connect(url: &str, within: Duration) -> Result<sqlx::PgPool, String
     }
 }
 
-/// Starts the broker: `nats` (JetStream) or `rabbitmq`.
+/// Environment of the official Kafka image as a single KRaft node advertised at `advertised`
+/// (the host's mapped port: clients connect to what the broker advertises).
+pub fn kafka_env(advertised: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("KAFKA_NODE_ID", "1".into()),
+        ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
+        (
+            "KAFKA_LISTENERS",
+            "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
+        ),
+        (
+            "KAFKA_ADVERTISED_LISTENERS",
+            format!("PLAINTEXT://{advertised}"),
+        ),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
+        (
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
+        ),
+        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
+        ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
+        ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1".into()),
+        ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".into()),
+        ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
+    ]
+}
+
+/// Waits until `port` on the loopback interface accepts connections.
+pub async fn wait_for_port(port: u16, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on port {port} after {within:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Starts the broker: `nats` (JetStream), `rabbitmq` or `kafka` (KRaft; `MSA_IMAGE_KAFKA` may
+/// name any Kafka-protocol broker image that reads `KAFKA_ADVERTISED_LISTENERS`).
 pub async fn broker(kind: &str) -> Result<Service, String> {
     let port = free_port();
     let (request, url, name) = match kind {
@@ -145,6 +189,16 @@ pub async fn broker(kind: &str) -> Result<Service, String> {
                 "rabbitmq",
             )
         }
+        "kafka" => {
+            let (image_name, tag) = image("MSA_IMAGE_KAFKA", "apache/kafka:4.0.0");
+            let img = kafka_env(&format!("127.0.0.1:{port}")).into_iter().fold(
+                GenericImage::new(image_name, tag)
+                    .with_wait_for(WaitFor::Nothing)
+                    .with_mapped_port(port, 9092.tcp()),
+                |img, (k, v)| img.with_env_var(k, v),
+            );
+            (img, format!("kafka://127.0.0.1:{port}"), "kafka")
+        }
         other => return Err(format!("no broker `{other}` in the kit")),
     };
     let container = request
@@ -152,6 +206,9 @@ pub async fn broker(kind: &str) -> Result<Service, String> {
         .start()
         .await
         .map_err(|e| format!("start {kind}: {e}"))?;
+    if kind == "kafka" {
+        wait_for_port(port, Duration::from_secs(120)).await?;
+    }
     Ok(Service {
         name,
         container,

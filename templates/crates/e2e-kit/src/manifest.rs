@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Manifest {
     pub system: String,
-    /// `nats`, `rabbitmq` or `none`.
+    /// `nats`, `rabbitmq`, `kafka` or `none`.
     pub broker: String,
     /// A service registry runs (`discovery = "registry"`); else services find each other by
     /// fixed addresses (`<service>-url` settings, as Kubernetes DNS names would give them).

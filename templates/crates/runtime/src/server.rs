@@ -49,6 +49,7 @@ impl Messages {
     fn default_url(&self) -> &'static str {
         match self.broker {
             "rabbitmq" => "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "kafka" => "kafka://127.0.0.1:9092",
             _ => "nats://127.0.0.1:4222",
         }
     }
@@ -287,6 +288,18 @@ async fn start(
             .and_then(|v| u64::try_from(v).ok())
         {
             config.ack_wait = std::time::Duration::from_millis(ms.max(100));
+        }
+        if let Some(n) = settings
+            .int("event_partitions")
+            .and_then(|v| i32::try_from(v).ok())
+        {
+            config.partitions = n.max(1);
+        }
+        if let Some(n) = settings
+            .int("event_replication")
+            .and_then(|v| i32::try_from(v).ok())
+        {
+            config.replication = n.max(1);
         }
         messaging = Some(crate::messaging::Messaging::start(
             spec.name,

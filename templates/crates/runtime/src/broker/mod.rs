@@ -1,15 +1,17 @@
 //! The message broker behind one small trait, [`Broker`]: publish a batch of messages and learn
 //! when the broker has stored them, subscribe a consumer group to subjects, dead-letter a message.
-//! Adapters: NATS JetStream (feature `nats`) and RabbitMQ (feature `rabbitmq`); a generated
-//! workspace enables the one its blueprint names.
+//! Adapters: NATS JetStream (feature `nats`), RabbitMQ (feature `rabbitmq`) and Kafka (feature
+//! `kafka`); a generated workspace enables the one its blueprint names.
 //!
 //! Naming, the same for every adapter:
 //! - an event of type `OrderCreated` in system `shop` travels on subject `shop.events.OrderCreated`;
 //! - a consumer group is a service name: every instance of `customers` shares one durable
-//!   consumer (NATS) or queue (RabbitMQ), so each event is delivered once per service and spread
+//!   consumer (NATS), queue (RabbitMQ) or consumer group (Kafka), so each event is delivered once per service and spread
 //!   over its instances;
 //! - dead letters of group `customers` go to `shop.dead.customers`.
 
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "nats")]
 pub mod nats;
 #[cfg(feature = "rabbitmq")]
@@ -45,7 +47,7 @@ pub enum BrokerError {
     Subscribe(String),
     #[error("acknowledgement failed: {0}")]
     Ack(String),
-    #[error("unknown broker kind `{0}` (expected nats or rabbitmq, with its cargo feature)")]
+    #[error("unknown broker kind `{0}` (expected nats, rabbitmq or kafka, with its cargo feature)")]
     UnknownKind(String),
 }
 
@@ -102,7 +104,7 @@ impl Subscription {
 
 /// What every adapter does.
 pub trait Broker: Send + Sync {
-    /// `nats` or `rabbitmq`, for logs and metrics.
+    /// `nats`, `rabbitmq` or `kafka`, for logs and metrics.
     fn kind(&self) -> &'static str;
     /// Publishes `batch` in order and resolves once the broker has stored every message.
     fn publish<'a>(&'a self, batch: &'a [Outgoing]) -> BoxFuture<'a, Result<(), BrokerError>>;
@@ -132,7 +134,7 @@ pub trait BrokerSource: Send + Sync {
 /// Where a system's broker is and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// `nats` or `rabbitmq`.
+    /// `nats`, `rabbitmq` or `kafka`.
     pub kind: String,
     pub url: String,
     /// The system name: prefix of every subject, stream, exchange and queue.
@@ -143,10 +145,15 @@ pub struct BrokerConfig {
     /// How long a delivery may stay unacknowledged before the broker sends it again (NATS;
     /// RabbitMQ redelivers when the consumer's connection closes).
     pub ack_wait: Duration,
+    /// Partitions of each topic the adapter creates (Kafka): the most instances of one
+    /// service that consume in parallel.
+    pub partitions: i32,
+    /// Replicas of each topic the adapter creates (Kafka).
+    pub replication: i32,
 }
 
 impl BrokerConfig {
-    /// A configuration with the default acknowledgement wait (30 s).
+    /// A configuration with the default acknowledgement wait (30 s), 3 partitions and 1 replica.
     pub fn new(kind: &str, url: &str, system: &str, topology: Vec<(String, String)>) -> Self {
         Self {
             kind: kind.to_string(),
@@ -154,6 +161,8 @@ impl BrokerConfig {
             system: system.to_string(),
             topology,
             ack_wait: Duration::from_secs(30),
+            partitions: 3,
+            replication: 1,
         }
     }
 }
@@ -182,7 +191,7 @@ pub fn event_type_of(subject: &str) -> &str {
 
 /// Awaits the broker's confirmations of a batch in publish order and returns how many of the
 /// first ones succeeded: the prefix the outbox may mark as published.
-#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+#[cfg(any(feature = "nats", feature = "rabbitmq", feature = "kafka"))]
 pub(crate) async fn confirmed_prefix<F: Future<Output = bool>>(pending: Vec<F>) -> usize {
     let mut confirmed = 0;
     let mut broken = false;
@@ -203,6 +212,8 @@ pub async fn connect(config: &BrokerConfig) -> Result<Arc<dyn Broker>, BrokerErr
         "nats" => Ok(Arc::new(nats::Nats::connect(config).await?)),
         #[cfg(feature = "rabbitmq")]
         "rabbitmq" => Ok(Arc::new(rabbitmq::Rabbit::connect(config).await?)),
+        #[cfg(feature = "kafka")]
+        "kafka" => Ok(Arc::new(kafka::Kafka::connect(config).await?)),
         other => Err(BrokerError::UnknownKind(other.to_string())),
     }
 }
@@ -224,7 +235,7 @@ mod tests {
         );
     }
 
-    #[cfg(any(feature = "nats", feature = "rabbitmq"))]
+    #[cfg(any(feature = "nats", feature = "rabbitmq", feature = "kafka"))]
     #[tokio::test]
     async fn only_the_confirmed_prefix_counts() {
         let acks = |v: &[bool]| v.iter().map(|&ok| async move { ok }).collect::<Vec<_>>();
