@@ -1,4 +1,5 @@
-//! Gateway throughput next to nginx as a reverse proxy, in one run on this machine.
+//! Gateway throughput and latency next to nginx as a reverse proxy and to the upstream called
+//! directly, in one run on this machine.
 //! Run: `bash bench/gateway.sh` (installs nginx and wrk from apt when missing, then
 //! `cargo bench -p msa-gen-tests --bench gateway`).
 //!
@@ -9,8 +10,11 @@
 //!   (metrics, trace ids), log level `warn`, rate limit off, and JWT checks **on**: every
 //!   request carries an EdDSA token verified against the JWKS.
 //!
-//! wrk: 2 threads, 64 connections, 10 s per target, after a 2 s warm-up. Printed: requests/s
-//! of each and the ratio gateway / nginx.
+//! - **direct**: the upstream itself, no proxy.
+//!
+//! wrk: 2 threads, 64 connections, 10 s per target, after a 2 s warm-up. Printed per target:
+//! requests/s, p50 and p99 latency (wrk `--latency`); then the ratio gateway / nginx and the
+//! p99 each proxy adds to the direct one.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -41,11 +45,41 @@ done = function(summary, latency, requests)
 end
 "#;
 
-fn wrk(url: &str, token: &str, secs: u32) -> f64 {
+/// What wrk measured for one target.
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// A wrk latency (`812.00us`, `1.23ms`, `1.01s`) in milliseconds.
+fn millis(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+/// The latency of percentile `pct` (`"50%"`) in wrk's `--latency` distribution.
+fn percentile(text: &str, pct: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(pct))
+        .find_map(millis)
+        .unwrap_or_else(|| panic!("no {pct} latency from wrk:\n{text}"))
+}
+
+fn wrk(url: &str, token: &str, secs: u32) -> Run {
     let script = std::env::temp_dir().join("msa-bench-status.lua");
     std::fs::write(&script, STATUS_SCRIPT).expect("wrk script");
     let out = Command::new("wrk")
-        .args(["-t2", "-c64", &format!("-d{secs}s"), "-s"])
+        .args(["-t2", "-c64", "--latency", &format!("-d{secs}s"), "-s"])
         .arg(&script)
         .arg("-H")
         .arg(format!("Authorization: Bearer {token}"))
@@ -55,10 +89,16 @@ fn wrk(url: &str, token: &str, secs: u32) -> f64 {
     let text = String::from_utf8_lossy(&out.stdout);
     let non_2xx = text.contains("Non-2xx");
     assert!(!non_2xx, "{url} answered errors:\n{text}");
-    text.lines()
+    let rps = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec from wrk:\n{text}"))
+        .unwrap_or_else(|| panic!("no Requests/sec from wrk:\n{text}"));
+    Run {
+        rps,
+        p50_ms: percentile(&text, "50%"),
+        p99_ms: percentile(&text, "99%"),
+    }
 }
 
 fn main() {
@@ -174,15 +214,32 @@ http {{
     });
     std::thread::sleep(Duration::from_secs(1));
 
+    let direct_url = format!("http://127.0.0.1:{upstream}/orders/1");
     let nginx_url = format!("http://127.0.0.1:{proxy}/orders/1");
     let gateway_url = format!("http://127.0.0.1:{gateway}/orders/1");
-    wrk(&nginx_url, &token, 2);
-    wrk(&gateway_url, &token, 2);
+    for url in [&direct_url, &nginx_url, &gateway_url] {
+        wrk(url, &token, 2);
+    }
+    let d = wrk(&direct_url, &token, 10);
     let n = wrk(&nginx_url, &token, 10);
     let g = wrk(&gateway_url, &token, 10);
-    println!("nginx proxy_pass           {n:>9.0} req/s");
-    println!("gateway, JWT checked       {g:>9.0} req/s");
-    println!("ratio gateway / nginx      {:>9.2}", g / n);
+    println!("target                          req/s   p50 ms   p99 ms");
+    for (name, r) in [
+        ("direct (upstream)", &d),
+        ("nginx proxy_pass", &n),
+        ("gateway, JWT checked", &g),
+    ] {
+        println!(
+            "{name:<24} {:>12.0} {:>8.2} {:>8.2}",
+            r.rps, r.p50_ms, r.p99_ms
+        );
+    }
+    println!("ratio gateway / nginx      {:>9.2}", g.rps / n.rps);
+    println!(
+        "p99 added to direct        nginx {:>6.2} ms, gateway {:>6.2} ms",
+        n.p99_ms - d.p99_ms,
+        g.p99_ms - d.p99_ms
+    );
     // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
     let _ = Command::new("kill")
         .args(["-TERM", &nginx.id().to_string()])
