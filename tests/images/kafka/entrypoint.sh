@@ -8,4 +8,4 @@ advertised="tcp://${advertised#*://}"
 exec /usr/local/bin/tansu broker \
   --listener-url tcp://0.0.0.0:9092 \
   --advertised-listener-url "$advertised" \
-  --storage-engine "${TANSU_STORAGE:-sqlite:///var/lib/kafka/data/tansu.db}"
+  --storage-engine "${TANSU_STORAGE:-sqlite://tansu.db}"
