@@ -4,7 +4,8 @@
 //! started → every event arrives and none has a second effect; a consumer killed mid-stream and
 //! started again → same; a duplicate delivery → one effect; a poison message and a handler that
 //! always fails → dead letters (table, broker destination, read back from Kafka's dead-letter
-//! topic) while the stream keeps flowing.
+//! topic) while the stream keeps flowing; a backlog → handled in batches (fewer transactions
+//! than events), each event still once.
 //!
 //! Images come from `MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ` and
 //! `MSA_IMAGE_KAFKA` (official images by default; `tests/images/provision.sh` builds local ones
@@ -37,10 +38,14 @@ async fn postgres() -> (ContainerAsync<GenericImage>, String) {
 /// effect would show as a second row).
 async fn prepare(pool: &PgPool) {
     ensure_schema(pool).await.expect("runtime schema");
-    sqlx::query("CREATE TABLE effects (event_id UUID NOT NULL, n INTEGER NOT NULL)")
-        .execute(pool)
-        .await
-        .expect("effects table");
+    // `tx`: the transaction that made the effect, to see which events shared one.
+    sqlx::query(
+        "CREATE TABLE effects (event_id UUID NOT NULL, n INTEGER NOT NULL, \
+         tx BIGINT NOT NULL DEFAULT txid_current())",
+    )
+    .execute(pool)
+    .await
+    .expect("effects table");
 }
 
 fn envelope(event_id: uuid::Uuid, n: i64) -> Vec<u8> {
@@ -304,6 +309,33 @@ async fn guarantees_hold(kind: &str) {
             "the failing event on the topic"
         );
     }
+
+    // 7. A backlog is handled in batches: events waiting together share one transaction.
+    let _ = consumer.stop.send(true);
+    consumer.task.await.expect("consumer stops");
+    let backlog: Vec<Outgoing> = (1000..1300)
+        .map(|n| {
+            let id = uuid::Uuid::new_v4();
+            Outgoing {
+                subject: event_subject(SYSTEM, EVENT),
+                message_id: id.to_string(),
+                payload: envelope(id, n),
+            }
+        })
+        .collect();
+    b.publish(&backlog).await.expect("publish a backlog");
+    consumer = start_consumer(&pool, &config, false);
+    wait_for_effects(&pool, 751, "a backlog").await;
+    let (transactions,): (i64,) =
+        sqlx::query_as("SELECT count(DISTINCT tx) FROM effects WHERE n >= 1000")
+            .fetch_one(&pool)
+            .await
+            .expect("transactions");
+    println!("{kind}: 300 waiting events took effect in {transactions} transactions");
+    assert!(
+        transactions < 300,
+        "waiting events share transactions ({transactions} for 300)"
+    );
 
     for r in [relay, consumer] {
         let _ = r.stop.send(true);

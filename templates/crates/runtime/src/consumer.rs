@@ -10,6 +10,13 @@
 //! broker's publisher dedup covers re-publication). Give the worker a database for the full
 //! guarantee across restarts.
 //!
+//! Deliveries that arrive together (up to [`BATCH`]) are handled in order in **one** transaction
+//! when every one of them is an envelope for an in-transaction handler: one commit instead of
+//! one per event, which is what bounds a consumer's rate. They are acknowledged after that
+//! commit. If a handler fails, or the commit does, the transaction rolls back and each
+//! delivery is processed on its own, so retries and dead letters are exactly those of a single
+//! delivery.
+//!
 //! Failures: a handler that returns [`HandlerError::Retry`] is retried with exponential backoff
 //! up to `max_attempts` deliveries; then, or at once for [`HandlerError::Poison`], an
 //! undecodable envelope or an unknown event type, the message is dead-lettered: stored in
@@ -26,6 +33,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
 use crate::broker::{BoxFuture, Broker, BrokerError, BrokerSource, Delivery, Outgoing};
+
+/// Deliveries handled in one transaction at most.
+pub const BATCH: usize = 64;
 
 /// The envelope fields the runtime reads; the generated code decodes the typed payload.
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +351,24 @@ impl Consumer {
             )));
         };
         let mut tx = pool.begin().await?;
+        let outcome = self.record_and_handle(&mut tx, handler, incoming).await?;
+        if outcome == Outcome::Handled {
+            tx.commit().await?;
+            self.handled(incoming);
+        } else {
+            self.duplicate(incoming);
+        }
+        Ok(outcome)
+    }
+
+    /// In the caller's transaction: records the event id in the inbox, then (first time only)
+    /// appends it to the journal and runs the handler. `Duplicate` when the id was there.
+    async fn record_and_handle(
+        &self,
+        conn: &mut PgConnection,
+        handler: &Handler,
+        incoming: &Incoming,
+    ) -> Result<Outcome, HandlerError> {
         let first = sqlx::query(
             "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -348,12 +376,12 @@ impl Consumer {
         .bind(&self.group)
         .bind(incoming.header.event_id)
         .bind(&incoming.header.event_type)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
             == 1;
         if !first {
-            return Ok(self.duplicate(incoming));
+            return Ok(Outcome::Duplicate);
         }
         if self.journal {
             sqlx::query(
@@ -364,13 +392,76 @@ impl Consumer {
             .bind(incoming.header.event_id)
             .bind(&incoming.header.event_type)
             .bind(String::from_utf8_lossy(&incoming.raw).as_ref())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        handler(&mut tx, incoming).await?;
-        tx.commit().await?;
-        self.handled(incoming);
+        handler(conn, incoming).await?;
         Ok(Outcome::Handled)
+    }
+
+    /// Handles deliveries that arrived together, in order, and settles each (see the module
+    /// documentation). Errors settling a delivery are logged; it comes again.
+    pub async fn process_all(&self, broker: &dyn Broker, batch: Vec<Delivery>) {
+        if batch.len() > 1
+            && let Some(done) = self.together(&batch).await
+        {
+            for (delivery, (incoming, outcome)) in batch.into_iter().zip(done) {
+                if outcome == Outcome::Handled {
+                    self.handled(&incoming);
+                } else {
+                    self.duplicate(&incoming);
+                }
+                if let Err(e) = delivery.ack().await {
+                    tracing::warn!(consumer = %self.group, error = %e, "settling a delivery failed; it will be redelivered");
+                }
+            }
+            return;
+        }
+        for delivery in batch {
+            if let Err(e) = self.process(broker, delivery).await {
+                tracing::warn!(consumer = %self.group, error = %e, "settling a delivery failed; it will be redelivered");
+            }
+        }
+    }
+
+    /// Runs `batch` in one transaction; `None` (rolled back) when a delivery is not an envelope
+    /// for an in-transaction handler, when a handler fails or when the commit fails.
+    async fn together(&self, batch: &[Delivery]) -> Option<Vec<(Incoming, Outcome)>> {
+        let pool = self.pool.as_ref()?;
+        let mut items = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let header: EnvelopeHeader = serde_json::from_slice(&delivery.payload).ok()?;
+            let Some(Registered::InTransaction(handler)) =
+                self.handlers.by_type.get(&header.event_type)
+            else {
+                return None;
+            };
+            let incoming = Incoming {
+                header,
+                raw: delivery.payload.clone(),
+                attempt: delivery.attempt,
+            };
+            items.push((handler, incoming));
+        }
+        let mut tx = pool.begin().await.ok()?;
+        let mut done = Vec::with_capacity(items.len());
+        for (handler, incoming) in items {
+            let trace = incoming.header.trace_context.clone();
+            let outcome = crate::telemetry::with_traceparent(
+                trace,
+                self.record_and_handle(&mut tx, handler, &incoming),
+            )
+            .await;
+            match outcome {
+                Ok(o) => done.push((incoming, o)),
+                Err(e) => {
+                    tracing::debug!(consumer = %self.group, error = %e, "a handler of a batch failed; handling its deliveries one by one");
+                    return None;
+                }
+            }
+        }
+        tx.commit().await.ok()?;
+        Some(done)
     }
 
     async fn dead_letter(
@@ -412,8 +503,8 @@ impl Consumer {
         broker.dead_letter(&self.group, &message).await
     }
 
-    /// Runs until `stop` turns true: subscribes, handles deliveries one by one, and subscribes
-    /// again (with backoff) whenever the connection is lost.
+    /// Runs until `stop` turns true: subscribes, handles deliveries (those that arrived together
+    /// in one transaction), and subscribes again (with backoff) whenever the connection is lost.
     pub async fn run(
         self,
         brokers: Arc<dyn BrokerSource>,
@@ -450,9 +541,13 @@ impl Consumer {
                     _ = stop.changed() => None,
                 };
                 let Some(delivery) = next else { break };
-                if let Err(e) = self.process(broker.as_ref(), delivery).await {
-                    tracing::warn!(consumer = %self.group, error = %e, "settling a delivery failed; it will be redelivered");
+                let mut batch = vec![delivery];
+                while batch.len() < BATCH
+                    && let Some(more) = sub.ready()
+                {
+                    batch.push(more);
                 }
+                self.process_all(broker.as_ref(), batch).await;
             }
             if !*stop.borrow() {
                 tracing::warn!(consumer = %self.group, "subscription ended; subscribing again");

@@ -100,6 +100,10 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Delivery> {
         self.rx.recv().await
     }
+    /// A delivery that has already arrived, without waiting for one.
+    pub fn ready(&mut self) -> Option<Delivery> {
+        self.rx.try_recv().ok()
+    }
 }
 
 /// What every adapter does.
