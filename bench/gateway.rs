@@ -12,9 +12,11 @@
 //!
 //! - **direct**: the upstream itself, no proxy.
 //!
-//! wrk: 2 threads, 64 connections, 10 s per target, after a 2 s warm-up. Printed per target:
-//! requests/s, p50 and p99 latency (wrk `--latency`); then the ratio gateway / nginx and the
-//! p99 each proxy adds to the direct one.
+//! wrk, per target after a 2 s warm-up: **throughput** with 2 threads and 64 connections for
+//! 10 s (requests/s, p50, p99: at saturation these latencies are mostly queueing, 64 / rate), then
+//! **latency** with 1 thread and 1 connection for 5 s (p50, p99 of requests that never wait for
+//! each other). Printed: the ratio gateway / nginx of requests/s and the p50 and p99 each proxy
+//! adds to the direct call at one connection.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -75,11 +77,13 @@ fn percentile(text: &str, pct: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {pct} latency from wrk:\n{text}"))
 }
 
-fn wrk(url: &str, token: &str, secs: u32) -> Run {
+fn wrk(url: &str, token: &str, secs: u32, connections: u32) -> Run {
     let script = std::env::temp_dir().join("msa-bench-status.lua");
     std::fs::write(&script, STATUS_SCRIPT).expect("wrk script");
     let out = Command::new("wrk")
-        .args(["-t2", "-c64", "--latency", &format!("-d{secs}s"), "-s"])
+        .arg(if connections == 1 { "-t1" } else { "-t2" })
+        .arg(format!("-c{connections}"))
+        .args(["--latency", &format!("-d{secs}s"), "-s"])
         .arg(&script)
         .arg("-H")
         .arg(format!("Authorization: Bearer {token}"))
@@ -217,29 +221,40 @@ http {{
     let direct_url = format!("http://127.0.0.1:{upstream}/orders/1");
     let nginx_url = format!("http://127.0.0.1:{proxy}/orders/1");
     let gateway_url = format!("http://127.0.0.1:{gateway}/orders/1");
-    for url in [&direct_url, &nginx_url, &gateway_url] {
-        wrk(url, &token, 2);
+    let targets = [
+        ("direct (upstream)", &direct_url),
+        ("nginx proxy_pass", &nginx_url),
+        ("gateway, JWT checked", &gateway_url),
+    ];
+    for (_, url) in targets {
+        wrk(url, &token, 2, 64);
     }
-    let d = wrk(&direct_url, &token, 10);
-    let n = wrk(&nginx_url, &token, 10);
-    let g = wrk(&gateway_url, &token, 10);
-    println!("target                          req/s   p50 ms   p99 ms");
-    for (name, r) in [
-        ("direct (upstream)", &d),
-        ("nginx proxy_pass", &n),
-        ("gateway, JWT checked", &g),
-    ] {
+    let busy: Vec<Run> = targets
+        .iter()
+        .map(|(_, url)| wrk(url, &token, 10, 64))
+        .collect();
+    let calm: Vec<Run> = targets
+        .iter()
+        .map(|(_, url)| wrk(url, &token, 5, 1))
+        .collect();
+    println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
+    for (((name, _), b), c) in targets.iter().zip(&busy).zip(&calm) {
         println!(
-            "{name:<24} {:>12.0} {:>8.2} {:>8.2}",
-            r.rps, r.p50_ms, r.p99_ms
+            "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
+            b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
         );
     }
-    println!("ratio gateway / nginx      {:>9.2}", g.rps / n.rps);
     println!(
-        "p99 added to direct        nginx {:>6.2} ms, gateway {:>6.2} ms",
-        n.p99_ms - d.p99_ms,
-        g.p99_ms - d.p99_ms
+        "ratio gateway / nginx (req/s)          {:>6.2}",
+        busy[2].rps / busy[1].rps
     );
+    for (i, name) in [(1, "nginx"), (2, "gateway")] {
+        println!(
+            "added to direct at 1 conn, {name:<8}    p50 {:>6.3} ms, p99 {:>6.3} ms",
+            calm[i].p50_ms - calm[0].p50_ms,
+            calm[i].p99_ms - calm[0].p99_ms
+        );
+    }
     // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
     let _ = Command::new("kill")
         .args(["-TERM", &nginx.id().to_string()])
