@@ -224,7 +224,7 @@ struct PartitionOffsets {
     pending: BTreeSet<i64>,
     /// One past the highest offset received.
     next: i64,
-    /// The offset last committed (the next one to read), or -1.
+    /// The offset last committed (the next one to read); at first, where reading started.
     committed: i64,
 }
 
@@ -250,7 +250,7 @@ impl Offsets {
             .or_insert_with(|| PartitionOffsets {
                 pending: BTreeSet::new(),
                 next: offset,
-                committed: -1,
+                committed: offset,
             });
         p.pending.insert(offset);
         p.next = p.next.max(offset + 1);
