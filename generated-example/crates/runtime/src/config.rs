@@ -247,6 +247,11 @@ pub fn load_with(
 fn env_value(v: &str) -> toml::Value {
     if let Ok(i) = v.parse::<i64>() {
         toml::Value::Integer(i)
+    } else if let Ok(f) = v.parse::<f64>()
+        && f.is_finite()
+        && v.contains('.')
+    {
+        toml::Value::Float(f)
     } else if let Ok(b) = v.parse::<bool>() {
         toml::Value::Boolean(b)
     } else {
@@ -257,6 +262,16 @@ fn env_value(v: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_values_keep_their_types() {
+        assert_eq!(env_value("42"), toml::Value::Integer(42));
+        assert_eq!(env_value("0.4"), toml::Value::Float(0.4));
+        assert_eq!(env_value("true"), toml::Value::Boolean(true));
+        for text in ["inf", "NaN", "1e3", "v1.2.3", "0.0.0.0"] {
+            assert_eq!(env_value(text), toml::Value::String(text.into()), "{text}");
+        }
+    }
 
     #[test]
     fn secrets_come_from_the_environment_only() {
