@@ -55,11 +55,20 @@ pub enum CallError {
     Decode { service: String, message: String },
 }
 
+/// A called service's answer becomes the caller's: its 4xx keep their meaning (the caller's
+/// token refused, an unknown id, a refused value), everything else is the callee being
+/// unavailable (503).
 impl From<CallError> for crate::ApiError {
     fn from(e: CallError) -> Self {
+        let text = e.to_string();
         match e {
-            CallError::Status { status: 404, .. } => Self::NotFound(e.to_string()),
-            other => Self::Unavailable(other.to_string()),
+            CallError::Status { status: 400, .. } => Self::BadRequest(text),
+            CallError::Status { status: 401, .. } => Self::Unauthorized(text),
+            CallError::Status { status: 403, .. } => Self::Forbidden(text),
+            CallError::Status { status: 404, .. } => Self::NotFound(text),
+            CallError::Status { status: 409, .. } => Self::Conflict(text),
+            CallError::Status { status: 422, .. } => Self::Rejected(text),
+            _ => Self::Unavailable(text),
         }
     }
 }
@@ -288,6 +297,29 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn a_callees_4xx_keeps_its_meaning_for_the_caller() {
+        use crate::ApiError;
+        let status = |status: u16| {
+            ApiError::from(CallError::Status {
+                service: "products".into(),
+                status,
+            })
+        };
+        assert!(matches!(status(400), ApiError::BadRequest(_)));
+        assert!(matches!(status(401), ApiError::Unauthorized(_)));
+        assert!(matches!(status(403), ApiError::Forbidden(_)));
+        assert!(matches!(status(404), ApiError::NotFound(_)));
+        assert!(matches!(status(409), ApiError::Conflict(_)));
+        assert!(matches!(status(422), ApiError::Rejected(_)));
+        assert!(matches!(status(429), ApiError::Unavailable(_)));
+        assert!(matches!(status(500), ApiError::Unavailable(_)));
+        let open = CallError::Open {
+            service: "products".into(),
+        };
+        assert!(matches!(ApiError::from(open), ApiError::Unavailable(_)));
+    }
 
     #[derive(Debug, Default, PartialEq, serde::Deserialize)]
     struct Product {
