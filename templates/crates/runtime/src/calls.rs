@@ -80,6 +80,16 @@ pub enum Target {
     Registry(Watcher),
 }
 
+/// Last good responses kept for the `cached` fallback, at most (then they are all dropped).
+const CACHED_RESPONSES: usize = 10_000;
+
+/// Where the `cached` fallback keeps a response: per path **and caller**, so one caller never
+/// gets the answer another caller's token was given.
+fn cache_key(path: &str, token: Option<&str>) -> String {
+    let caller = token.map_or_else(String::new, crate::auth_server::sha256_hex);
+    format!("{caller} {path}")
+}
+
 /// A client of one called service.
 pub struct ServiceClient {
     service: &'static str,
@@ -196,7 +206,7 @@ impl ServiceClient {
         let result = self.call(path, token).await;
         let bytes = match result {
             Ok(b) => b,
-            Err(e) => return self.fallback(path, e),
+            Err(e) => return self.fallback(&cache_key(path, token), e),
         };
         serde_json::from_slice(&bytes).map_err(|e| CallError::Decode {
             service: self.service.to_string(),
@@ -231,7 +241,10 @@ impl ServiceClient {
                     if self.policy.fallback == Fallback::Cached
                         && let Ok(mut c) = self.cache.lock()
                     {
-                        c.insert(path.to_string(), bytes.clone());
+                        if c.len() >= CACHED_RESPONSES {
+                            c.clear();
+                        }
+                        c.insert(cache_key(path, token), bytes.clone());
                     }
                     return Ok(bytes);
                 }
@@ -248,9 +261,10 @@ impl ServiceClient {
         Err(last)
     }
 
+    /// `key`: [`cache_key`] of the failed call.
     fn fallback<T: DeserializeOwned + Default>(
         &self,
-        path: &str,
+        key: &str,
         error: CallError,
     ) -> Result<T, CallError> {
         if matches!(error, CallError::Status { status, .. } if status < 500) {
@@ -263,7 +277,7 @@ impl ServiceClient {
                 Ok(T::default())
             }
             Fallback::Cached => {
-                let cached = self.cache.lock().ok().and_then(|c| c.get(path).cloned());
+                let cached = self.cache.lock().ok().and_then(|c| c.get(key).cloned());
                 match cached.and_then(|b| serde_json::from_slice(&b).ok()) {
                     Some(v) => {
                         tracing::warn!(service = self.service, %error, "call failed; answering the last good response");
@@ -389,6 +403,27 @@ mod tests {
         let fast: Product = c.get("/p", None).await.unwrap();
         assert_eq!(fast.name, "tea");
         assert_eq!(hits.load(Ordering::SeqCst), before, "open: no call is made");
+    }
+
+    #[tokio::test]
+    async fn a_cached_answer_goes_only_to_the_caller_it_was_given_to() {
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let hits = Arc::new(AtomicU32::new(0));
+        let url = server(healthy.clone(), hits).await;
+        let c = ServiceClient::new("products", Target::Url(url), policy(Fallback::Cached));
+        let _: Product = c.get("/p", Some("token-of-ann")).await.unwrap();
+        healthy.store(false, Ordering::SeqCst);
+        let ann: Result<Product, _> = c.get("/p", Some("token-of-ann")).await;
+        assert_eq!(
+            ann.map(|p| p.name),
+            Ok("tea".to_string()),
+            "ann's own last answer"
+        );
+        let bob: Result<Product, _> = c.get("/p", Some("token-of-bob")).await;
+        assert!(
+            bob.is_err(),
+            "bob never got an answer, so none is cached for him"
+        );
     }
 
     #[tokio::test]
