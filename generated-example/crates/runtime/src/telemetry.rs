@@ -12,19 +12,42 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+/// The installed filter, while the settings decide the level (not `RUST_LOG`).
+static LEVEL: std::sync::OnceLock<reload::Handle<EnvFilter, Registry>> = std::sync::OnceLock::new();
 
 /// Installs the JSON subscriber. `level` is an `EnvFilter` directive (`info`, `orders=debug`);
-/// `RUST_LOG` wins when set. Calling it twice is harmless.
-pub fn init(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+/// `RUST_LOG` wins when set. Calling it twice is harmless. Returns whether this call installed
+/// it.
+pub fn init(level: &str) -> bool {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let env_decides = from_env.is_some();
+    let (filter, handle) = reload::Layer::new(from_env.unwrap_or_else(|| EnvFilter::new(level)));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .try_init()
+        .is_ok();
+    if installed && !env_decides {
+        let _ = LEVEL.set(handle);
+    }
+    installed
+}
+
+/// Changes the log level of a running process (the config server's `log-level`). Returns
+/// `false` when `RUST_LOG` decides or no subscriber was installed by [`init`].
+pub fn set_level(level: &str) -> bool {
+    LEVEL
+        .get()
+        .is_some_and(|h| h.reload(EnvFilter::new(level)).is_ok())
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
@@ -146,6 +169,23 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_level_changes_while_running() {
+        if std::env::var_os("RUST_LOG").is_some() {
+            assert!(!set_level("debug"), "RUST_LOG decides");
+            return;
+        }
+        assert!(
+            init("warn"),
+            "the first init in this test binary installs the subscriber"
+        );
+        assert!(!tracing::enabled!(tracing::Level::INFO));
+        assert!(set_level("debug"));
+        assert!(tracing::enabled!(tracing::Level::DEBUG));
+        assert!(set_level("warn"));
+        assert!(!tracing::enabled!(tracing::Level::INFO));
+    }
 
     #[test]
     fn parses_traceparent() {

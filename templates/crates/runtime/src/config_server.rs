@@ -237,6 +237,14 @@ pub fn follow(url: String, first: RemoteConfig, every: Duration) {
                 l.version = next.version.clone();
                 l.values = refreshable_of(&next);
             }
+            let level = next.values.get("log_level");
+            if next.refreshable.iter().any(|k| k == "log_level")
+                && level != last.values.get("log_level")
+                && let Some(level) = level.and_then(serde_json::Value::as_str)
+                && crate::telemetry::set_level(level)
+            {
+                tracing::info!(%level, "log level changed");
+            }
             tracing::info!(version = %next.version, "refreshable configuration applied");
             metrics::counter!("config_refreshes_total").increment(1);
             last = next;

@@ -192,6 +192,8 @@ async fn start(
             &sources,
             Some(&fetched.layer()),
         )?;
+        // Logging started with the local level; the config server's applies from here on.
+        crate::telemetry::set_level(&settings.log_level);
         tracing::info!(%url, version = %fetched.version, "configuration loaded from the config server");
         remote = Some((url, fetched));
     }
