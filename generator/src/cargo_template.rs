@@ -40,7 +40,7 @@ cargo_generate_version = ">=0.23.0"
 
 [placeholders]
 example = { type = "string", prompt = "Which example system?", choices = ["shop", "minimal"], default = "shop" }
-broker = { type = "string", prompt = "Message broker (shop)?", choices = ["nats", "rabbitmq"], default = "nats" }
+broker = { type = "string", prompt = "Message broker (shop)?", choices = ["nats", "rabbitmq", "kafka"], default = "nats" }
 discovery = { type = "string", prompt = "Service discovery (shop)?", choices = ["registry", "kubernetes"], default = "registry" }
 sessions = { type = "string", prompt = "Sessions (shop)?", choices = ["jwt", "redis"], default = "jwt" }
 
