@@ -10,8 +10,8 @@
 //!   still succeeds.
 //! - One service frozen (SIGSTOP) → the call's timeout is honoured: the answer comes after about
 //!   the timeout, with that member `null`.
-//! - An unknown order → `orders` null and `customers` not called; a caller without the
-//!   composition's roles → 403.
+//! - An unknown order → 404 from the required `orders` call (`customers` is not called); a
+//!   caller without the composition's roles → 403.
 //! - In headless Chromium: the shell page of `web-bff` signs in and shows the products, orders
 //!   and order-history fragments with the data created through the API (screenshot in
 //!   `target/msa-gen-tests/artifacts/web-shell.png`); the gateway's docs page lists every
@@ -358,21 +358,14 @@ async fn web_bff_composes_order_details() {
         "timeout honoured: {took:?}"
     );
 
-    // An unknown order: the dependent call is not made.
+    // An unknown order: `orders` is required, so its 404 is the composition's answer.
     let unknown = format!(
         "http://127.0.0.1:{bff_port}/order-details/{}",
         uuid::Uuid::new_v4()
     );
-    let (status, warnings, body) = details(unknown).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        body["orders"].is_null() && body["customers"].is_null(),
-        "{body}"
-    );
-    assert!(
-        warnings.iter().any(|w| w.contains("not called")),
-        "{warnings:?}"
-    );
+    let (status, _, body) = details(unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("orders"), "{body}");
 
     // A caller without the composition's roles.
     let created = http

@@ -357,7 +357,8 @@ struct CompositionCall {
     service: String,
     /// May use `{param}` of the composition's path or `{service.field}` of an earlier call.
     path: String,
-    /// A failed optional call yields null and a warning header instead of an error.
+    /// A failed optional call yields null and a warning header; a failed required call (the
+    /// default) fails the composition with the callee's status.
     optional: Option<bool>,
 }
 

@@ -31,6 +31,8 @@ pub struct BffView {
     pub web: bool,
     /// One fragment per passed-through list (entities and views, not aggregates).
     pub fragments: Vec<FragmentView>,
+    /// Some composition call is not `optional`: its failure fails the composition.
+    pub required_calls: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,6 +164,8 @@ pub struct CompositionCallView {
     pub args: Vec<String>,
     /// The earlier call this one needs (its variable).
     pub needs: Option<String>,
+    /// A failure gives `null` and a warning; else it fails the whole composition.
+    pub optional: bool,
 }
 
 /// The type a call of `path` on `service` reads: (Rust type, TypeView) if the path is the
@@ -266,6 +270,7 @@ fn call_view(
         format,
         args,
         needs,
+        optional: false,
     }
 }
 
@@ -305,7 +310,10 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
             let calls: Vec<CompositionCallView> = c
                 .calls
                 .iter()
-                .map(|k| call_view(bp, &k.service.value, &k.path.value, &params, &mut called))
+                .map(|k| CompositionCallView {
+                    optional: k.optional,
+                    ..call_view(bp, &k.service.value, &k.path.value, &params, &mut called)
+                })
                 .collect();
             let (first, then) = calls.into_iter().partition(|k| k.needs.is_none());
             CompositionView {
@@ -345,6 +353,11 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
             .flat_map(|t| t.fields.iter())
     };
     BffView {
+        required_calls: b
+            .compositions
+            .iter()
+            .flat_map(|c| &c.calls)
+            .any(|k| !k.optional),
         web: b.client == "web",
         fragments: if b.client == "web" {
             routes
