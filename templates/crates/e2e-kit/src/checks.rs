@@ -138,6 +138,31 @@ async fn wait_registered(
     }
 }
 
+/// Waits until every registered instance of `service` reports `health` (`up` or `down`).
+async fn wait_health(
+    sys: &System,
+    registry: &str,
+    service: &str,
+    health: &str,
+    within: Duration,
+) -> Outcome {
+    let url = format!("{registry}/registry/services/{service}");
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, list) = call(sys, Method::GET, &url, None, None).await?;
+        let all = list.as_array().cloned().unwrap_or_default();
+        if !all.is_empty() && all.iter().all(|i| i["health"] == health) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{service}: not every instance reports {health} after {within:?}: {list}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A path that reached its service: 2xx, or 404 for a probe of an unknown id.
 fn passed(status: StatusCode) -> bool {
     status.is_success() || status == StatusCode::NOT_FOUND
@@ -677,10 +702,34 @@ pub async fn broker_restarted(sys: &System, e: &EventFlow) -> Outcome {
     reached(sys, e, &before, Duration::from_secs(90)).await
 }
 
-/// The database restarted: every process with a database reports ready again and serves.
+/// The database restarted: while it is down, the processes that use it report `down` to the
+/// registry (when there is one), so nothing routes to them; once it is back, every one reports
+/// ready and `up` again and serves.
 pub async fn database_restarted(sys: &System) -> Outcome {
     let pg = sys.postgres.as_ref().ok_or("no database")?;
-    pg.restart().await?;
+    let with_db: Vec<String> = sys
+        .manifest
+        .processes
+        .iter()
+        .filter(|p| p.database.is_some())
+        .map(|p| p.name.clone())
+        .collect();
+    let registry = if sys.manifest.registry {
+        Some(sys.url("registry")?)
+    } else {
+        None
+    };
+    pg.stop().await?;
+    if let Some(registry) = &registry {
+        for name in &with_db {
+            if let Err(e) = wait_health(sys, registry, name, "down", Duration::from_secs(20)).await
+            {
+                pg.start().await?;
+                return Err(e);
+            }
+        }
+    }
+    pg.start().await?;
     let deadline = Instant::now() + Duration::from_secs(90);
     for p in sys
         .manifest
@@ -703,6 +752,11 @@ pub async fn database_restarted(sys: &System) -> Outcome {
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
+        }
+    }
+    if let Some(registry) = &registry {
+        for name in &with_db {
+            wait_health(sys, registry, name, "up", Duration::from_secs(20)).await?;
         }
     }
     if let Some(e) = sys.manifest.entities.first() {

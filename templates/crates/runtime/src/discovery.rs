@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::http_client::{HttpClient, HttpError};
-use crate::registry::{HeartbeatBody, Instance, Snapshot};
+use crate::registry::{Health, HeartbeatBody, Instance, Snapshot};
 
 const CALL: Duration = Duration::from_secs(3);
 
@@ -110,15 +110,48 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn start(client: RegistryClient, instance: Instance, heartbeat: Duration) -> Self {
+    /// Registers `instance` and heartbeats every `heartbeat`. With `database`, each heartbeat
+    /// reports the instance `Down` while the database does not answer (and `Up` again after),
+    /// so clients and the gateway route around it.
+    pub fn start(
+        client: RegistryClient,
+        instance: Instance,
+        heartbeat: Duration,
+        database: Option<sqlx::PgPool>,
+    ) -> Self {
         let (stop, mut stopped) = watch::channel(false);
+        // The database is probed by its own task, so a slow probe never delays a heartbeat
+        // (three missed ones and the registry evicts the instance).
+        let (health_tx, health) = watch::channel(instance.health);
+        if let Some(pool) = database {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                while !*stopped.borrow() {
+                    let now = if crate::health::database_up(&pool).await {
+                        Health::Up
+                    } else {
+                        Health::Down
+                    };
+                    health_tx.send_if_modified(|h| std::mem::replace(h, now) != now);
+                    tokio::select! {
+                        () = tokio::time::sleep(heartbeat) => {}
+                        _ = stopped.changed() => {}
+                    }
+                }
+            });
+        }
         let task = {
             let client = client.clone();
-            let instance = instance.clone();
+            let mut instance = instance.clone();
             tokio::spawn(async move {
                 let mut registered = false;
                 let mut warned = false;
                 while !*stopped.borrow() {
+                    let now = *health.borrow();
+                    if now != instance.health {
+                        tracing::warn!(service = %instance.service, health = ?now, "health reported to the registry changed");
+                        instance.health = now;
+                    }
                     let result = if registered {
                         client.heartbeat(&instance).await
                     } else {
@@ -241,5 +274,59 @@ mod tests {
         let mut one = [7u8];
         round_robin(&mut one, &next);
         assert_eq!(one, [7]);
+    }
+
+    /// A registry over real HTTP; an instance whose database does not answer is registered
+    /// `down` (so no client routes to it), one without a database `up`.
+    #[tokio::test]
+    async fn heartbeats_report_the_databases_health() {
+        let registry = crate::registry::Registry::new(Duration::from_secs(5));
+        let app = crate::registry::routes(registry.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        // Nothing listens on port 1: every query fails at once.
+        let dead = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(300))
+            .connect_lazy("postgres://postgres:postgres@127.0.0.1:1/none")
+            .expect("lazy pool");
+        let instance = |id: &str| Instance {
+            service: "orders".into(),
+            id: id.into(),
+            address: format!("127.0.0.1:{}", 9100 + id.len()),
+            version: "0.1.0".into(),
+            metadata: std::collections::BTreeMap::new(),
+            health: Health::Up,
+        };
+        let sick = Registration::start(
+            RegistryClient::new(&base),
+            instance("sick"),
+            Duration::from_millis(100),
+            Some(dead),
+        );
+        let fine = Registration::start(
+            RegistryClient::new(&base),
+            instance("fine-one"),
+            Duration::from_millis(100),
+            None,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = registry.snapshot();
+            let all = s.services.get("orders").map_or(0, Vec::len);
+            let healthy: Vec<&str> = s.healthy("orders").iter().map(|i| i.id.as_str()).collect();
+            if all == 2 && healthy == ["fine-one"] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{all} registered, healthy: {healthy:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        sick.shutdown().await;
+        fine.shutdown().await;
     }
 }

@@ -11,6 +11,16 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "up" }))
 }
 
+/// Whether the database answers a query within 2 s: the readiness of a service with one, and
+/// the health its registry heartbeats report.
+pub async fn database_up(pool: &PgPool) -> bool {
+    let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), query).await,
+        Ok(Ok(_))
+    )
+}
+
 /// Readiness of a service with a database.
 pub async fn ready(State(pool): State<Option<PgPool>>) -> (StatusCode, Json<Value>) {
     let Some(pool) = pool else {

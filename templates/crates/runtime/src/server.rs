@@ -318,7 +318,7 @@ async fn start(
             },
         ));
     }
-    let app = standard_routes(own, db, spec.openapi);
+    let app = standard_routes(own, db.clone(), spec.openapi);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -342,6 +342,7 @@ async fn start(
                 health: crate::registry::Health::Up,
             },
             std::time::Duration::from_millis(settings.heartbeat_ms.max(100)),
+            db.clone(),
         )
     });
     // Deregister first, so clients move away while in-flight requests drain.
