@@ -5,7 +5,7 @@
 //! started again → same; a duplicate delivery → one effect; a poison message and a handler that
 //! always fails → dead letters (table, broker destination, read back from Kafka's dead-letter
 //! topic) while the stream keeps flowing; a backlog → handled in batches (fewer transactions
-//! than events), each event still once.
+//! than events), each event still once; inbox rows past the dedup window → purged.
 //!
 //! Images come from `MSA_IMAGE_POSTGRES`, `MSA_IMAGE_NATS`, `MSA_IMAGE_RABBITMQ` and
 //! `MSA_IMAGE_KAFKA` (official images by default; `tests/images/provision.sh` builds local ones
@@ -336,6 +336,24 @@ async fn guarantees_hold(kind: &str) {
         transactions < 300,
         "waiting events share transactions ({transactions} for 300)"
     );
+
+    // 8. Inbox rows older than the dedup window are purged; younger ones stay.
+    sqlx::query(
+        "UPDATE msa_inbox SET processed_at = now() - interval '8 days' \
+         WHERE event_id IN (SELECT event_id FROM effects WHERE n < 100)",
+    )
+    .execute(&pool)
+    .await
+    .expect("age 100 inbox rows");
+    let purged = runtime::consumer::purge_inbox(&pool, GROUP, runtime::consumer::INBOX_KEEP)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 100, "exactly the rows older than the window");
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox")
+        .fetch_one(&pool)
+        .await
+        .expect("inbox");
+    assert_eq!(left, 651);
 
     for r in [relay, consumer] {
         let _ = r.stop.send(true);

@@ -38,6 +38,25 @@ use crate::broker::{BoxFuture, Broker, BrokerError, BrokerSource, Delivery, Outg
 /// Deliveries handled in one transaction at most.
 pub const BATCH: usize = 64;
 
+/// How long an event id stays in `msa_inbox`: a redelivery within this window has no second
+/// effect. Far longer than any broker keeps redelivering (NATS and RabbitMQ redeliver within
+/// minutes; Kafka after a restart, from the last committed offset).
+pub const INBOX_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Deletes the inbox rows of consumer `group` older than `keep`; returns how many.
+pub async fn purge_inbox(pool: &PgPool, group: &str, keep: Duration) -> Result<u64, sqlx::Error> {
+    let secs = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+    let done = sqlx::query(
+        "DELETE FROM msa_inbox WHERE consumer = $1 \
+         AND processed_at < now() - make_interval(secs => $2)",
+    )
+    .bind(group)
+    .bind(secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// The envelope fields the runtime reads; the generated code decodes the typed payload.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvelopeHeader {
@@ -513,6 +532,9 @@ impl Consumer {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut backoff = Duration::from_millis(200);
+        if let Some(pool) = self.pool.clone() {
+            tokio::spawn(purge_periodically(pool, self.group.clone(), stop.clone()));
+        }
         while !*stop.borrow() {
             let subscribed = match brokers.get().await {
                 Ok(broker) => match broker.subscribe(&self.group, &subjects).await {
@@ -557,6 +579,24 @@ impl Consumer {
             }
         }
         tracing::info!(consumer = %self.group, "consumer stopped");
+    }
+}
+
+/// Every 10 minutes until `stop`: the inbox rows of `group` older than [`INBOX_KEEP`] go.
+async fn purge_periodically(pool: PgPool, group: String, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match purge_inbox(&pool, &group, INBOX_KEEP).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(consumer = %group, rows = n, "old inbox rows purged"),
+            Err(e) => tracing::warn!(consumer = %group, error = %e, "inbox purge failed"),
+        }
     }
 }
 
