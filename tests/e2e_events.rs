@@ -108,12 +108,32 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A second consumer group on the same events: no effect, but it fails on `n = -1` like the
+/// first one, so its retries and dead letters can be told from the first group's.
+const AUDITOR: &str = "auditor";
+
+fn auditor() -> Handler {
+    Arc::new(|_conn, incoming| {
+        Box::pin(async move {
+            let body: serde_json::Value = incoming.decode()?;
+            if body["payload"]["n"].as_i64() == Some(-1) {
+                return Err(HandlerError::Retry("the auditor always fails on -1".into()));
+            }
+            Ok(())
+        })
+    })
+}
+
 fn start_consumer(pool: &PgPool, config: &BrokerConfig, slow: bool) -> Running {
+    start_group(pool, config, GROUP, handler(slow))
+}
+
+fn start_group(pool: &PgPool, config: &BrokerConfig, group: &str, h: Handler) -> Running {
     let (stop, stopped) = watch::channel(false);
     let consumer = Consumer {
-        group: GROUP.into(),
+        group: group.into(),
         pool: Some(pool.clone()),
-        handlers: Handlers::new().on(EVENT, handler(slow)),
+        handlers: Handlers::new().on(EVENT, h),
         retry: RetryPolicy {
             max_attempts: 3,
             first_delay: Duration::from_millis(50),
@@ -168,8 +188,9 @@ async fn wait_for_effects(pool: &PgPool, want: i64, what: &str) {
     }
 }
 
-async fn dead_letters(pool: &PgPool) -> Vec<(String, i32)> {
-    sqlx::query_as("SELECT reason, attempts FROM msa_dead_letters ORDER BY id")
+async fn dead_letters(pool: &PgPool, group: &str) -> Vec<(String, i32)> {
+    sqlx::query_as("SELECT reason, attempts FROM msa_dead_letters WHERE consumer = $1 ORDER BY id")
+        .bind(group)
         .fetch_all(pool)
         .await
         .expect("dead letters")
@@ -184,12 +205,13 @@ async fn guarantees_hold(kind: &str) {
         kind,
         &broker_url,
         SYSTEM,
-        vec![(GROUP.into(), EVENT.into())],
+        vec![(GROUP.into(), EVENT.into()), (AUDITOR.into(), EVENT.into())],
     );
     config.ack_wait = Duration::from_secs(2);
 
     // 1. Events committed through the outbox reach the consumer group, once each.
     let relay = start_relay(&pool, &config);
+    let auditing = start_group(&pool, &config, AUDITOR, auditor());
     let mut consumer = start_consumer(&pool, &config, false);
     commit_events(&pool, 0, 200).await;
     wait_for_effects(&pool, 200, "steady state").await;
@@ -258,14 +280,14 @@ async fn guarantees_hold(kind: &str) {
     commit_events(&pool, 450, 1).await;
     wait_for_effects(&pool, 451, "after a duplicate and a poison message").await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while dead_letters(&pool).await.len() < 2 {
+    while dead_letters(&pool, GROUP).await.len() < 2 {
         assert!(
             Instant::now() < deadline,
             "dead letters not recorded in 30s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dead = dead_letters(&pool).await;
+    let dead = dead_letters(&pool, GROUP).await;
     assert_eq!(dead.len(), 2, "{dead:?}");
     assert!(
         dead.iter()
@@ -277,7 +299,8 @@ async fn guarantees_hold(kind: &str) {
             .any(|(reason, attempts)| reason.contains("always fails") && *attempts == 3),
         "a failing handler is retried 3 times, then dead-lettered: {dead:?}"
     );
-    let (inbox,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox")
+    let (inbox,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox WHERE consumer = $1")
+        .bind(GROUP)
         .fetch_one(&pool)
         .await
         .expect("inbox");
@@ -349,13 +372,35 @@ async fn guarantees_hold(kind: &str) {
         .await
         .expect("purge");
     assert_eq!(purged, 100, "exactly the rows older than the window");
-    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox")
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox WHERE consumer = $1")
+        .bind(GROUP)
         .fetch_one(&pool)
         .await
         .expect("inbox");
     assert_eq!(left, 651);
 
-    for r in [relay, consumer] {
+    // 9. Each group retries only its own deliveries: the auditor dead-letters the poison and
+    //    the failing event once each, the latter after its own 3 attempts (another group's
+    //    retried copies never reach it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead_letters(&pool, AUDITOR).await.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the auditor's dead letters not recorded in 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let audited = dead_letters(&pool, AUDITOR).await;
+    assert_eq!(audited.len(), 2, "{kind}: {audited:?}");
+    assert!(
+        audited
+            .iter()
+            .any(|(reason, attempts)| reason.contains("always fails") && *attempts == 3),
+        "{kind}: {audited:?}"
+    );
+
+    for r in [relay, consumer, auditing] {
         let _ = r.stop.send(true);
         tokio::time::timeout(Duration::from_secs(10), r.task)
             .await

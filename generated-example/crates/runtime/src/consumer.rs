@@ -287,8 +287,16 @@ impl Consumer {
                 return Ok(Outcome::Retried { attempt });
             }
             Applied::Retry(reason) | Applied::Poison(reason) => {
-                self.dead_letter(broker, &delivery, &event_type, &reason)
-                    .await?;
+                if let Err(e) = self
+                    .dead_letter(broker, &delivery, &event_type, &reason)
+                    .await
+                {
+                    // Never dropped unsettled: it comes back and is dead-lettered then.
+                    tracing::warn!(consumer = %self.group, error = %e, "dead-lettering failed; the delivery comes again");
+                    let attempt = delivery.attempt;
+                    delivery.retry(self.retry.delay(attempt)).await?;
+                    return Ok(Outcome::Retried { attempt });
+                }
                 Outcome::DeadLettered { reason }
             }
         };
@@ -373,7 +381,7 @@ impl Consumer {
         let mut tx = pool.begin().await?;
         let outcome = self.record_and_handle(&mut tx, handler, incoming).await?;
         if outcome == Outcome::Handled {
-            tx.commit().await?;
+            commit_checked(tx).await?;
             self.handled(incoming);
         } else {
             self.duplicate(incoming);
@@ -480,7 +488,7 @@ impl Consumer {
                 }
             }
         }
-        tx.commit().await.ok()?;
+        commit_checked(tx).await.ok()?;
         Some(done)
     }
 
@@ -580,6 +588,14 @@ impl Consumer {
         }
         tracing::info!(consumer = %self.group, "consumer stopped");
     }
+}
+
+/// Commits `tx`, or fails when a statement in it failed. Postgres answers `COMMIT` in an aborted
+/// transaction with a rollback and no error, so a handler that swallowed a database error would
+/// otherwise pass for committed: one statement first surfaces the abort.
+async fn commit_checked(mut tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(&mut *tx).await?;
+    tx.commit().await
 }
 
 /// Every 10 minutes until `stop`: the inbox rows of `group` older than [`INBOX_KEEP`] go.

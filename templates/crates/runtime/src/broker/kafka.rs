@@ -43,6 +43,8 @@ use super::{
 
 /// The header carrying the delivery attempt of a retried copy.
 const ATTEMPT_HEADER: &str = "msa-attempt";
+/// The header naming the consumer group a retried copy is for: other groups skip it.
+const GROUP_HEADER: &str = "msa-group";
 /// The header carrying the event id.
 const MESSAGE_ID_HEADER: &str = "msa-message-id";
 /// How often settled offsets are committed.
@@ -102,18 +104,34 @@ fn attempt_of(headers: Option<&rdkafka::message::BorrowedHeaders>) -> u32 {
         .max(1)
 }
 
-fn headers(message_id: &str, attempt: Option<u32>) -> OwnedHeaders {
+/// The headers of a message: its event id, and for a retried copy its attempt and the one
+/// consumer group it is for.
+fn headers(message_id: &str, retry: Option<(u32, &str)>) -> OwnedHeaders {
     let headers = OwnedHeaders::new().insert(Header {
         key: MESSAGE_ID_HEADER,
         value: Some(message_id),
     });
-    match attempt {
-        Some(n) => headers.insert(Header {
-            key: ATTEMPT_HEADER,
-            value: Some(&n.to_string()),
-        }),
+    match retry {
+        Some((attempt, group)) => headers
+            .insert(Header {
+                key: ATTEMPT_HEADER,
+                value: Some(&attempt.to_string()),
+            })
+            .insert(Header {
+                key: GROUP_HEADER,
+                value: Some(group),
+            }),
         None => headers,
     }
+}
+
+/// The value of header `key`, as text.
+fn header_text(headers: Option<&rdkafka::message::BorrowedHeaders>, key: &str) -> Option<String> {
+    headers?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 fn client_config(bootstrap: &str) -> ClientConfig {
@@ -278,6 +296,17 @@ impl Offsets {
         out
     }
 
+    /// A commit of these partitions failed: the next [`Offsets::take_commits`] commits them
+    /// again.
+    pub fn commit_failed(&self, partitions: &[(String, i32)]) {
+        let mut all = self.lock();
+        for key in partitions {
+            if let Some(p) = all.get_mut(key) {
+                p.committed = -1;
+            }
+        }
+    }
+
     /// The offsets to commit for partitions the group takes away, which are then forgotten.
     pub fn revoke(&self, partitions: &[(String, i32)]) -> Vec<(String, i32, i64)> {
         let mut all = self.lock();
@@ -326,6 +355,23 @@ impl ConsumerContext for GroupContext {
             }
         }
     }
+
+    /// A failed (asynchronous) commit is made again on the next round.
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "kafka: commit failed; trying again");
+            let failed: Vec<(String, i32)> = offsets
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            self.offsets.commit_failed(&failed);
+        }
+    }
 }
 
 struct KafkaSettle {
@@ -339,6 +385,8 @@ struct KafkaSettle {
     payload: Vec<u8>,
     message_id: String,
     attempt: u32,
+    /// The Kafka consumer group, named on retried copies.
+    group: String,
 }
 
 impl Settle for KafkaSettle {
@@ -348,17 +396,21 @@ impl Settle for KafkaSettle {
         Box::pin(async { Ok(()) })
     }
 
-    /// Stores a copy with the next attempt number after `after`, in the background; the
-    /// original's offset is settled once the copy is stored. Until then the partition's commits
-    /// wait, so a crash in between delivers the original again.
+    /// Stores a copy with the next attempt number, for this group only, after `after`, in the
+    /// background (trying until the broker takes it); the original's offset is settled once
+    /// the copy is stored. Until then the partition's commits wait, so a crash in between
+    /// delivers the original again.
     fn retry(self: Box<Self>, after: Duration) -> BoxFuture<'static, Result<(), BrokerError>> {
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let mut backoff = Duration::from_millis(500);
-            for _ in 0..10 {
+            loop {
                 let mut record = FutureRecord::to(&self.topic)
                     .payload(&self.payload)
-                    .headers(headers(&self.message_id, Some(self.attempt + 1)));
+                    .headers(headers(
+                        &self.message_id,
+                        Some((self.attempt + 1, self.group.as_str())),
+                    ));
                 if let Some(key) = &self.key {
                     record = record.key(key);
                 }
@@ -375,8 +427,6 @@ impl Settle for KafkaSettle {
                     }
                 }
             }
-            tracing::error!(topic = %self.topic, partition = self.partition, offset = self.offset,
-                "kafka: retry not stored; the partition's commits wait and the event comes again after a restart");
         });
         Box::pin(async { Ok(()) })
     }
@@ -434,6 +484,7 @@ impl Broker for Kafka {
             let topics: Vec<&str> = subjects.iter().map(String::as_str).collect();
             consumer.subscribe(&topics).map_err(fail)?;
             let producer = self.producer.clone();
+            let group = group_id(&self.system, group);
             let (tx, sub) = Subscription::channel(PREFETCH);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(COMMIT_EVERY);
@@ -464,14 +515,15 @@ impl Broker for Kafka {
                         message.offset(),
                     );
                     offsets.received(&topic, partition, offset);
+                    // Another group's retried copy: nothing to do here.
+                    if header_text(message.headers(), GROUP_HEADER).is_some_and(|g| g != group) {
+                        offsets.settled(&topic, partition, offset);
+                        continue;
+                    }
                     let payload = message.payload().unwrap_or_default().to_vec();
                     let attempt = attempt_of(message.headers());
-                    let message_id = message
-                        .headers()
-                        .and_then(|h| h.iter().find(|h| h.key == MESSAGE_ID_HEADER))
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default();
+                    let message_id =
+                        header_text(message.headers(), MESSAGE_ID_HEADER).unwrap_or_default();
                     let key = message.key().map(<[u8]>::to_vec);
                     permit.send(Delivery {
                         subject: topic.clone(),
@@ -487,6 +539,7 @@ impl Broker for Kafka {
                             payload,
                             message_id,
                             attempt,
+                            group: group.clone(),
                         }),
                     });
                 }
@@ -571,6 +624,17 @@ mod tests {
             o.take_commits(),
             vec![("t".to_string(), 0, 14), ("t".to_string(), 1, 6)]
         );
+    }
+
+    #[test]
+    fn a_failed_commit_is_made_again() {
+        let o = Offsets::default();
+        o.received("t", 0, 4);
+        o.settled("t", 0, 4);
+        assert_eq!(o.take_commits(), vec![("t".to_string(), 0, 5)]);
+        assert!(o.take_commits().is_empty());
+        o.commit_failed(&[("t".to_string(), 0)]);
+        assert_eq!(o.take_commits(), vec![("t".to_string(), 0, 5)]);
     }
 
     #[test]
