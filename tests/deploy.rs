@@ -593,31 +593,31 @@ fn check_mesh_and_config_maps(ws: &Path, docs: &[&str]) {
     assert!(find("PeerAuthentication", "default").contains("mode: STRICT"));
 }
 
-/// The shop on Kafka: one KRaft node in compose and in the dev cluster.
-fn kafka_variant() -> String {
+/// The shop with each `(from, to)` line replaced; every replacement must apply.
+fn shop_variant(replacements: &[(&str, &str)]) -> String {
     let shop = blueprints()
         .into_iter()
         .find(|(n, _)| n == "shop.toml")
         .expect("shop")
         .1;
-    let variant = shop.replace("broker = \"nats\"", "broker = \"kafka\"");
-    assert_ne!(variant, shop);
-    variant
+    replacements.iter().fold(shop, |text, (from, to)| {
+        assert!(text.contains(from), "the shop has no `{from}`");
+        text.replace(from, to)
+    })
+}
+
+/// The shop on Kafka: one KRaft node in compose and in the dev cluster.
+fn kafka_variant() -> String {
+    shop_variant(&[("broker = \"nats\"", "broker = \"kafka\"")])
 }
 
 /// The shop on Istio: DNS discovery (the mesh needs it), settings from ConfigMaps.
 fn istio_variant() -> String {
-    let shop = blueprints()
-        .into_iter()
-        .find(|(n, _)| n == "shop.toml")
-        .expect("shop")
-        .1;
-    let variant = shop
-        .replace("mesh = \"none\"", "mesh = \"istio\"")
-        .replace("discovery = \"registry\"", "discovery = \"kubernetes\"")
-        .replace("config = \"server\"", "config = \"kubernetes\"");
-    assert_ne!(variant, shop);
-    variant
+    shop_variant(&[
+        ("mesh = \"none\"", "mesh = \"istio\""),
+        ("discovery = \"registry\"", "discovery = \"kubernetes\""),
+        ("config = \"server\"", "config = \"kubernetes\""),
+    ])
 }
 
 /// Every Istio resource of a rendered overlay passes `tests/schemas/istio.schema.json`

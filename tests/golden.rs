@@ -3,10 +3,14 @@
 
 use msa_gen::render::RenderedFile;
 
-fn generate(name: &str) -> Vec<RenderedFile> {
+/// The text of `blueprints/<name>.toml`.
+fn blueprint(name: &str) -> String {
     let path = format!("{}/../blueprints/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).expect("blueprint");
-    msa_gen::generate_in_memory(&text).expect("generation")
+    std::fs::read_to_string(path).expect("blueprint")
+}
+
+fn generate(name: &str) -> Vec<RenderedFile> {
+    msa_gen::generate_in_memory(&blueprint(name)).expect("generation")
 }
 
 fn file<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
@@ -131,11 +135,7 @@ fn generated_files_carry_the_header_and_user_files_do_not() {
 
 #[test]
 fn later_sections_are_reported_not_dropped() {
-    let text = std::fs::read_to_string(format!(
-        "{}/../blueprints/shop.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("shop");
+    let text = blueprint("shop");
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
     assert!(
@@ -192,12 +192,7 @@ fn later_sections_are_reported_not_dropped() {
 /// publish through the outbox), and compose and the dev cluster run one KRaft node.
 #[test]
 fn the_kafka_shop_is_generated_in_full() {
-    let text = std::fs::read_to_string(format!(
-        "{}/../blueprints/shop.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("shop")
-    .replace("broker = \"nats\"", "broker = \"kafka\"");
+    let text = blueprint("shop").replace("broker = \"nats\"", "broker = \"kafka\"");
     let bp = msa_gen::blueprint::load(&text).expect("valid").blueprint;
     let lines = msa_gen::plan::not_generated(&bp);
     assert!(lines.is_empty(), "{lines:#?}");

@@ -11,6 +11,10 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::image;
 
+/// The e2e kit's Kafka (one KRaft node), the same file the generator and the kit compile.
+#[path = "../../templates/crates/e2e-kit/src/kafka.rs"]
+mod kafka;
+
 /// A spawned process, killed when dropped.
 pub struct Process(pub Child);
 
@@ -86,27 +90,8 @@ pub async fn broker(kind: &str) -> (ContainerAsync<GenericImage>, String) {
             (img, format!("nats://127.0.0.1:{port}"))
         }
         "kafka" => {
-            let (name, tag) = image("MSA_IMAGE_KAFKA", "apache/kafka:4.0.0");
-            let env = [
-                ("KAFKA_NODE_ID", "1".to_string()),
-                ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
-                (
-                    "KAFKA_LISTENERS",
-                    "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
-                ),
-                (
-                    "KAFKA_ADVERTISED_LISTENERS",
-                    format!("PLAINTEXT://127.0.0.1:{port}"),
-                ),
-                ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
-                (
-                    "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
-                    "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-                ),
-                ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
-                ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
-                ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
-            ];
+            let (name, tag) = image("MSA_IMAGE_KAFKA", kafka::KAFKA_IMAGE);
+            let env = kafka::kraft_env(&format!("127.0.0.1:{port}"));
             let img = env.into_iter().fold(
                 GenericImage::new(name, tag)
                     .with_wait_for(WaitFor::Nothing)

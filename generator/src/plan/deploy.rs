@@ -8,36 +8,13 @@
 use super::{Ownership, PlannedFile, SHARED_SYSTEM, mesh, template, view};
 use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
 
-/// The official Kafka image (KRaft: no ZooKeeper) of compose files and the dev cluster.
-pub(super) const KAFKA_IMAGE: &str = "apache/kafka:4.0.0";
-
-/// Environment of a single-node KRaft Kafka (broker and controller in one process) that
-/// clients reach at `advertised` (`host:port`).
-pub(super) fn kafka_kraft_env(advertised: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("KAFKA_NODE_ID", "1".into()),
-        ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
-        (
-            "KAFKA_LISTENERS",
-            "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
-        ),
-        (
-            "KAFKA_ADVERTISED_LISTENERS",
-            format!("PLAINTEXT://{advertised}"),
-        ),
-        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
-        (
-            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
-            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-        ),
-        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
-        ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
-        ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1".into()),
-        ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".into()),
-        ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
-        ("KAFKA_LOG_DIRS", "/var/lib/kafka/data".into()),
-        ("KAFKA_HEAP_OPTS", "-Xmx256m -Xms256m".into()),
-    ]
+/// The Kafka of compose files and the dev cluster: the e2e kit's single KRaft node, with its
+/// data in the image's volume and a heap that fits the dev pod's 512 Mi limit.
+fn kafka_kraft_env(advertised: &str) -> Vec<(&'static str, String)> {
+    let mut env = super::e2e::kafka::kraft_env(advertised);
+    env.push(("KAFKA_LOG_DIRS", "/var/lib/kafka/data".into()));
+    env.push(("KAFKA_HEAP_OPTS", "-Xmx256m -Xms256m".into()));
+    env
 }
 
 /// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
@@ -254,7 +231,7 @@ pub(super) fn deploy_files(
             .collect();
         let ctx = serde_json::json!({
             "system": SHARED_SYSTEM, "crates": crates, "databases": databases,
-            "kafka_image": KAFKA_IMAGE, "kafka_env": kafka_kraft_env("kafka:9092"),
+            "kafka_image": super::e2e::kafka::KAFKA_IMAGE, "kafka_env": kafka_kraft_env("kafka:9092"),
         });
         for (path, name) in [
             ("deploy/compose.yaml", "deploy/compose.yaml.tera"),
@@ -359,7 +336,7 @@ fn kubernetes_files(
             "name": "nats", "image": "nats:2", "port": 4222, "args": ["-js"], "env": [], "init_sql": [], "values": [],
         })),
         Some("kafka") => infrastructure.push(serde_json::json!({
-            "name": "kafka", "image": KAFKA_IMAGE, "port": 9092, "args": [], "env": [], "init_sql": [],
+            "name": "kafka", "image": super::e2e::kafka::KAFKA_IMAGE, "port": 9092, "args": [], "env": [], "init_sql": [],
             "values": kafka_kraft_env("kafka:9092"),
         })),
         Some(_) => infrastructure.push(serde_json::json!({

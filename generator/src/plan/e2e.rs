@@ -11,6 +11,9 @@
 #[path = "../../../templates/crates/e2e-kit/src/manifest.rs"]
 pub mod manifest;
 
+#[path = "../../../templates/crates/e2e-kit/src/kafka.rs"]
+pub mod kafka;
+
 use serde_json::{Value, json};
 
 use self::manifest::{

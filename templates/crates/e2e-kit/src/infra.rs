@@ -117,33 +117,6 @@ pub async fn connect(url: &str, within: Duration) -> Result<sqlx::PgPool, String
     }
 }
 
-/// Environment of the official Kafka image as a single KRaft node advertised at `advertised`
-/// (the host's mapped port: clients connect to what the broker advertises).
-pub fn kafka_env(advertised: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("KAFKA_NODE_ID", "1".into()),
-        ("KAFKA_PROCESS_ROLES", "broker,controller".into()),
-        (
-            "KAFKA_LISTENERS",
-            "PLAINTEXT://:9092,CONTROLLER://:9093".into(),
-        ),
-        (
-            "KAFKA_ADVERTISED_LISTENERS",
-            format!("PLAINTEXT://{advertised}"),
-        ),
-        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
-        (
-            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
-            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-        ),
-        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093".into()),
-        ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
-        ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1".into()),
-        ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".into()),
-        ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
-    ]
-}
-
 /// Waits until `port` on the loopback interface accepts connections.
 pub async fn wait_for_port(port: u16, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
@@ -190,13 +163,15 @@ pub async fn broker(kind: &str) -> Result<Service, String> {
             )
         }
         "kafka" => {
-            let (image_name, tag) = image("MSA_IMAGE_KAFKA", "apache/kafka:4.0.0");
-            let img = kafka_env(&format!("127.0.0.1:{port}")).into_iter().fold(
-                GenericImage::new(image_name, tag)
-                    .with_wait_for(WaitFor::Nothing)
-                    .with_mapped_port(port, 9092.tcp()),
-                |img, (k, v)| img.with_env_var(k, v),
-            );
+            let (image_name, tag) = image("MSA_IMAGE_KAFKA", crate::kafka::KAFKA_IMAGE);
+            let img = crate::kafka::kraft_env(&format!("127.0.0.1:{port}"))
+                .into_iter()
+                .fold(
+                    GenericImage::new(image_name, tag)
+                        .with_wait_for(WaitFor::Nothing)
+                        .with_mapped_port(port, 9092.tcp()),
+                    |img, (k, v)| img.with_env_var(k, v),
+                );
             (img, format!("kafka://127.0.0.1:{port}"), "kafka")
         }
         other => return Err(format!("no broker `{other}` in the kit")),

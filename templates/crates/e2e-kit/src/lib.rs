@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`manifest`] | the system description (shared with the generator) |
 //! | [`infra`] | Postgres, broker and Redis containers; images from env vars |
+//! | [`kafka`] | the official Kafka image as one KRaft node (shared with the generator) |
 //! | [`process`] | one instance of a workspace binary: start, log file, readiness, kill |
 //! | [`boot`] | the system in dependency order, users per role |
 //! | [`checks`] | every check |
@@ -19,6 +20,7 @@
 pub mod boot;
 pub mod checks;
 pub mod infra;
+pub mod kafka;
 pub mod manifest;
 pub mod process;
 
