@@ -24,9 +24,9 @@
 
 use serde::Serialize;
 
-use super::view::field_view;
 use crate::blueprint::{Blueprint, Entity, Event, Kind, Saga, SagaStyle, Service};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
+use crate::plan::model::field::field_view;
 
 /// An event built field by field from Rust expressions.
 #[derive(Debug, Clone, Serialize)]
@@ -216,7 +216,7 @@ fn build_from_row(target: &Event, entity: &Entity, own_id: &str) -> BuildView {
     }
 }
 
-pub(super) fn service<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Service> {
+pub fn service<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Service> {
     bp.services.iter().find(|s| s.name.value == name)
 }
 
@@ -335,7 +335,7 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
 }
 
 /// The values of an entity's `status` enum, if it has one.
-pub(super) fn status_values(entity: &Entity) -> Option<Vec<String>> {
+pub fn status_values(entity: &Entity) -> Option<Vec<String>> {
     entity
         .fields
         .iter()
@@ -349,7 +349,7 @@ pub(super) fn status_values(entity: &Entity) -> Option<Vec<String>> {
 /// How a saga ends for the owner's entity, by the conventions both saga styles share: the
 /// statuses (first = running; success and failure by name or position), whether the entity has
 /// a `reason`, and the `<Entity><Status>` events the owner publishes.
-pub(super) struct Outcomes {
+pub struct Outcomes {
     pub running: String,
     pub success: String,
     pub failure: String,
@@ -358,11 +358,7 @@ pub(super) struct Outcomes {
     pub failure_event: Option<BuildView>,
 }
 
-pub(super) fn outcomes(
-    bp: &Blueprint,
-    owner: &Service,
-    entity: &Entity,
-) -> Result<Outcomes, String> {
+pub fn outcomes(bp: &Blueprint, owner: &Service, entity: &Entity) -> Result<Outcomes, String> {
     let values = status_values(entity)
         .ok_or_else(|| format!("`{}` has no `status` enum field", entity.name.value))?;
     let running = values.first().cloned().ok_or("empty status enum")?;
@@ -410,7 +406,7 @@ fn compensation_event_name(name: &str) -> String {
 
 /// The default body of a `reserve-<x>` action of `svc`, reading the saga's data from `fields`
 /// (name, type) through `prefix` (`trigger`, `data`).
-pub(super) fn reserve_view(
+pub fn reserve_view(
     svc: &Service,
     action: &str,
     fields: &[(String, crate::blueprint::FieldType)],
@@ -582,7 +578,7 @@ mod tests {
     use super::*;
 
     fn shop() -> Blueprint {
-        crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+        crate::blueprint::load(include_str!("../../../../../blueprints/shop.toml"))
             .expect("shop loads")
             .blueprint
     }

@@ -5,8 +5,10 @@
 //! from `config/` with `config = "kubernetes"`); the observability files; and the CI pipelines
 //! (`ci = "github"` or `"gitlab"`).
 
-use super::{Ownership, PlannedFile, SHARED_SYSTEM, mesh, template, view};
+use super::mesh;
 use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
+use crate::plan::file::{Ownership, PlannedFile, SHARED_SYSTEM, template};
+use crate::plan::model::system::SystemView;
 
 /// The Kafka of compose files and the dev cluster: the e2e kit's single KRaft node, with its
 /// data in the image's volume and a heap that fits the dev pod's 512 Mi limit.
@@ -20,11 +22,7 @@ fn kafka_kraft_env(advertised: &str) -> Vec<(&'static str, String)> {
 /// A Dockerfile per binary crate (platform, services, BFFs) and the workspace's
 /// `.dockerignore`; with `deploy = ["compose", …]`, `deploy/compose.yaml`, the Postgres
 /// initialisation and the Prometheus configuration.
-pub(super) fn deploy_files(
-    files: &mut Vec<PlannedFile>,
-    system: &view::SystemView,
-    bp: &Blueprint,
-) {
+pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) {
     let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
     let broker = match system.broker.as_str() {
         "nats" => Some(("nats", "service_started")),
@@ -245,7 +243,7 @@ pub(super) fn deploy_files(
 
 /// Who may call `name` over HTTP (its NetworkPolicy): the gateway when it routes to it, the
 /// BFFs that pass through to it or compose it, and the services that call it.
-fn callers(system: &view::SystemView, name: &str) -> Vec<String> {
+fn callers(system: &SystemView, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     if system.gateway.routes.iter().any(|r| r.service == name) {
         out.push("gateway".to_string());
@@ -270,7 +268,7 @@ fn callers(system: &view::SystemView, name: &str) -> Vec<String> {
 /// compose, the whole-system e2e workflow.
 fn github_workflows(
     files: &mut Vec<PlannedFile>,
-    system: &view::SystemView,
+    system: &SystemView,
     crates: &[serde_json::Value],
     kubernetes: bool,
     compose: bool,
@@ -306,7 +304,7 @@ fn github_workflows(
 /// from its `config/<name>.toml` (`config/kustomization.yaml`), mounted as its config folder.
 fn kubernetes_files(
     files: &mut Vec<PlannedFile>,
-    system: &view::SystemView,
+    system: &SystemView,
     bp: &Blueprint,
     crates: &[serde_json::Value],
 ) {

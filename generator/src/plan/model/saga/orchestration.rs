@@ -17,12 +17,12 @@
 
 use serde::Serialize;
 
-use super::saga::{
+use super::choreography::{
     BuildView, Outcomes, ReserveView, outcomes, reserve_view, service, status_values,
 };
-use super::view::{FieldView, field_view};
 use crate::blueprint::{Blueprint, FieldType, Kind, Saga, SagaStyle};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
+use crate::plan::model::field::{FieldView, field_view};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestrationView {
@@ -39,7 +39,7 @@ pub struct OrchestrationView {
     /// The data: the entity id field, then the entity's fields.
     pub data: Vec<FieldView>,
     /// `order_id: row.id, customer_id: row.customer_id, …`
-    pub data_from_row: Vec<super::saga::FieldExpr>,
+    pub data_from_row: Vec<super::choreography::FieldExpr>,
     pub running: String,
     pub success_status: String,
     pub failure_status: String,
@@ -145,7 +145,7 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
     let data_from_row = data
         .iter()
         .enumerate()
-        .map(|(i, f)| super::saga::FieldExpr {
+        .map(|(i, f)| super::choreography::FieldExpr {
             ident: f.ident.clone(),
             expr: if i == 0 {
                 "row.id".into()
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn checkout_is_orchestrated_by_orders() {
-        let bp = crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+        let bp = crate::blueprint::load(include_str!("../../../../../blueprints/shop.toml"))
             .expect("shop")
             .blueprint;
         let o = owned(&bp, "orders");

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::view::{FieldView, field_view};
+use super::field::{FieldView, field_view};
 use crate::blueprint::{Aggregate, Blueprint, Kind};
 use crate::names::{to_kebab, to_pascal, to_snake};
 
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_shop_cart_gets_items_and_statuses() {
-        let text = include_str!("../../../blueprints/shop.toml");
+        let text = include_str!("../../../../blueprints/shop.toml");
         let bp = crate::blueprint::load(text).expect("shop loads").blueprint;
         let carts = bp
             .services

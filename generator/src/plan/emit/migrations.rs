@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::view::{FieldView, ServiceView};
+use crate::plan::model::field::FieldView;
+use crate::plan::model::service::ServiceView;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -484,7 +485,7 @@ mod tests {
     use super::*;
 
     fn shop_with(extra: &str) -> crate::blueprint::Blueprint {
-        let text = include_str!("../../../blueprints/shop.toml").replace(
+        let text = include_str!("../../../../blueprints/shop.toml").replace(
             "  tags = \"list<string>\"\n",
             &format!("  tags = \"list<string>\"\n{extra}"),
         );
@@ -497,7 +498,7 @@ mod tests {
             .iter()
             .find(|s| s.name.value == "products")
             .unwrap();
-        super::super::view::service_view(s, bp)
+        crate::plan::model::service::service_view(s, bp)
     }
 
     #[test]

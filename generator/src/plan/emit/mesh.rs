@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use super::view::SystemView;
+use crate::plan::model::system::SystemView;
 
 /// One process of the system as the mesh sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -152,9 +152,9 @@ mod tests {
     }
 
     fn shop() -> SystemView {
-        let text = include_str!("../../../blueprints/shop.toml");
+        let text = include_str!("../../../../blueprints/shop.toml");
         let bp = crate::blueprint::load(text).expect("valid").blueprint;
-        super::super::system_view(&bp)
+        crate::plan::system_view(&bp)
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! remove, then status commands), saga participants' `reserve-<x>` entities created first with
 //! room (or none, for the failure path), positive amounts.
 
-#[path = "../../../templates/crates/e2e-kit/src/manifest.rs"]
+#[path = "../../../../templates/crates/e2e-kit/src/manifest.rs"]
 pub mod manifest;
 
-#[path = "../../../templates/crates/e2e-kit/src/kafka.rs"]
+#[path = "../../../../templates/crates/e2e-kit/src/kafka.rs"]
 pub mod kafka;
 
 use serde_json::{Value, json};
@@ -20,21 +20,24 @@ use self::manifest::{
     Aggregate, Command, Composition, Entity, EventFlow, Kind as ProcessKind, Manifest, Process,
     Route, Saga, Setup, View,
 };
-use super::view::{ServiceView, SystemView};
 use crate::blueprint::{Blueprint, Discovery, Expose, Field, FieldType, Kind, SagaStyle, Sessions};
 use crate::names::{to_kebab, to_snake};
+use crate::plan::file::{Ownership, PlannedFile, Source, template};
+use crate::plan::model::saga::{choreography, orchestration};
+use crate::plan::model::service::ServiceView;
+use crate::plan::model::system::SystemView;
 
 /// An id no entity has: probes a route of an aggregate (404 means it reached the service).
 const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// The suite's crate: its manifest (`system.toml`), `Cargo.toml` and the one test.
-pub fn files(files: &mut Vec<super::PlannedFile>, system: &SystemView, bp: &Blueprint) {
+pub fn files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) {
     let manifest = manifest(bp, system);
     let text = toml::to_string(&manifest).unwrap_or_default();
-    files.push(super::PlannedFile {
+    files.push(PlannedFile {
         path: "tests/e2e/system.toml".into(),
-        ownership: super::Ownership::Generated,
-        source: super::Source::Text(format!(
+        ownership: Ownership::Generated,
+        source: Source::Text(format!(
             "# What the end-to-end suite boots and checks, derived from blueprint.toml.\n\n{text}"
         )),
     });
@@ -42,12 +45,7 @@ pub fn files(files: &mut Vec<super::PlannedFile>, system: &SystemView, bp: &Blue
         ("tests/e2e/Cargo.toml", "tests/e2e/Cargo.toml.tera"),
         ("tests/e2e/tests/system.rs", "tests/e2e/system.rs.tera"),
     ] {
-        files.push(super::template(
-            path,
-            super::Ownership::Generated,
-            name,
-            system,
-        ));
+        files.push(template(path, Ownership::Generated, name, system));
     }
 }
 
@@ -383,8 +381,8 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
     let mut out = Vec::new();
     for saga in &bp.sagas {
         let unsupported = match saga.style {
-            SagaStyle::Choreography => super::saga::unsupported(bp, saga),
-            SagaStyle::Orchestration => super::orchestration::unsupported(bp, saga),
+            SagaStyle::Choreography => choreography::unsupported(bp, saga),
+            SagaStyle::Orchestration => orchestration::unsupported(bp, saga),
         };
         if unsupported.is_some() {
             continue;
@@ -396,7 +394,7 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
             SagaStyle::Choreography => {
                 let Some(entity) = owner.entities.iter().find(|e| {
                     e.expose.is_some()
-                        && super::saga::status_values(e).is_some()
+                        && choreography::status_values(e).is_some()
                         && saga.steps.first().is_some_and(|s| {
                             bp.service(&s.service.value).is_some_and(|p| {
                                 p.consumes
@@ -415,20 +413,20 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
                 (entity, path)
             }
             SagaStyle::Orchestration => {
-                let Ok(view) = super::orchestration::view(bp, saga) else {
+                let Ok(view) = orchestration::view(bp, saga) else {
                     continue;
                 };
                 let Some(entity) = owner
                     .entities
                     .iter()
-                    .find(|e| e.expose.is_some() && super::saga::status_values(e).is_some())
+                    .find(|e| e.expose.is_some() && choreography::status_values(e).is_some())
                 else {
                     continue;
                 };
                 (entity, view.path)
             }
         };
-        let Ok(outcomes) = super::saga::outcomes(bp, owner, entity) else {
+        let Ok(outcomes) = choreography::outcomes(bp, owner, entity) else {
             continue;
         };
         let mut start_body = body(&entity.fields, 1, None);
@@ -549,7 +547,7 @@ mod tests {
     use super::*;
 
     fn shop() -> Manifest {
-        let bp = crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+        let bp = crate::blueprint::load(include_str!("../../../../blueprints/shop.toml"))
             .expect("shop")
             .blueprint;
         let plan = crate::plan::plan(&bp, "", None);

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::view::reader_fields;
+use super::field::reader_fields;
 use crate::blueprint::{Bff, Blueprint, Field};
 use crate::names::{rust_ident, to_snake};
 
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn the_web_bff_composes_order_details() {
-        let bp = crate::blueprint::load(include_str!("../../../blueprints/shop.toml"))
+        let bp = crate::blueprint::load(include_str!("../../../../blueprints/shop.toml"))
             .expect("shop")
             .blueprint;
         let web = bff_view(&bp.bffs[0], &bp);

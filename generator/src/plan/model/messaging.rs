@@ -1,0 +1,195 @@
+//! Events of one service: what it publishes through the outbox, the handlers of what it
+//! consumes, and the events the generated CRUD code publishes itself; plus the rules of which
+//! services get messaging at all.
+
+use serde::Serialize;
+
+use super::field::field_view;
+use super::saga::choreography::SagaCall;
+use crate::blueprint::{Blueprint, Broker, Entity, FieldType, Kind, Service, Store, Style};
+use crate::names::{rust_ident, to_kebab, to_snake};
+
+/// How a service publishes and consumes events.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagingView {
+    /// The runtime feature and broker kind: `nats` or `rabbitmq`.
+    pub broker: String,
+    pub publishes: Vec<String>,
+    pub handlers: Vec<HandlerView>,
+    /// Consumed events handled by user modules in `handlers/` (not by projections).
+    pub user_handlers: Vec<HandlerView>,
+    /// Events published by the generated CRUD code itself.
+    pub auto: Vec<AutoPublishView>,
+    /// Handlers run in a database transaction with inbox dedup; otherwise (a worker without a
+    /// database) they run plain, deduplicated in memory.
+    pub in_tx: bool,
+    /// Tables of a read model's views (journaled for rebuilds).
+    pub view_tables: Vec<String>,
+    /// A worker: its default handlers render and send a mail.
+    pub mails: bool,
+}
+
+/// A consumed event and the code that handles it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandlerView {
+    pub event: String,
+    /// Module of the handler (`credit_reserved`).
+    pub module: String,
+    /// Views this event feeds (snake names); empty for a user handler.
+    pub projects: Vec<String>,
+    /// Saga functions it runs (`place_order::reserve_credit`), in `sagas/`; empty for a user
+    /// handler.
+    pub sagas: Vec<String>,
+}
+
+/// `OrderCreated` published on `create` of `Order`, each event field taken from the entity.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoPublishView {
+    pub entity: String,
+    /// `create`, `update` or `delete`.
+    pub on: String,
+    pub event: String,
+    pub assignments: Vec<AssignView>,
+    /// Sagas (snake) whose instance starts when this event is published.
+    pub starts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignView {
+    /// Event field (Rust identifier).
+    pub field: String,
+    /// Entity field it is copied from (Rust identifier, `id` for `<entity>-id`).
+    pub from: String,
+    /// Copied by value (`Copy` types) or cloned.
+    pub copy: bool,
+}
+
+/// Whether `s` publishes or consumes any event.
+pub fn has_events(s: &Service) -> bool {
+    !s.publishes.is_empty() || !s.consumes.is_empty()
+}
+
+/// Whether this version generates event messaging for `s`: a CRUD service or read model with a
+/// database, or a worker, on a broker the runtime has an adapter for, that publishes or
+/// consumes.
+pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
+    let style_ok = match s.style.value {
+        Style::Crud | Style::ReadModel => s.store.value == Store::Postgres,
+        Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
+        Style::EventSourced => s.store.value == Store::Postgres,
+    };
+    bp.platform.broker.value != Broker::None && style_ok && has_events(s)
+}
+
+/// Whether the service publishes events it has no outbox for (a worker without a database).
+pub fn publishes_without_outbox(s: &Service, bp: &Blueprint) -> bool {
+    has_messaging(s, bp) && s.store.value != Store::Postgres && !s.publishes.is_empty()
+}
+
+/// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
+/// every field the entity holds with the same type (`<entity>-id` is its id).
+fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView> {
+    let own_id = format!("{}-id", to_kebab(&e.name.value));
+    let mut out = Vec::new();
+    for (suffix, on) in [
+        ("Created", "create"),
+        ("Updated", "update"),
+        ("Deleted", "delete"),
+    ] {
+        let name = format!("{}{suffix}", e.name.value);
+        if !s.publishes.iter().any(|p| p.value == name) {
+            continue;
+        }
+        let Some(event) = bp.events.iter().find(|ev| ev.name.value == name) else {
+            continue;
+        };
+        let uuid = FieldType {
+            kind: Kind::Uuid,
+            optional: false,
+        };
+        let assignments: Option<Vec<AssignView>> = event
+            .fields
+            .iter()
+            .map(|f| {
+                let field = rust_ident(&to_snake(&f.name.value));
+                if f.name.value == own_id && f.ty.value == uuid {
+                    return Some(AssignView {
+                        field,
+                        from: "id".into(),
+                        copy: true,
+                    });
+                }
+                let source = e.fields.iter().find(|x| x.name.value == f.name.value)?;
+                let plain = !matches!(f.ty.value.kind, Kind::Enum(_))
+                    && !matches!(&f.ty.value.kind, Kind::List(i) if matches!(i.as_ref(), Kind::Enum(_)));
+                (source.ty.value == f.ty.value && plain).then(|| AssignView {
+                    from: field.clone(),
+                    field,
+                    copy: field_view(f, &name, 0).copy,
+                })
+            })
+            .collect();
+        if let Some(assignments) = assignments {
+            out.push(AutoPublishView {
+                entity: e.name.value.clone(),
+                on: on.into(),
+                event: name,
+                assignments,
+                starts: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+pub fn messaging_view(
+    s: &Service,
+    bp: &Blueprint,
+    saga_calls: &[SagaCall],
+) -> Option<MessagingView> {
+    if !has_messaging(s, bp) {
+        return None;
+    }
+    let in_tx = s.store.value == Store::Postgres;
+    let handlers: Vec<HandlerView> = s
+        .consumes
+        .iter()
+        .map(|c| HandlerView {
+            event: c.value.clone(),
+            module: to_snake(&c.value),
+            projects: s
+                .views
+                .iter()
+                .filter(|v| v.from.iter().any(|f| f.value == c.value))
+                .map(|v| to_snake(&v.name.value))
+                .collect(),
+            sagas: saga_calls
+                .iter()
+                .filter(|x| x.event == c.value)
+                .map(|x| x.path.clone())
+                .collect(),
+        })
+        .collect();
+    Some(MessagingView {
+        broker: bp.platform.broker.value.as_str().to_string(),
+        publishes: if in_tx {
+            s.publishes.iter().map(|p| p.value.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        user_handlers: handlers
+            .iter()
+            .filter(|h| h.projects.is_empty() && h.sagas.is_empty())
+            .cloned()
+            .collect(),
+        handlers,
+        in_tx,
+        view_tables: s.views.iter().map(|v| to_snake(&v.name.value)).collect(),
+        mails: s.style.value == Style::Worker,
+        auto: s
+            .entities
+            .iter()
+            .flat_map(|e| auto_publish(s, e, bp))
+            .collect(),
+    })
+}

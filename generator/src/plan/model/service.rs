@@ -1,0 +1,174 @@
+//! Assembles one service's view from the concern modules; decides nothing itself beyond which
+//! concerns apply to the service's style.
+
+use serde::Serialize;
+
+use super::aggregate::{AggregateView, aggregate_view};
+use super::calls::{CallView, call_views};
+use super::entity::{EntityView, entity_view};
+use super::messaging::{HandlerView, MessagingView, has_messaging, messaging_view};
+use super::read_model::{ViewView, view_view};
+use super::saga::choreography::{self, SagaFileView};
+use super::saga::orchestration::{self, OrchestrationView, ParticipantView};
+use crate::blueprint::{Blueprint, Field, Kind, Service, Store, Style};
+use crate::names::{to_pascal, to_snake};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub snake: String,
+    pub pascal: String,
+    pub style: String,
+    pub port: u16,
+    pub has_db: bool,
+    pub database: String,
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
+    pub entities: Vec<EntityView>,
+    /// Views of a read model.
+    pub views: Vec<ViewView>,
+    pub uses_decimal: bool,
+    pub uses_date: bool,
+    /// Events through the outbox and consumers; `None` when the service has none (or this
+    /// version does not generate them for its style or broker).
+    pub messaging: Option<MessagingView>,
+    /// Clients of the services it calls synchronously.
+    pub calls: Vec<CallView>,
+    /// Aggregates of an event-sourced service.
+    pub aggregates: Vec<AggregateView>,
+    /// Choreography sagas it owns or takes part in.
+    pub sagas: Vec<SagaFileView>,
+    /// It runs steps of a saga (has `steps/`).
+    pub saga_steps: bool,
+    /// It owns a saga.
+    pub saga_owner: bool,
+    /// Orchestration sagas it owns.
+    pub orchestrations: Vec<OrchestrationView>,
+    /// Orchestration sagas it takes part in.
+    pub participations: Vec<ParticipantView>,
+    /// Events between two snapshots of an aggregate.
+    pub snapshot_every: u32,
+}
+
+fn kinds(f: &Field) -> Vec<&Kind> {
+    match &f.ty.value.kind {
+        Kind::List(inner) => vec![&f.ty.value.kind, inner.as_ref()],
+        k => vec![k],
+    }
+}
+
+pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
+    let all_fields: Vec<&Field> = s
+        .entities
+        .iter()
+        .flat_map(|e| e.fields.iter())
+        .chain(s.views.iter().flat_map(|v| v.fields.iter()))
+        .collect();
+    let called: Vec<&Field> = s
+        .calls
+        .iter()
+        .filter_map(|c| bp.services.iter().find(|x| x.name.value == c.service.value))
+        .flat_map(|x| x.entities.iter().flat_map(|e| e.fields.iter()))
+        .collect();
+    let commanded = s
+        .aggregates
+        .iter()
+        .flat_map(|a| a.commands.iter())
+        .filter_map(|c| bp.events.iter().find(|e| e.name.value == c.event.value))
+        .flat_map(|e| e.fields.iter());
+    let all_fields: Vec<&Field> = all_fields
+        .into_iter()
+        .chain(called)
+        .chain(commanded)
+        .collect();
+    let uses = |k: fn(&Kind) -> bool| all_fields.iter().any(|f| kinds(f).into_iter().any(k));
+    let with_sagas = has_messaging(s, bp) && s.store.value == Store::Postgres;
+    let sagas = if with_sagas {
+        choreography::saga_files(bp, s)
+    } else {
+        Vec::new()
+    };
+    let (orchestrations, participations) = if with_sagas {
+        (
+            orchestration::owned(bp, &s.name.value),
+            orchestration::participates(bp, &s.name.value),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let saga_calls = choreography::calls(&sagas);
+    ServiceView {
+        name: s.name.value.clone(),
+        snake: to_snake(&s.name.value),
+        pascal: to_pascal(&s.name.value),
+        style: s.style.value.as_str().into(),
+        port: s.port.value,
+        has_db: s.store.value == Store::Postgres,
+        database: to_snake(&s.name.value),
+        publishes: s.publishes.iter().map(|p| p.value.clone()).collect(),
+        consumes: s.consumes.iter().map(|p| p.value.clone()).collect(),
+        entities: if s.style.value == Style::Crud {
+            s.entities.iter().map(entity_view).collect()
+        } else {
+            Vec::new()
+        },
+        views: if s.style.value == Style::ReadModel {
+            s.views.iter().filter_map(|v| view_view(v, bp)).collect()
+        } else {
+            Vec::new()
+        },
+        uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
+        uses_date: uses(|k| matches!(k, Kind::Date)),
+        messaging: messaging_view(s, bp, &saga_calls).map(|mut m| {
+            // Orchestration messages: commands out and replies in at the owner, the reverse
+            // at participants.
+            for o in &orchestrations {
+                m.publishes
+                    .extend(o.participants.iter().map(|p| p.command.clone()));
+                m.handlers.push(HandlerView {
+                    event: o.reply.clone(),
+                    module: to_snake(&o.reply),
+                    projects: Vec::new(),
+                    sagas: vec![format!("{}::on_reply", o.snake)],
+                });
+            }
+            for p in &participations {
+                m.publishes.push(p.reply.clone());
+                m.handlers.push(HandlerView {
+                    event: p.command.clone(),
+                    module: to_snake(&p.command),
+                    projects: Vec::new(),
+                    sagas: vec![format!("{}::on_command", p.snake)],
+                });
+            }
+            for a in &mut m.auto {
+                a.starts = sagas
+                    .iter()
+                    .filter(|g| {
+                        g.owner
+                            .as_ref()
+                            .is_some_and(|o| o.trigger == a.event && o.entity == a.entity)
+                    })
+                    .map(|g| g.snake.clone())
+                    .collect();
+            }
+            m
+        }),
+        saga_steps: sagas.iter().any(|g| !g.steps.is_empty()) || !participations.is_empty(),
+        saga_owner: sagas.iter().any(|g| g.owner.is_some()) || !orchestrations.is_empty(),
+        orchestrations,
+        participations,
+        sagas,
+        calls: call_views(s, bp),
+        aggregates: if s.style.value == Style::EventSourced {
+            let publishes: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();
+            s.aggregates
+                .iter()
+                .map(|a| aggregate_view(a, &publishes, bp))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        snapshot_every: s.snapshot_every.value,
+    }
+}

@@ -1,0 +1,1 @@
+//! How the blueprint's enums appear to templates.
