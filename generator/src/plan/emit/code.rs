@@ -1,6 +1,7 @@
 //! The Rust crates' files: workspace manifest, contracts, platform processes, and each
 //! service's and BFF's sources, each from its template, with its ownership.
 
+use crate::blueprint::Style;
 use crate::embedded;
 use crate::plan::file::{Ownership, PlannedFile, SHARED_SYSTEM, Source, template};
 use crate::plan::model::service::ServiceView;
@@ -246,14 +247,14 @@ pub fn service_files(files: &mut Vec<PlannedFile>, s: &ServiceView) {
         "config/service.toml.tera",
         &ctx,
     ));
-    match s.style.as_str() {
-        "worker" => files.push(template(
+    match s.style {
+        Style::Worker => files.push(template(
             format!("{dir}/src/main.rs"),
             Ownership::Generated,
             "services/worker/main.rs.tera",
             &ctx,
         )),
-        "read-model" => {
+        Style::ReadModel => {
             for (file, name) in [
                 ("main.rs", "main.rs"),
                 ("api.rs", "api.rs"),
@@ -278,13 +279,13 @@ pub fn service_files(files: &mut Vec<PlannedFile>, s: &ServiceView) {
                 ));
             }
         }
-        "event-sourced" => event_sourced_files(files, &dir, s, &ctx),
-        _ => crud_files(files, &dir, s, &ctx),
+        Style::EventSourced => event_sourced_files(files, &dir, s, &ctx),
+        Style::Crud => crud_files(files, &dir, s, &ctx),
     }
     if !s.sagas.is_empty() || !s.orchestrations.is_empty() || !s.participations.is_empty() {
         saga_files(files, &dir, s, &ctx);
     }
-    if !s.calls.is_empty() && s.style == "crud" {
+    if !s.calls.is_empty() && s.style == Style::Crud {
         files.push(template(
             format!("{dir}/src/clients.rs"),
             Ownership::Generated,

@@ -6,7 +6,7 @@
 //! (`ci = "github"` or `"gitlab"`).
 
 use super::mesh;
-use crate::blueprint::{Blueprint, ConfigSource, DeployTarget, Mesh};
+use crate::blueprint::{Blueprint, Broker, ConfigSource, DeployTarget, Mesh};
 use crate::plan::file::{Ownership, PlannedFile, SHARED_SYSTEM, template};
 use crate::plan::model::system::SystemView;
 
@@ -24,11 +24,11 @@ fn kafka_kraft_env(advertised: &str) -> Vec<(&'static str, String)> {
 /// initialisation and the Prometheus configuration.
 pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) {
     let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
-    let broker = match system.broker.as_str() {
-        "nats" => Some(("nats", "service_started")),
-        "rabbitmq" => Some(("rabbitmq", "service_healthy")),
-        "kafka" => Some(("kafka", "service_healthy")),
-        _ => None,
+    let broker = match system.broker {
+        Broker::Nats => Some(("nats", "service_started")),
+        Broker::Rabbitmq => Some(("rabbitmq", "service_healthy")),
+        Broker::Kafka => Some(("kafka", "service_healthy")),
+        Broker::None => None,
     };
     let mut crates: Vec<serde_json::Value> = Vec::new();
     let mut add = |name: &str,
@@ -79,13 +79,25 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             "sessions": sessions, "published": published, "depends": depends,
             "config_url": config_url, "messaging": messaging,
             "replicas": svc.map_or(1, |s| s.replicas.max(1)),
+            // More than one pod at a time: a PodDisruptionBudget keeps one up.
+            "disruption_budget": svc.is_some_and(|s| s.replicas > 1 || s.autoscale.is_some()),
             "cpu": text(resources.and_then(|r| r.cpu.as_ref()), "100m"),
             "memory": text(resources.and_then(|r| r.memory.as_ref()), "128Mi"),
             "autoscale": svc.and_then(|s| s.autoscale.as_ref()).map(|a| serde_json::json!({
                 "min": a.min.value, "max": a.max.value, "cpu": a.cpu_percent,
             })),
             "open": open,
+            // The entry point: reached from outside the system.
+            "entry": name == "gateway",
+            // The auth service: the first admin's password comes from a secret.
+            "admin_password": name == "auth",
+            // The config server: serves the config folder.
+            "serves_config": system.config_server.as_ref().is_some_and(|c| c.name == name),
+            // Registers with the registry (everything but the registry itself).
+            "registers": system.registry.as_ref().is_some_and(|r| r.name != name),
             "callers": callers(system, name),
+            // A YAML anchor name for the process (`config_server`).
+            "anchor": name.replace('-', "_"),
             // The host port variable of a published service (`GATEWAY_PORT`).
             "env_port": format!("{}_PORT", name.to_uppercase().replace('-', "_")),
         }));
@@ -214,7 +226,10 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             ".gitlab-ci.yml",
             Ownership::Generated,
             "deploy/gitlab/gitlab-ci.yml.tera",
-            &serde_json::json!({ "system": SHARED_SYSTEM, "crates": crates, "kubernetes": kubernetes }),
+            &serde_json::json!({
+                "system": SHARED_SYSTEM, "crates": crates, "kubernetes": kubernetes,
+                "environments": environments(system),
+            }),
         ));
     }
     if bp
@@ -281,6 +296,7 @@ fn github_workflows(
             "system": SHARED_SYSTEM, "crate": c, "kubernetes": kubernetes,
             "image": format!("{registry}/{}-{name}", system.name),
             "registry_host": registry_host,
+            "environments": environments(system),
         });
         files.push(template(
             format!(".github/workflows/{name}.yml"),
@@ -299,6 +315,15 @@ fn github_workflows(
     }
 }
 
+/// The deployment environments in promotion order: `dev` first (deployed after the image is
+/// built), then `prod` (after `dev`, started by hand), each with its Kubernetes namespace.
+fn environments(system: &SystemView) -> serde_json::Value {
+    serde_json::json!([
+        { "name": "dev", "first": true, "manual": false, "namespace": format!("{}-dev", system.name) },
+        { "name": "prod", "first": false, "previous": "dev", "manual": true, "namespace": system.name },
+    ])
+}
+
 /// `deploy/k8s/`: a kustomize base and the `dev` and `prod` overlays; with `mesh = "istio"`
 /// the mesh's resources in the base; with `config = "kubernetes"` a ConfigMap per process made
 /// from its `config/<name>.toml` (`config/kustomization.yaml`), mounted as its config folder.
@@ -311,14 +336,14 @@ fn kubernetes_files(
     let istio = bp.platform.mesh.value == Mesh::Istio;
     let config_maps = bp.platform.config == ConfigSource::Kubernetes;
     let redis = system.auth.as_ref().is_some_and(|a| a.redis_sessions);
-    let (broker_service, broker_url) = match system.broker.as_str() {
-        "nats" => (Some("nats"), "nats://nats:4222".to_string()),
-        "rabbitmq" => (
+    let (broker_service, broker_url) = match system.broker {
+        Broker::Nats => (Some("nats"), "nats://nats:4222".to_string()),
+        Broker::Rabbitmq => (
             Some("rabbitmq"),
             "amqp://guest:guest@rabbitmq:5672/%2f".to_string(),
         ),
-        "kafka" => (Some("kafka"), "kafka://kafka:9092".to_string()),
-        _ => (None, String::new()),
+        Broker::Kafka => (Some("kafka"), "kafka://kafka:9092".to_string()),
+        Broker::None => (None, String::new()),
     };
     let init: Vec<String> = crates
         .iter()

@@ -53,7 +53,7 @@ pub fn files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) 
 pub fn manifest(bp: &Blueprint, system: &SystemView) -> Manifest {
     Manifest {
         system: bp.system.name.value.clone(),
-        broker: system.broker.clone(),
+        broker: system.broker.as_str().to_string(),
         registry: bp.platform.discovery == Discovery::Registry,
         config_server: system.config_server.is_some(),
         roles: bp

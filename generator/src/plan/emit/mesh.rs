@@ -26,9 +26,9 @@ pub struct MeshWorkload {
     pub outlier: Outlier,
 }
 
-/// Who may call a process (its AuthorizationPolicy).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(tag = "kind", content = "callers", rename_all = "kebab-case")]
+/// Who may call a process (its AuthorizationPolicy). Templates see `edge` and `system` as
+/// booleans and `callers` as a list (empty unless `Callers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
     /// The entry point: any source, authenticated or not (the Ingress controller).
     Edge,
@@ -36,6 +36,21 @@ pub enum Access {
     System,
     /// Exactly these processes (empty: nobody).
     Callers(Vec<String>),
+}
+
+impl Serialize for Access {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let callers: &[String] = match self {
+            Access::Callers(c) => c,
+            _ => &[],
+        };
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("edge", &(*self == Access::Edge))?;
+        map.serialize_entry("system", &(*self == Access::System))?;
+        map.serialize_entry("callers", callers)?;
+        map.end()
+    }
 }
 
 /// The route a caller's requests take to a process.

@@ -16,6 +16,7 @@
 use serde::Serialize;
 
 use super::field::{FieldView, field_view};
+use super::wire::flags;
 use crate::blueprint::{Aggregate, Blueprint, Kind};
 use crate::names::{to_kebab, to_pascal, to_snake};
 
@@ -33,6 +34,10 @@ pub struct AggregateView {
     pub state: StateView,
     /// The events of the aggregate the service publishes to the broker.
     pub published: Vec<String>,
+    /// Its name in words (`shopping cart`), for messages.
+    pub words: String,
+    /// The status of the first status command, as an example in docs (empty without one).
+    pub example_status: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,17 +54,46 @@ pub struct CommandView {
     pub creates: bool,
     /// The event's fields without the aggregate id: the request body.
     pub body: Vec<FieldView>,
-    /// `create`, `add`, `remove`, `change` or `status`.
-    pub kind: String,
+    /// What the default logic does with it.
+    pub kind: CommandKind,
     /// For `add` / `remove` / `change` of an item: the collection (snake) and its key field.
     pub collection: String,
     pub key: String,
-    /// For `change`: the field set (snake).
+    /// For `add` / `remove` / `change`: the collection's item type.
+    pub item: Option<CollectionView>,
+    /// For `change`: the field set (snake), and whether it is copied by value.
     pub target: String,
+    pub target_copy: bool,
     /// For `create` and `status`: the status the event leaves (`checked-out`).
     pub status: String,
     /// Whether the event goes to the broker too.
     pub published: bool,
+}
+
+/// What the default decision and state logic of a command does, by its name (see the module
+/// doc). Templates see it as booleans (`kind.add`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Create,
+    Add,
+    Remove,
+    Change,
+    Status,
+}
+
+impl Serialize for CommandKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        flags(
+            s,
+            &[
+                ("create", *self == CommandKind::Create),
+                ("add", *self == CommandKind::Add),
+                ("remove", *self == CommandKind::Remove),
+                ("change", *self == CommandKind::Change),
+                ("status", *self == CommandKind::Status),
+            ],
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,10 +180,12 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             pascal: to_pascal(&command),
             event_snake: to_snake(&event),
             creates: i == 0,
-            kind: "status".into(),
+            kind: CommandKind::Status,
             collection: String::new(),
             key: String::new(),
+            item: None,
             target: String::new(),
+            target_copy: false,
             status: verb(&name, &event),
             published: publishes.contains(&event),
             body: body.clone(),
@@ -157,7 +193,7 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             event,
         };
         if i == 0 {
-            view.kind = "create".into();
+            view.kind = CommandKind::Create;
             state_fields = body;
         } else if let Some(thing) = command.strip_prefix("add-") {
             if let Some(key) = body.iter().find(|f| f.rust_type == "uuid::Uuid") {
@@ -174,7 +210,8 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
                             .collect(),
                     });
                 }
-                view.kind = "add".into();
+                view.kind = CommandKind::Add;
+                view.item = collections.iter().find(|c| c.snake == snake).cloned();
                 view.collection = snake;
                 view.key = key.snake.clone();
             }
@@ -183,8 +220,9 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             if let Some(col) = collections.iter().find(|c| c.snake == snake)
                 && body.iter().any(|f| f.snake == col.key.snake)
             {
-                view.kind = "remove".into();
+                view.kind = CommandKind::Remove;
                 view.key = col.key.snake.clone();
+                view.item = Some(col.clone());
                 view.collection = snake;
             }
         } else if let Some(field) = command.strip_prefix("change-") {
@@ -196,9 +234,11 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             if let Some(col) = in_item
                 && body.iter().any(|f| f.snake == target)
             {
-                view.kind = "change".into();
+                view.kind = CommandKind::Change;
                 view.collection = col.snake.clone();
                 view.key = col.key.snake.clone();
+                view.target_copy = col.fields.iter().any(|f| f.snake == target && f.copy);
+                view.item = Some(col.clone());
                 view.target = target;
             }
         }
@@ -226,6 +266,12 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             .filter(|c| c.published)
             .map(|c| c.event.clone())
             .collect(),
+        words: to_snake(&name).replace('_', " "),
+        example_status: commands
+            .iter()
+            .find(|c| c.kind == CommandKind::Status)
+            .map(|c| c.status.clone())
+            .unwrap_or_default(),
         commands,
         state: StateView {
             fields: state_fields,
@@ -252,21 +298,27 @@ mod tests {
         let publishes: Vec<String> = carts.publishes.iter().map(|p| p.value.clone()).collect();
         let v = aggregate_view(&carts.aggregates[0], &publishes, &bp);
         assert_eq!(v.id_field, "cart_id");
-        let kinds: Vec<(&str, &str)> = v
+        let kinds: Vec<(&str, CommandKind)> = v
             .commands
             .iter()
-            .map(|c| (c.name.as_str(), c.kind.as_str()))
+            .map(|c| (c.name.as_str(), c.kind))
             .collect();
         assert_eq!(
             kinds,
             [
-                ("create", "create"),
-                ("add-item", "add"),
-                ("remove-item", "remove"),
-                ("change-quantity", "change"),
-                ("check-out", "status"),
+                ("create", CommandKind::Create),
+                ("add-item", CommandKind::Add),
+                ("remove-item", CommandKind::Remove),
+                ("change-quantity", CommandKind::Change),
+                ("check-out", CommandKind::Status),
             ]
         );
+        let kind = serde_json::to_value(v.commands[1].kind).unwrap_or_default();
+        assert_eq!(
+            (kind["name"].as_str(), kind["add"].as_bool()),
+            (Some("add"), Some(true))
+        );
+        assert_eq!(v.example_status, "checked-out");
         assert_eq!(v.state.open_status, "created");
         assert_eq!(v.commands[4].status, "checked-out");
         let items = &v.state.collections[0];

@@ -143,7 +143,13 @@ pub struct CompositionView {
     pub path: String,
     pub snake: String,
     pub params: Vec<String>,
+    /// The handler's `Path` pattern and type: `id` and `String` for one parameter,
+    /// `(a, b)` and `(String, String)` for several.
+    pub path_pattern: String,
+    pub path_type: String,
     pub read_roles: Vec<String>,
+    /// Exactly one call runs first (its `tokio::join!` result is a one-tuple).
+    pub one_first: bool,
     /// Calls that need no other call's answer (run together).
     pub first: Vec<CompositionCallView>,
     /// Calls that use an earlier call's answer (run after it).
@@ -274,6 +280,15 @@ fn call_view(
     }
 }
 
+/// One item as itself, several as a Rust tuple.
+fn tuple(items: Vec<String>) -> String {
+    if items.len() == 1 {
+        items.concat()
+    } else {
+        format!("({})", items.join(", "))
+    }
+}
+
 pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
     let mut routes = Vec::new();
     for prefix in &b.routes {
@@ -315,7 +330,8 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
                     ..call_view(bp, &k.service.value, &k.path.value, &params, &mut called)
                 })
                 .collect();
-            let (first, then) = calls.into_iter().partition(|k| k.needs.is_none());
+            let (first, then): (Vec<_>, Vec<_>) =
+                calls.into_iter().partition(|k| k.needs.is_none());
             CompositionView {
                 snake: to_snake(
                     c.path
@@ -325,8 +341,11 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
                         .unwrap_or("composition"),
                 ),
                 path: c.path.value.clone(),
+                path_pattern: tuple(params.iter().map(|p| rust_ident(&to_snake(p))).collect()),
+                path_type: tuple(params.iter().map(|_| "String".to_string()).collect()),
                 params,
                 read_roles: c.read.iter().map(|r| r.value.clone()).collect(),
+                one_first: first.len() == 1,
                 first,
                 then,
             }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::field::reader_fields;
-use crate::blueprint::{Blueprint, Service};
+use crate::blueprint::{Blueprint, Fallback, Service};
 use crate::names::to_snake;
 
 /// A client of a called service, with the blueprint's resilience policy.
@@ -21,7 +21,9 @@ pub struct CallView {
     pub failure_rate: f64,
     pub open_for_ms: u64,
     /// `Error`, `Cached` or `Default` (the runtime's `Fallback`).
-    pub fallback: String,
+    pub fallback: Fallback,
+    /// The runtime's `calls::Fallback` variant (`Cached`).
+    pub fallback_variant: &'static str,
     /// The called service's exposed entities, read through typed functions.
     pub entities: Vec<CalledEntityView>,
 }
@@ -60,12 +62,12 @@ pub fn call_views(s: &Service, bp: &Blueprint) -> Vec<CallView> {
                 min_calls: breaker.window.div_ceil(2).max(1),
                 failure_rate: breaker.failure_rate,
                 open_for_ms: breaker.open_for.millis,
-                fallback: match c.fallback {
-                    crate::blueprint::Fallback::Error => "Error",
-                    crate::blueprint::Fallback::Cached => "Cached",
-                    crate::blueprint::Fallback::Default => "Default",
-                }
-                .into(),
+                fallback: c.fallback,
+                fallback_variant: match c.fallback {
+                    Fallback::Error => "Error",
+                    Fallback::Cached => "Cached",
+                    Fallback::Default => "Default",
+                },
                 entities: callee
                     .entities
                     .iter()

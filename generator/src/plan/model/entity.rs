@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::field::{EnumView, FieldView, enums_of, field_view};
+use super::messaging::PublishedOn;
 use crate::blueprint::Entity;
 use crate::names::{to_kebab, to_snake};
 
@@ -27,6 +28,8 @@ pub struct EntityView {
     pub insert_sql: String,
     /// `UPDATE … RETURNING *` with `$1` = id, the fields, then the expected version.
     pub update_sql: String,
+    /// Events its generated create, update and delete publish (filled in by `service`).
+    pub published: PublishedOn,
 }
 
 pub fn entity_view(e: &Entity) -> EntityView {
@@ -79,6 +82,7 @@ pub fn entity_view(e: &Entity) -> EntityView {
             .iter()
             .flat_map(|x| x.write.iter().map(|r| r.value.clone()))
             .collect(),
+        published: PublishedOn::default(),
         fields,
         enums: enums_of(&e.fields, &name),
         name,

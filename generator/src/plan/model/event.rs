@@ -10,7 +10,13 @@ use crate::names::{rust_ident, to_kebab, to_snake};
 pub struct EventView {
     pub name: String,
     pub kebab: String,
+    /// `order_created`, for Rust function names.
+    pub snake: String,
     pub version: u32,
+    /// An older version exists (version > 1): the contracts test its upcast.
+    pub upcast: bool,
+    /// Fields that are not optional (what version 1 of the event must have carried).
+    pub required: Vec<FieldView>,
     pub fields: Vec<FieldView>,
     pub enums: Vec<EnumView>,
     /// The first uuid field, used as the envelope's aggregate id.
@@ -32,7 +38,16 @@ pub fn event_view(e: &Event, bp: &Blueprint) -> EventView {
         .map(|s| s.name.value.clone());
     EventView {
         kebab: to_kebab(&name),
+        snake: to_snake(&name),
         version: e.version.value,
+        upcast: e.version.value > 1,
+        required: e
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.ty.value.optional)
+            .map(|(i, f)| field_view(f, &name, i))
+            .collect(),
         fields: e
             .fields
             .iter()

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::field::field_view;
 use super::saga::choreography::SagaCall;
+use super::wire::BrokerIs;
 use crate::blueprint::{Blueprint, Broker, Entity, FieldType, Kind, Service, Store, Style};
 use crate::names::{rust_ident, to_kebab, to_snake};
 
@@ -13,7 +14,11 @@ use crate::names::{rust_ident, to_kebab, to_snake};
 #[derive(Debug, Clone, Serialize)]
 pub struct MessagingView {
     /// The runtime feature and broker kind: `nats` or `rabbitmq`.
-    pub broker: String,
+    pub broker: Broker,
+    /// The broker as booleans (config comments differ per broker).
+    pub broker_is: BrokerIs,
+    /// The local development broker URL of the service's config.
+    pub broker_url: &'static str,
     pub publishes: Vec<String>,
     pub handlers: Vec<HandlerView>,
     /// Consumed events handled by user modules in `handlers/` (not by projections).
@@ -42,12 +47,55 @@ pub struct HandlerView {
     pub sagas: Vec<String>,
 }
 
+/// The CRUD operation on which the generated code publishes an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Create,
+    Update,
+    Delete,
+}
+
+/// The events the generated CRUD code of one entity publishes, per operation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublishedOn {
+    pub create: Vec<AutoPublishView>,
+    pub update: Vec<AutoPublishView>,
+    pub delete: Vec<AutoPublishView>,
+}
+
+impl PublishedOn {
+    /// The events of `auto` that `entity` publishes, by operation.
+    pub fn of(auto: &[AutoPublishView], entity: &str) -> Self {
+        let on = |t: Trigger| {
+            auto.iter()
+                .filter(|a| a.entity == entity && a.on == t)
+                .cloned()
+                .collect()
+        };
+        PublishedOn {
+            create: on(Trigger::Create),
+            update: on(Trigger::Update),
+            delete: on(Trigger::Delete),
+        }
+    }
+}
+
+/// The broker URL a service's local config names (compose and Kubernetes override it).
+fn local_broker_url(b: Broker) -> &'static str {
+    match b {
+        Broker::Rabbitmq => "amqp://guest:guest@localhost:5672/%2f",
+        Broker::Kafka => "kafka://localhost:9092",
+        Broker::Nats | Broker::None => "nats://localhost:4222",
+    }
+}
+
 /// `OrderCreated` published on `create` of `Order`, each event field taken from the entity.
 #[derive(Debug, Clone, Serialize)]
 pub struct AutoPublishView {
     pub entity: String,
     /// `create`, `update` or `delete`.
-    pub on: String,
+    pub on: Trigger,
     pub event: String,
     pub assignments: Vec<AssignView>,
     /// Sagas (snake) whose instance starts when this event is published.
@@ -92,9 +140,9 @@ fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView>
     let own_id = format!("{}-id", to_kebab(&e.name.value));
     let mut out = Vec::new();
     for (suffix, on) in [
-        ("Created", "create"),
-        ("Updated", "update"),
-        ("Deleted", "delete"),
+        ("Created", Trigger::Create),
+        ("Updated", Trigger::Update),
+        ("Deleted", Trigger::Delete),
     ] {
         let name = format!("{}{suffix}", e.name.value);
         if !s.publishes.iter().any(|p| p.value == name) {
@@ -132,7 +180,7 @@ fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView>
         if let Some(assignments) = assignments {
             out.push(AutoPublishView {
                 entity: e.name.value.clone(),
-                on: on.into(),
+                on,
                 event: name,
                 assignments,
                 starts: Vec::new(),
@@ -171,7 +219,9 @@ pub fn messaging_view(
         })
         .collect();
     Some(MessagingView {
-        broker: bp.platform.broker.value.as_str().to_string(),
+        broker: bp.platform.broker.value,
+        broker_is: bp.platform.broker.value.into(),
+        broker_url: local_broker_url(bp.platform.broker.value),
         publishes: if in_tx {
             s.publishes.iter().map(|p| p.value.clone()).collect()
         } else {

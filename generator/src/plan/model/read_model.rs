@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::field::{EnumView, FieldView, enums_of, field_view};
+use super::wire::flags;
 use crate::blueprint::{Blueprint, Field, Kind, View};
 use crate::names::{rust_ident, to_kebab, to_snake};
 
@@ -44,14 +45,37 @@ pub struct ProjectionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyView {
     pub field: String,
-    /// `direct` (same type), `wrap` (into an optional view field) or `if_some` (from an
-    /// optional event field into an optional view field, only when present).
-    pub mode: String,
+    pub mode: CopyMode,
     pub copy: bool,
 }
 
+/// How an event field is copied into a view field. Templates see it as booleans
+/// (`mode.direct`, `mode.wrap`, `mode.if_some`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMode {
+    /// Same type.
+    Direct,
+    /// Into an optional view field.
+    Wrap,
+    /// From an optional event field into an optional view field, only when present.
+    IfSome,
+}
+
+impl Serialize for CopyMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        flags(
+            s,
+            &[
+                ("direct", *self == CopyMode::Direct),
+                ("wrap", *self == CopyMode::Wrap),
+                ("if_some", *self == CopyMode::IfSome),
+            ],
+        )
+    }
+}
+
 /// How the event field `ef` is copied into the view field `vf`, if it can be.
-fn copy_mode(ef: &Field, vf: &Field) -> Option<&'static str> {
+fn copy_mode(ef: &Field, vf: &Field) -> Option<CopyMode> {
     let (e, v) = (&ef.ty.value, &vf.ty.value);
     let plain = |k: &Kind| {
         !matches!(k, Kind::Enum(_))
@@ -61,9 +85,9 @@ fn copy_mode(ef: &Field, vf: &Field) -> Option<&'static str> {
         return None;
     }
     match (e.optional, v.optional) {
-        (false, false) => Some("direct"),
-        (false, true) => Some("wrap"),
-        (true, true) => Some("if_some"),
+        (false, false) => Some(CopyMode::Direct),
+        (false, true) => Some(CopyMode::Wrap),
+        (true, true) => Some(CopyMode::IfSome),
         (true, false) => None,
     }
 }
@@ -103,7 +127,7 @@ pub fn view_view(v: &View, bp: &Blueprint) -> Option<ViewView> {
                         let ef = e.fields.iter().find(|f| f.name.value == vf.name.value)?;
                         Some(CopyView {
                             field: rust_ident(&to_snake(&vf.name.value)),
-                            mode: copy_mode(ef, vf)?.to_string(),
+                            mode: copy_mode(ef, vf)?,
                             copy: field_view(ef, &name, 0).copy,
                         })
                     })

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::aggregate::{AggregateView, aggregate_view};
 use super::calls::{CallView, call_views};
 use super::entity::{EntityView, entity_view};
-use super::messaging::{HandlerView, MessagingView, has_messaging, messaging_view};
+use super::messaging::{HandlerView, MessagingView, PublishedOn, has_messaging, messaging_view};
 use super::read_model::{ViewView, view_view};
 use super::saga::choreography::{self, SagaFileView};
 use super::saga::orchestration::{self, OrchestrationView, ParticipantView};
@@ -18,7 +18,9 @@ pub struct ServiceView {
     pub name: String,
     pub snake: String,
     pub pascal: String,
-    pub style: String,
+    pub style: Style,
+    /// It serves an HTTP API of its own (every style but a worker).
+    pub serves_api: bool,
     pub port: u16,
     pub has_db: bool,
     pub database: String,
@@ -34,6 +36,9 @@ pub struct ServiceView {
     pub messaging: Option<MessagingView>,
     /// Clients of the services it calls synchronously.
     pub calls: Vec<CallView>,
+    /// The entity named in the clients' doc example: the first called service's first
+    /// entity (`item` when it exposes none).
+    pub client_example: String,
     /// Aggregates of an event-sourced service.
     pub aggregates: Vec<AggregateView>,
     /// Choreography sagas it owns or takes part in.
@@ -97,11 +102,12 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         (Vec::new(), Vec::new())
     };
     let saga_calls = choreography::calls(&sagas);
-    ServiceView {
+    let mut view = ServiceView {
         name: s.name.value.clone(),
         snake: to_snake(&s.name.value),
         pascal: to_pascal(&s.name.value),
-        style: s.style.value.as_str().into(),
+        style: s.style.value,
+        serves_api: s.style.value != Style::Worker,
         port: s.port.value,
         has_db: s.store.value == Store::Postgres,
         database: to_snake(&s.name.value),
@@ -159,6 +165,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         orchestrations,
         participations,
         sagas,
+        client_example: String::new(),
         calls: call_views(s, bp),
         aggregates: if s.style.value == Style::EventSourced {
             let publishes: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();
@@ -170,5 +177,16 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
             Vec::new()
         },
         snapshot_every: s.snapshot_every.value,
+    };
+    view.client_example = view
+        .calls
+        .first()
+        .and_then(|c| c.entities.first())
+        .map_or_else(|| "item".to_string(), |e| e.snake.clone());
+    if let Some(m) = &view.messaging {
+        for e in &mut view.entities {
+            e.published = PublishedOn::of(&m.auto, &e.name);
+        }
     }
+    view
 }

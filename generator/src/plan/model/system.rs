@@ -10,7 +10,8 @@ use super::messaging::{has_events, has_messaging, publishes_without_outbox};
 use super::saga::orchestration::OrchestrationView;
 use super::saga::{choreography, orchestration};
 use super::service::{ServiceView, service_view};
-use crate::blueprint::{Blueprint, Style};
+use super::wire::BrokerIs;
+use crate::blueprint::{Blueprint, Broker, Style};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemView {
@@ -20,7 +21,9 @@ pub struct SystemView {
     pub description: String,
     pub services: Vec<ServiceView>,
     pub events: Vec<EventView>,
-    pub broker: String,
+    pub broker: Broker,
+    /// The broker as booleans, for files whose text differs per broker.
+    pub broker_is: BrokerIs,
     pub image_registry: String,
     pub graph: String,
     /// Orchestration sagas: their data, command and reply types live in `contracts`.
@@ -28,6 +31,10 @@ pub struct SystemView {
     /// Backends for frontends.
     pub bffs: Vec<BffView>,
     pub not_generated: Vec<String>,
+    /// The same lines without their `not generated yet: ` prefix (the README lists them).
+    pub not_generated_parts: Vec<String>,
+    /// The service the README's "run one service" example starts: the first with a database.
+    pub run_example: Option<PlatformServiceView>,
     /// Every (consumer group, event type) served by generated consumers.
     pub topology: Vec<(String, String)>,
     /// The service registry, with `discovery = "registry"`.
@@ -67,12 +74,24 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         description: bp.system.description.clone().unwrap_or_default(),
         events: bp.events.iter().map(|e| event_view(e, bp)).collect(),
         services: services.clone(),
-        broker: bp.platform.broker.value.as_str().to_string(),
+        broker: bp.platform.broker.value,
+        broker_is: bp.platform.broker.value.into(),
         image_registry: bp.platform.image_registry.clone(),
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
+        not_generated_parts: not_generated
+            .iter()
+            .map(|l| l.trim_start_matches("not generated yet: ").to_string())
+            .collect(),
         not_generated,
+        run_example: services
+            .iter()
+            .find(|s| s.has_db)
+            .map(|s| PlatformServiceView {
+                name: s.name.clone(),
+                port: s.port,
+            }),
         topology: bp
             .services
             .iter()

@@ -110,6 +110,8 @@ pub struct ReserveView {
     pub table: String,
     pub key_expr: String,
     pub limit: String,
+    /// The limit in words (`credit limit`), for messages.
+    pub limit_words: String,
     pub reserved: String,
     pub amount_expr: String,
 }
@@ -434,6 +436,7 @@ pub fn reserve_view(
         table: to_snake(&entity.name.value),
         key_expr: format!("{prefix}.{}", rust_ident(&to_snake(key))),
         limit: to_snake(&limit),
+        limit_words: to_snake(&limit).replace('_', " "),
         reserved: to_snake(&reserved),
         amount_expr: format!("{prefix}.{}", rust_ident(&to_snake(amount))),
     })
