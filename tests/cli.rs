@@ -391,3 +391,105 @@ fn a_blueprint_change_adds_a_migration_and_never_edits_one() {
     assert!(third.contains("DROP COLUMN \"stars\""), "{third}");
     assert!(migrations.join("0002_blueprint_change.sql").exists());
 }
+
+/// Paths as real APIs write them (versions, nesting, camelCase) and BFFs without `port`.
+const REAL_API_PATHS: &str = r#"[system]
+name = "clinic"
+
+[auth]
+roles = ["vet", "owner"]
+
+[gateway]
+port = 8104
+
+[[services]]
+name = "owners"
+  [[services.entities]]
+  name = "Owner"
+  expose = { path = "/v1/owners", read = ["vet"], write = ["vet"] }
+  [services.entities.fields]
+  full-name = "string"
+
+  [[services.entities]]
+  name = "Pet"
+  expose = { path = "/v1/owners/pets", read = ["vet", "owner"], write = ["vet"] }
+  [services.entities.fields]
+  owner-id = "uuid"
+  name = "string"
+
+[[services]]
+name = "payments"
+  [[services.entities]]
+  name = "PaymentAuth"
+  expose = { path = "/paymentAuth", read = ["vet"], write = ["vet"] }
+  [services.entities.fields]
+  amount = "decimal"
+
+[[bffs]]
+name = "vet-bff"
+client = "web"
+routes = ["/v1/owners", "/v1/owners/pets", "/paymentAuth"]
+  [[bffs.compositions]]
+  path = "/petDetails/{pet-id}"
+  read = ["vet"]
+  calls = [
+    { service = "owners", path = "/v1/owners/pets/{pet-id}" },
+    { service = "payments", path = "/paymentAuth/{owners.owner-id}", optional = true },
+  ]
+
+[[bffs]]
+name = "mobile-bff"
+port = 8103
+routes = ["/v1/owners/pets"]
+
+[[bffs]]
+name = "partner-bff"
+routes = ["/paymentAuth"]
+"#;
+
+#[test]
+fn real_api_paths_and_bffs_without_port_are_checked_and_generated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("clinic.toml"), REAL_API_PATHS).expect("write");
+    let check = run(&["check", "clinic.toml"], dir.path());
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(
+        !text(&check.stderr).contains("warning"),
+        "{}",
+        text(&check.stderr)
+    );
+
+    let out = run(&["new", "clinic.toml", "--out", "ws"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("not generated"),
+        "{}",
+        text(&out.stdout)
+    );
+    let ws = dir.path().join("ws");
+    let read = |path: &str| std::fs::read_to_string(ws.join(path)).expect(path);
+    let gateway = read("platform/gateway/src/main.rs");
+    for prefix in ["/v1/owners", "/v1/owners/pets", "/paymentAuth", "/vet-bff"] {
+        assert!(
+            gateway.contains(&format!("prefix: \"{prefix}\"")),
+            "the gateway routes {prefix}"
+        );
+    }
+    let api = read("services/owners/src/api.rs");
+    assert!(api.contains("\"/v1/owners/pets/{id}\","), "{api}");
+    let compositions = read("bffs/vet-bff/src/compositions.rs");
+    assert!(compositions.contains("\"/petDetails/{pet-id}\""));
+    assert!(compositions.contains("async fn pet_details("));
+    // BFF ports follow the services' (8101, 8102), skipping mobile-bff's and the gateway's.
+    for (bff, port) in [
+        ("vet-bff", 8105),
+        ("mobile-bff", 8103),
+        ("partner-bff", 8106),
+    ] {
+        let main = read(&format!("bffs/{bff}/src/main.rs"));
+        assert!(
+            main.contains(&format!("default_port: {port},")),
+            "{bff} listens on {port}"
+        );
+    }
+}

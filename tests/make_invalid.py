@@ -87,6 +87,31 @@ name = "web"
 port = 8090
 {body}'''
 def bff(body): return AUTH + BFF.replace("{body}", body)
+def expose(path): return two().replace('path = "/orders"', f'path = "{path}"')
+COMP = '''  [[bffs.compositions]]
+  path = "{path}"
+  calls = [{calls}]
+'''
+ORDER_CALL = '{ service = "orders", path = "/orders/{id}" }'
+def comp(path, calls=ORDER_CALL): return bff(COMP.format(path=path, calls=calls))
+HANDLER_HINT = "a composition's handler is named after the first segment of its path that is not a parameter; start the path with a word such as `/order-details`"
+PARAM_HINT = "rename the parameter, for example `{order-id}`"
+KEYWORD_HINT = "choose another name; names of two words (`place-order`) are never keywords"
+HISTORY = '''
+[[services]]
+name = "history"
+style = "read-model"
+consumes = [{consumes}]
+  [[services.views]]
+  name = "{name}"
+  key = "{key}"
+  from = [{frm}]
+  [services.views.fields]
+  {key_field} = "uuid"
+'''
+def history(name="OrderSummary", key="order-id", consumes='"OrderCreated"', frm='"OrderCreated"', key_field="order-id"):
+    return HISTORY.format(name=name, key=key, consumes=consumes, frm=frm, key_field=key_field)
+VIEW_SOURCE_WITHOUT_KEY = ev(sagas=history(key="customer-id", consumes='"OrderCreated", "CreditReserved"', frm='"OrderCreated", "CreditReserved"', key_field="customer-id"))
 
 cases = [
  ("toml-syntax", '[system]\nname = "demo\n', 'invalid TOML: invalid basic string, expected `"`', None, ("\n", 1)),
@@ -142,7 +167,7 @@ cases = [
  ("port-clash", two(orders='port = 9100', products='port = 9100'), "port 9100 of service `products` is already used by service `orders`", None, ("9100", 1)),
  ("port-clash-gateway", BASE.replace('name = "orders"', 'name = "orders"\nport = 8080'), "port 8080 of service `orders` is already used by the gateway", None, ("8080", 0)),
  ("path-exposed-twice", two().replace('  name = "Product"', '  name = "Product"\n  expose = { path = "/orders" }'), "path `/orders` is exposed twice (also by `Order` of service `orders`)", None, ('"/orders"', 1)),
- ("path-without-slash", two().replace('path = "/orders"', 'path = "orders"'), "`orders` is not a valid path in `expose` of `Order`", "write `/segment`: lowercase segments, no trailing slash, no parameters", ('"orders"', 1)),
+ ("path-without-slash", two().replace('path = "/orders"', 'path = "orders"'), "`orders` is not a valid path in `expose` of `Order`", "start it with `/`: `/orders`", ('"orders"', 1)),
  ("unknown-role", AUTH + two().replace('path = "/orders"', 'path = "/orders", read = ["admn"]'), "unknown role `admn` in `expose` of `Order`", "did you mean `admin`?", ('"admn"', 0)),
  ("roles-without-auth", two().replace('path = "/orders"', 'path = "/orders", write = ["admin"]'), "`expose` of `Order` names role `admin`, but there is no [auth] section", "add [auth] with `roles`", ('"admin"', 0)),
  ("crud-without-store", BASE.replace('name = "orders"', 'name = "orders"\nstore = "none"'), "service `orders`: style `crud` cannot work with store `none`", 'use store = "postgres", or style = "worker" for a service without state', ('"none"', 0)),
@@ -164,30 +189,8 @@ style = "event-sourced"
   [services.aggregates.commands]
   create = "CartCreated"
 ''', "event `CartCreated` recorded by aggregate `Cart` has no `cart-id` field", None, ('"CartCreated"', 1)),
- ("view-key-not-field", ev(sagas='''
-[[services]]
-name = "history"
-style = "read-model"
-consumes = ["OrderCreated"]
-  [[services.views]]
-  name = "OrderSummary"
-  key = "order-idd"
-  from = ["OrderCreated"]
-  [services.views.fields]
-  order-id = "uuid"
-'''), "key `order-idd` of view `OrderSummary` is not one of its fields", "did you mean `order-id`?", ('"order-idd"', 0)),
- ("view-source-not-consumed", ev(sagas='''
-[[services]]
-name = "history"
-style = "read-model"
-consumes = ["OrderCreated"]
-  [[services.views]]
-  name = "OrderSummary"
-  key = "order-id"
-  from = ["OrderCreated", "CreditReserved"]
-  [services.views.fields]
-  order-id = "uuid"
-'''), "view `OrderSummary` is fed by `CreditReserved`, which service `history` does not consume", 'add "CreditReserved" to `consumes`', ('"CreditReserved"', 3)),
+ ("view-key-not-field", ev(sagas=history(key="order-idd")), "key `order-idd` of view `OrderSummary` is not one of its fields", "did you mean `order-id`?", ('"order-idd"', 0)),
+ ("view-source-not-consumed", ev(sagas=history(frm='"OrderCreated", "CreditReserved"')), "view `OrderSummary` is fed by `CreditReserved`, which service `history` does not consume", 'add "CreditReserved" to `consumes`', ('"CreditReserved"', 3)),
  ("saga-unknown-owner", ev(sagas=saga(owner="order")), "unknown service `order` in saga `place-order`", "did you mean `orders`?", ('"order"', 0)),
  ("saga-step-without-on-success", ev(sagas=saga(step='compensation = "release-credit"')), "step `reserve-credit` of choreography saga `place-order` has no `on-success` event", "name the event the participant publishes when the step succeeds", ('"reserve-credit"', 0)),
  ("saga-step-event-not-published", ev(orders_con='"CreditReserved", "OrderCreated"', sagas=saga(step='on-success = "OrderCreated"')), "service `customers` does not publish `OrderCreated`, named by a step of saga `place-order`", None, ('"OrderCreated"', 4)),
@@ -199,9 +202,49 @@ consumes = ["OrderCreated"]
  ("bad-memory", BASE.replace('name = "orders"', 'name = "orders"\nresources = { cpu = "100m", memory = "64MB" }'), "`64MB` is not a memory quantity", 'write a size like "64Mi" or "1Gi"', ('"64MB"', 0)),
  ("autoscale-without-max", BASE.replace('name = "orders"', 'name = "orders"\nautoscale = { min = 2 }'), "missing required key `max` in `autoscale` of [[services]] `orders`", None, ("{ min", 0)),
  ("rate-limit-without-per-second", BASE + '\n[gateway]\nrate-limit = { burst = 10 }\n', "missing required key `per-second` in `rate-limit` of [gateway]", None, ("{ burst", 0)),
- ("bff-without-port", bff('').replace('port = 8090\n', 'client = "web"\n'), "missing required key `port` in [[bffs]] `web`", None, ("[[bffs]]", 0)),
+ ("bff-port-clash", bff('').replace('port = 8090', 'port = 8101'), "port 8101 of bff `web` is already used by service `orders`", None, ("8101", 0)),
  ("istio-with-registry", BASE.replace('name = "demo"\n', 'name = "demo"\n\n[platform]\nmesh = "istio"\n', 1), '`mesh = "istio"` needs `discovery = "kubernetes"`: the registry hands out pod addresses, which bypass the mesh\'s routes and its strict mTLS', 'set `discovery = "kubernetes"` in [platform] (the mesh then balances and retries)', ('"istio"', 0)),
  ("events-without-broker", ev().replace('name = "demo"\n', 'name = "demo"\n\n[platform]\nbroker = "none"\n', 1), "services publish or consume events, but `broker` is `none`", "choose a broker: nats, rabbitmq or kafka", ('"none"', 0)),
+ ("view-source-without-key", VIEW_SOURCE_WITHOUT_KEY, "event `CreditReserved` has no field `customer-id`, the key of view `OrderSummary`", "add `customer-id` to the event's fields, or remove it from `from`", ('"CreditReserved"', 4)),
+ ("path-trailing-slash", expose("/orders/"), "`/orders/` is not a valid path in `expose` of `Order`", "remove the trailing slash: `/orders`", ('"/orders/"', 0)),
+ ("path-empty-segment", expose("/v1//orders"), "`/v1//orders` is not a valid path in `expose` of `Order`", "remove the empty segment (`//`)", ('"/v1//orders"', 0)),
+ ("path-dot-segment", expose("/orders/../admin"), "`/orders/../admin` is not a valid path in `expose` of `Order`", "a segment cannot be `..`", ('"/orders/../admin"', 0)),
+ ("path-space", expose("/my orders"), "`/my orders` is not a valid path in `expose` of `Order`", "a space is not allowed in a path: segments hold letters, digits, `-`, `_` and `.`", ('"/my orders"', 0)),
+ ("path-quote", two().replace('path = "/orders"', "path = '/orders\"'"), "`/orders\"` is not a valid path in `expose` of `Order`", "`\"` is not allowed in a path: segments hold letters, digits, `-`, `_` and `.`", ("'/orders\"'", 0)),
+ ("path-parameter-in-expose", expose("/orders/{id}"), "`/orders/{id}` is not a valid path in `expose` of `Order`", "parameters such as `{id}` belong in composition paths; the routes of an exposed path (`/orders/{id}`) are made for you", ('"/orders/{id}"', 0)),
+ ("path-empty", expose(""), "`path` in `expose` of entity `Order` is empty", "write `/segment`, e.g. `/orders`", ('""', 0)),
+ ("path-builtin-metrics", expose("/metrics"), "path `/metrics` in `expose` of `Order` clashes with the built-in route `/metrics`: every process serves its metrics there", "choose another path", ('"/metrics"', 0)),
+ ("path-builtin-admin", expose("/admin/reports"), "path `/admin/reports` in `expose` of `Order` clashes with the built-in routes `/admin` and `/admin/…`: the generated services serve their admin endpoints there (`/admin/dead-letters`, `/admin/sagas`, `/admin/config`, …)", "choose another path", ('"/admin/reports"', 0)),
+ ("path-builtin-auth", AUTH + expose("/users"), "path `/users` in `expose` of `Order` clashes with the built-in route `/users`: the gateway routes it to the auth service (user administration)", "choose another path", ('"/users"', 0)),
+ ("path-bff-prefix", bff('').replace('path = "/orders"', 'path = "/web/orders"'), "path `/web/orders` in `expose` of `Order` clashes with the built-in routes `/web` and `/web/…`: the gateway routes it to bff `web`", "choose another path", ('"/web/orders"', 0)),
+ ("composition-param-camel-case", comp("/details/{orderId}", '{ service = "orders", path = "/orders" }'), "`/details/{orderId}` is not a valid path in composition `/details/{orderId}` of bff `web`", "`{orderId}`: a parameter is lowercase letters and digits joined by `-` or `_`, starting with a letter (`{order-id}`)", ('"/details/{orderId}"', 0)),
+ ("composition-param-in-segment", comp("/details-{id}", '{ service = "orders", path = "/orders" }'), "`/details-{id}` is not a valid path in composition `/details-{id}` of bff `web`", "`details-{id}`: a parameter is a whole segment, as in `/orders/{id}`", ('"/details-{id}"', 0)),
+ ("composition-call-bad-param", comp("/details/{id}", '{ service = "orders", path = "/orders/{ID}" }'), "`/orders/{ID}` is not a valid path in composition `/details/{id}` of bff `web`", "`{ID}`: write `{param}` of the composition's path or `{service.field}` of an earlier call, in lowercase (`{orders.customer-id}`)", ('"/orders/{ID}"', 0)),
+ ("composition-same-handler", comp("/v1/orders/{id}") + COMP.format(path="/v1/customers/{id}", calls=ORDER_CALL), "composition `/v1/customers/{id}` of bff `web` would be generated as the function `v1`, as is composition `/v1/orders/{id}`", HANDLER_HINT, ('"/v1/customers/{id}"', 0)),
+ ("composition-handler-not-identifier", comp("/2fa/{id}"), "composition `/2fa/{id}` of bff `web` would be generated as the function `2fa`, which is not a Rust identifier", HANDLER_HINT, ('"/2fa/{id}"', 0)),
+ ("composition-handler-keyword", comp("/type/{id}"), "composition `/type/{id}` of bff `web` would be generated as the function `type`, a Rust keyword", HANDLER_HINT, ('"/type/{id}"', 0)),
+ ("composition-handler-taken", comp("/router/{id}"), "composition `/router/{id}` of bff `web` would be generated as the function `router`, which the generated compositions.rs already has", HANDLER_HINT, ('"/router/{id}"', 0)),
+ ("composition-builtin-route", comp("/health/{id}"), "composition `/health/{id}` of bff `web` clashes with the built-in routes `/health` and `/health/…`: every process serves `/health/live` and `/health/ready`", "choose another path", ('"/health/{id}"', 0)),
+ ("composition-param-keyword", comp("/details/{type}", '{ service = "orders", path = "/orders/{type}" }'), "parameter `{type}` of composition `/details/{type}` of bff `web` would be the variable `type`, a Rust keyword", PARAM_HINT, ('"/details/{type}"', 0)),
+ ("composition-param-shadows-local", comp("/details/{token}", '{ service = "orders", path = "/orders/{token}" }'), "parameter `{token}` of composition `/details/{token}` of bff `web` would shadow `token` of the generated handler", PARAM_HINT, ('"/details/{token}"', 0)),
+ ("composition-param-shadows-call", comp("/details/{orders}", '{ service = "orders", path = "/orders/{orders}" }'), "parameter `{orders}` of composition `/details/{orders}` of bff `web` would shadow `orders`, the answer of its call to a service", PARAM_HINT, ('"/details/{orders}"', 0)),
+ ("composition-param-twice", comp("/details/{id}/{id}"), "parameter `{id}` appears twice in composition `/details/{id}/{id}` of bff `web`", PARAM_HINT, ('"/details/{id}/{id}"', 0)),
+ ("service-name-keyword", BASE.replace('"orders"', '"type"'), "service name `type` is a Rust keyword, and generated code uses it as an identifier", "choose another name, such as `type-service`", ('"type"', 0)),
+ ("service-name-cargo-directory", BASE.replace('"orders"', '"build"'), "service name `build` cannot name a crate: Cargo refuses it, as its build output has a directory of that name", "choose another name, such as `build-service`", ('"build"', 0)),
+ ("service-name-builtin-crate", BASE.replace('"orders"', '"std"'), "service name `std` is the name of a Rust built-in crate, which generated code would mistake it for", "choose another name, such as `std-service`", ('"std"', 0)),
+ ("bff-name-cargo-directory", bff('').replace('name = "web"', 'name = "deps"'), "bff name `deps` cannot name a crate: Cargo refuses it, as its build output has a directory of that name", "choose another name, such as `deps-bff`", ('"deps"', 0)),
+ ("bff-no-free-port", BASE.replace('name = "orders"', 'name = "orders"\nport = 65535') + '\n[[bffs]]\nname = "web"\n', "no free port is left after the services' for bff `web`", "give it a `port`", ('"web"', 0)),
+ ("saga-name-keyword", ev(sagas=saga().replace('"place-order"', '"match"')), "saga name `match` would be the module `match`, a Rust keyword", KEYWORD_HINT, ('"match"', 0)),
+ ("saga-action-keyword", ev(sagas=saga().replace('"reserve-credit"', '"return"')), "saga action name `return` would be the function `return`, a Rust keyword", KEYWORD_HINT, ('"return"', 0)),
+ ("saga-compensation-keyword", ev(sagas=saga(step='on-success = "CreditReserved"\n  compensation = "move"')), "saga compensation name `move` would be the function `move`, a Rust keyword", KEYWORD_HINT, ('"move"', 0)),
+ ("entity-name-keyword", BASE.replace('"Order"', '"Type"'), "entity name `Type` would be the module `type`, a Rust keyword", "choose another name; names of two words (`OrderType`) are never keywords", ('"Type"', 0)),
+ ("entity-name-runtime-type", BASE.replace('"Order"', '"Page"'), "entity name `Page` clashes with `runtime::Page` in the generated code", "choose another name", ('"Page"', 0)),
+ ("entity-name-prelude-type", BASE.replace('"Order"', '"Option"'), "entity name `Option` clashes with `Option` of Rust's prelude in the generated code", "choose another name", ('"Option"', 0)),
+ ("entity-name-generated-type", BASE.replace('total = "decimal"', 'status = "enum(open, closed)"') + '  [[services.entities]]\n  name = "OrderStatus"\n  [services.entities.fields]\n  label = "string"\n', "entity name `OrderStatus` clashes with the type `OrderStatus` generated for entity `Order`", "choose another name", ('"OrderStatus"', 0)),
+ ("entity-generates-taken-type", BASE.replace('"Order"', '"App"').replace('total = "decimal"', 'state = "enum(on, off)"'), "entity `App` would generate the type `AppState`, which clashes with `api::AppState` in the generated code", "choose another name", ('"App"', 0)),
+ ("view-named-like-its-event", ev(sagas=history(name="OrderCreated")), "view name `OrderCreated` clashes with event `OrderCreated`, which its generated hooks import", "choose another name", ('"OrderCreated"', 4)),
+ ("event-name-contracts-type", BASE.replace('name = "orders"', 'name = "orders"\npublishes = ["Envelope"]') + '\n[[events]]\nname = "Envelope"\n[events.fields]\norder-id = "uuid"\n', "event name `Envelope` clashes with `contracts::Envelope` in the generated code", "choose another name", ('"Envelope"', 1)),
+ ("composition-calls-service-twice", comp("/details/{id}", ORDER_CALL + ', { service = "orders", path = "/orders" }'), "composition `/details/{id}` of bff `web` calls service `orders` twice", "its answer has one member per service: call each service once", ('"orders"', 2)),
 ]
 os.makedirs(OUT, exist_ok=True)
 for f in os.listdir(OUT):

@@ -84,6 +84,21 @@ pub const RUST_KEYWORDS: &[&str] = &[
 /// Names that cannot be raw identifiers at all.
 pub const RUST_RESERVED: &[&str] = &["self", "super", "crate", "Self", "_"];
 
+/// A word Rust does not accept as a plain identifier: a keyword (`type`, `match`, `gen`) or a
+/// name that cannot even be raw (`self`, `crate`).
+pub fn is_rust_keyword(snake: &str) -> bool {
+    RUST_KEYWORDS.contains(&snake) || RUST_RESERVED.contains(&snake)
+}
+
+/// Usable as a plain Rust identifier: ASCII letters, digits and `_`, not starting with a
+/// digit, and not a keyword.
+pub fn is_plain_ident(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_"
+        && !is_rust_keyword(name)
+}
+
 /// A snake_case name usable as a Rust identifier (`type` → `r#type`).
 pub fn rust_ident(snake: &str) -> String {
     if RUST_KEYWORDS.contains(&snake) {
@@ -117,5 +132,8 @@ mod tests {
         assert!(is_pascal("OrderCreated"));
         assert!(!is_pascal("order_created"));
         assert_eq!(rust_ident("type"), "r#type");
+        assert!(is_rust_keyword("self") && is_rust_keyword("gen") && !is_rust_keyword("order"));
+        assert!(is_plain_ident("v1") && is_plain_ident("payment_auth"));
+        assert!(!is_plain_ident("2fa") && !is_plain_ident("v1.0") && !is_plain_ident("type"));
     }
 }

@@ -187,7 +187,8 @@ struct Gateway {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Expose {
-    /// `/lowercase-segments`, no trailing slash; routed by the gateway.
+    /// `/segment/…` of letters, digits, `-`, `_`, `.` (`/v1/orders`, `/paymentAuth`), no
+    /// trailing slash, no built-in route (`/metrics`, `/admin`, …); routed by the gateway.
     path: String,
     /// Roles allowed to read; empty = any signed-in user.
     read: Option<Vec<String>>,
@@ -365,7 +366,8 @@ struct CompositionCall {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Composition {
-    /// The BFF's path; may hold `{param}`.
+    /// The BFF's path; may hold `{param}` segments (lowercase, `{order-id}`). Its handler is
+    /// named after its first other segment, which must make a Rust name.
     path: String,
     /// Roles allowed; empty = any signed-in user.
     read: Option<Vec<String>>,
@@ -380,7 +382,8 @@ struct Bff {
     name: String,
     /// web (adds the composed web front end), mobile, or any label; default any.
     client: Option<String>,
-    port: u16,
+    /// Default: the next free port after the highest service port.
+    port: Option<u16>,
     /// Exposed paths passed through as they are.
     routes: Option<Vec<String>>,
     /// Endpoints answered by calling several services.

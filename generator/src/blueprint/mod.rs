@@ -6,7 +6,9 @@
 pub mod field_type;
 pub mod model;
 pub mod parse;
+pub mod paths;
 mod reader;
+pub mod reserved;
 pub mod validate;
 
 pub use model::*;
@@ -90,6 +92,22 @@ mod tests {
             msgs.contains(&"crud service `a` declares no entities"),
             "{msgs:?}"
         );
+    }
+
+    #[test]
+    fn bff_ports_start_after_the_highest_service_port() {
+        let src = "[system]\nname = \"s\"\n[[services]]\nname = \"a\"\nstyle = \"worker\"\nport = 8760\n[[bffs]]\nname = \"b\"\n[[bffs]]\nname = \"c\"\n";
+        let (bp, d) = parse::parse(src);
+        assert!(!d.has_errors(), "{}", d.render("s.toml", src));
+        let ports: Vec<u16> = bp.unwrap().bffs.iter().map(|b| b.port.value).collect();
+        assert_eq!(ports, [8762, 8763], "8761 is the registry's");
+        let explicit = src.replace("name = \"b\"\n", "name = \"b\"\nport = 8763\n");
+        let bp = parse::parse(&explicit).0.unwrap();
+        let ports: Vec<u16> = bp.bffs.iter().map(|b| b.port.value).collect();
+        assert_eq!(ports, [8763, 8762], "explicit ports are kept and skipped");
+        let none = "[system]\nname = \"s\"\n[[bffs]]\nname = \"b\"\n";
+        let bp = parse::parse(none).0.unwrap();
+        assert_eq!(bp.bffs[0].port.value, parse::FIRST_SERVICE_PORT);
     }
 
     #[test]

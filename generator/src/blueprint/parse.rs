@@ -69,11 +69,12 @@ fn read_blueprint(root: &mut Reader<'_, '_>, d: &mut Diagnostics) -> Blueprint {
         .into_iter()
         .map(|r| read_saga(r, d))
         .collect();
-    let bffs = root
+    let mut bffs: Vec<Bff> = root
         .tables("bffs", d)
         .into_iter()
         .map(|r| read_bff(r, d))
         .collect();
+    assign_bff_ports(&mut bffs, &services, gateway.port.value, d);
     Blueprint {
         system,
         platform,
@@ -100,6 +101,45 @@ fn assign_ports(services: &mut [Service]) {
         }
         s.port.value = next;
         next += 1;
+    }
+}
+
+/// BFFs without an explicit `port` get the ports right after the highest service port, in
+/// the order they are declared, skipping every port already taken: by a service, by a BFF's
+/// explicit `port`, by the platform (registry, config server, auth) or by the gateway. So a
+/// default port never clashes, and blueprints that give every port are unchanged.
+fn assign_bff_ports(bffs: &mut [Bff], services: &[Service], gateway: u16, d: &mut Diagnostics) {
+    let mut taken: Vec<u16> = services
+        .iter()
+        .map(|s| s.port.value)
+        .chain(bffs.iter().map(|b| b.port.value))
+        .chain(super::validate::PLATFORM_PORTS.iter().map(|(_, p)| *p))
+        .chain([gateway])
+        .filter(|p| *p != 0)
+        .collect();
+    let highest = services.iter().map(|s| s.port.value).max();
+    let mut next = highest.map_or(u32::from(FIRST_SERVICE_PORT), |p| u32::from(p) + 1);
+    for b in bffs.iter_mut().filter(|b| b.port.value == 0) {
+        while u16::try_from(next).is_ok_and(|p| taken.contains(&p)) {
+            next += 1;
+        }
+        match u16::try_from(next) {
+            Ok(port) => {
+                b.port.value = port;
+                taken.push(port);
+                next += 1;
+            }
+            Err(_) => d.push(
+                Diagnostic::error(
+                    b.name.span.clone(),
+                    format!(
+                        "no free port is left after the services' for bff `{}`",
+                        b.name.value
+                    ),
+                )
+                .with_hint("give it a `port`"),
+            ),
+        }
     }
 }
 
@@ -370,12 +410,26 @@ fn read_event(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Event {
     }
 }
 
+/// The required `path` of a table. A missing one is reported by the reader, an empty one here;
+/// its shape is checked by [`super::validate`].
+fn required_path(r: &mut Reader<'_, '_>, d: &mut Diagnostics) -> Sp<String> {
+    match r.required_string("path", d) {
+        Some(p) if p.value.is_empty() => {
+            d.push(
+                Diagnostic::error(p.span.clone(), format!("`path` in {} is empty", r.context))
+                    .with_hint("write `/segment`, e.g. `/orders`"),
+            );
+            p
+        }
+        Some(p) => p,
+        None => Sp::new(String::new(), r.span.clone()),
+    }
+}
+
 fn read_expose(parent: &mut Reader<'_, '_>, d: &mut Diagnostics) -> Option<Expose> {
     let ctx = format!("`expose` of {}", parent.context);
     let mut r = parent.table("expose", ctx, d)?;
-    let path = r
-        .required_string("path", d)
-        .unwrap_or_else(|| Sp::new(String::new(), r.span.clone()));
+    let path = required_path(&mut r, d);
     let read = r.strings("read", d).unwrap_or_default();
     let write = r.strings("write", d).unwrap_or_default();
     r.finish(d);
@@ -711,23 +765,18 @@ fn read_bff(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Bff {
     let client = r
         .string("client", d)
         .map_or_else(|| "any".to_string(), |s| s.value);
-    let port = match r.int("port", 1, 65535, d) {
-        Some(p) => Sp::new(p.value as u16, p.span),
-        None => {
-            if !r.has("port") {
-                r.missing("port", d);
-            }
-            Sp::new(0, name.span.clone())
-        }
-    };
+    // Without `port` (0 here), one is assigned after the services' (`assign_bff_ports`).
+    let port = r
+        .int("port", 1, 65535, d)
+        .map_or(Sp::new(0, name.span.clone()), |p| {
+            Sp::new(p.value as u16, p.span)
+        });
     let routes = r.strings("routes", d).unwrap_or_default();
     let compositions = r
         .tables("compositions", d)
         .into_iter()
         .map(|mut c| {
-            let path = c
-                .required_string("path", d)
-                .unwrap_or_else(|| Sp::new(String::new(), c.span.clone()));
+            let path = required_path(&mut c, d);
             let read = c.strings("read", d).unwrap_or_default();
             let calls: Vec<CompositionCall> = c
                 .tables("calls", d)
@@ -736,9 +785,7 @@ fn read_bff(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Bff {
                     let service = k
                         .required_string("service", d)
                         .unwrap_or_else(|| Sp::new(String::new(), k.span.clone()));
-                    let path = k
-                        .required_string("path", d)
-                        .unwrap_or_else(|| Sp::new(String::new(), k.span.clone()));
+                    let path = required_path(&mut k, d);
                     let optional = k.boolean("optional", d).unwrap_or(false);
                     k.finish(d);
                     CompositionCall {

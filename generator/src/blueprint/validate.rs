@@ -3,14 +3,21 @@
 //!
 //! Owns: naming rules, duplicate names, unknown references (services, events, roles, fields,
 //! paths), publish/consume consistency, cycles in `calls`, port clashes, paths exposed twice,
-//! saga participants, read-model coverage (a warning), and style/store combinations.
+//! saga participants, read-model coverage (a warning), and style/store combinations; and what
+//! would break the generated system: path shapes and built-in routes ([`super::paths`]), names
+//! that generated code or Cargo cannot use ([`super::reserved`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::model::*;
+use super::paths::{self, Params};
+use super::reserved;
 use crate::diagnostics::{Diagnostic, Diagnostics, suggestion};
-use crate::names::{RUST_RESERVED, is_kebab, is_pascal, to_kebab};
+use crate::names::{
+    RUST_RESERVED, is_kebab, is_pascal, is_plain_ident, is_rust_keyword, to_kebab, to_pascal,
+    to_snake,
+};
 
 /// Names taken by the generated platform and shared crates.
 pub const RESERVED_NAMES: &[&str] = &[
@@ -21,6 +28,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "runtime",
     "contracts",
     "e2e",
+    "e2e-kit",
 ];
 /// Fields every entity gets; a blueprint may not declare them.
 pub const BUILTIN_FIELDS: &[&str] = &["id", "created-at", "updated-at", "version"];
@@ -34,6 +42,7 @@ pub fn validate(bp: &Blueprint) -> Diagnostics {
         d: Diagnostics::default(),
     };
     v.names();
+    v.generated_names();
     v.duplicates();
     v.fields();
     v.styles();
@@ -124,6 +133,7 @@ impl<'a> Validator<'a> {
                     ),
                 );
             }
+            self.crate_name(&s.name, "service", true);
             for e in &s.entities {
                 self.pascal(&e.name, "entity");
             }
@@ -151,6 +161,7 @@ impl<'a> Validator<'a> {
         }
         for b in &bp.bffs {
             self.kebab(&b.name, "bff");
+            self.crate_name(&b.name, "bff", false);
             if RESERVED_NAMES.contains(&b.name.as_str()) {
                 self.err(
                     b.name.span.clone(),
@@ -165,6 +176,257 @@ impl<'a> Validator<'a> {
             for r in &a.roles {
                 self.kebab(r, "role");
             }
+        }
+    }
+
+    /// Service and BFF names are crate and binary names; a service's is also a Rust identifier
+    /// in generated code (the field of its client, the module of its types in callers).
+    fn crate_name(&mut self, name: &Sp<String>, what: &str, identifier: bool) {
+        let n = name.as_str();
+        if !is_kebab(n) || RESERVED_NAMES.contains(&n) {
+            return;
+        }
+        let msg = if reserved::CARGO_ARTIFACT_DIRS.contains(&n) {
+            format!(
+                "{what} name `{n}` cannot name a crate: Cargo refuses it, as its build output has a directory of that name"
+            )
+        } else if identifier && reserved::BUILTIN_CRATES.contains(&n) {
+            format!(
+                "{what} name `{n}` is the name of a Rust built-in crate, which generated code would mistake it for"
+            )
+        } else if identifier && is_rust_keyword(&to_snake(n)) {
+            format!(
+                "{what} name `{n}` is a Rust keyword, and generated code uses it as an identifier"
+            )
+        } else {
+            return;
+        };
+        self.d.push(hint_err(
+            name.span.clone(),
+            msg,
+            format!("choose another name, such as `{n}-{what}`"),
+        ));
+    }
+
+    /// A name that generated code turns into a module or function (`place-order` →
+    /// `place_order`, `OrderLine` → `order_line`) cannot be a Rust keyword, as the templates
+    /// do not escape it. Judged only when the name has its case (PascalCase for `pascal`,
+    /// else kebab-case); true when reported.
+    fn keyword(&mut self, name: &Sp<String>, what: &str, becomes: &str, pascal: bool) -> bool {
+        let (well_formed, example) = if pascal {
+            (is_pascal(&name.value), "OrderType")
+        } else {
+            (is_kebab(&name.value), "place-order")
+        };
+        let snake = to_snake(&name.value);
+        if !well_formed || !is_rust_keyword(&snake) {
+            return false;
+        }
+        self.d.push(hint_err(
+            name.span.clone(),
+            format!(
+                "{what} name `{}` would be the {becomes} `{snake}`, a Rust keyword",
+                name.value
+            ),
+            format!("choose another name; names of two words (`{example}`) are never keywords"),
+        ));
+        true
+    }
+
+    /// Names generated code is made of: saga modules and step functions, and the types (and
+    /// modules) of entities, aggregates, views and events beside those the generated files
+    /// import or declare.
+    fn generated_names(&mut self) {
+        let bp = self.bp;
+        for saga in &bp.sagas {
+            self.keyword(&saga.name, "saga", "module", false);
+            for st in &saga.steps {
+                self.keyword(&st.action, "saga action", "function", false);
+                if let Some(c) = &st.compensation {
+                    self.keyword(c, "saga compensation", "function", false);
+                }
+            }
+        }
+        for s in &bp.services {
+            use reserved::{SERVICE_TYPES, TABLE_TYPES};
+            let taken: &[&[(&str, &str)]] = match s.style.value {
+                Style::Crud => &[SERVICE_TYPES, TABLE_TYPES, reserved::CRUD_TYPES],
+                Style::EventSourced => &[SERVICE_TYPES, reserved::EVENT_SOURCED_TYPES],
+                Style::ReadModel => &[SERVICE_TYPES, TABLE_TYPES, reserved::READ_MODEL_TYPES],
+                Style::Worker => &[],
+            };
+            let mut items = Vec::new();
+            for e in &s.entities {
+                let mut types = typed(&e.name.value, &["Input", "Update", "Filter", "Hooks"]);
+                types.extend(enum_types(&e.name.value, &e.fields));
+                items.push(("entity", &e.name, types));
+            }
+            for a in &s.aggregates {
+                let mut types = typed(&a.name.value, &["Event", "Snapshot"]);
+                types.extend(
+                    a.commands
+                        .iter()
+                        .map(|c| format!("{}{}", a.name.value, to_pascal(&c.name.value))),
+                );
+                items.push(("aggregate", &a.name, types));
+            }
+            for v in &s.views {
+                let mut types = typed(&v.name.value, &["Filter"]);
+                types.extend(enum_types(&v.name.value, &v.fields));
+                items.push(("view", &v.name, types));
+                // The view's generated hooks import its `from` events beside it.
+                if let Some(e) = v.from.iter().find(|f| f.value == v.name.value) {
+                    self.d.push(hint_err(
+                        v.name.span.clone(),
+                        format!(
+                            "view name `{}` clashes with event `{}`, which its generated hooks import",
+                            v.name.value, e.value
+                        ),
+                        "choose another name".into(),
+                    ));
+                }
+            }
+            self.type_names(&items, taken);
+        }
+        let events: Vec<_> = bp
+            .events
+            .iter()
+            .map(|e| ("event", &e.name, enum_types(&e.name.value, &e.fields)))
+            .map(|(what, name, enums)| {
+                let mut types = vec![name.value.clone()];
+                types.extend(enums);
+                (what, name, types)
+            })
+            .collect();
+        self.type_names(&events, &[reserved::EVENT_TYPES]);
+    }
+
+    /// Each item's generated types (its own name first) must be free: not taken by `taken`
+    /// or the prelude, and not generated for an earlier item. Its snake_case form names a
+    /// generated module, so it cannot be a keyword either. One finding per item.
+    fn type_names(
+        &mut self,
+        items: &[(&str, &Sp<String>, Vec<String>)],
+        taken: &[&[(&str, &'static str)]],
+    ) {
+        let mut generated: BTreeMap<&str, String> = BTreeMap::new();
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        for (what, name, types) in items {
+            let n = name.as_str();
+            // Wrong case and duplicates are reported on their own.
+            if !is_pascal(n) || !names.insert(n) {
+                continue;
+            }
+            if self.keyword(name, what, "module", true) {
+                continue;
+            }
+            let who = format!("{what} `{n}`");
+            for t in types {
+                let clash = reserved::taken_type(t, taken)
+                    .map(|c| format!("{c} in the generated code"))
+                    .or_else(|| {
+                        generated
+                            .get(t.as_str())
+                            .map(|other| format!("the type `{t}` generated for {other}"))
+                    });
+                if let Some(clash) = clash {
+                    let msg = if t == n {
+                        format!("{what} name `{n}` clashes with {clash}")
+                    } else {
+                        format!("{who} would generate the type `{t}`, which clashes with {clash}")
+                    };
+                    self.d.push(hint_err(
+                        name.span.clone(),
+                        msg,
+                        "choose another name".into(),
+                    ));
+                    break;
+                }
+                generated.entry(t.as_str()).or_insert_with(|| who.clone());
+            }
+        }
+    }
+
+    /// The handler and variables a composition generates: its handler is named after the
+    /// path's first segment (see [`paths::composition_fn`]) and binds each `{param}` as a
+    /// variable.
+    fn composition_names(
+        &mut self,
+        b: &'a Bff,
+        c: &'a Composition,
+        handlers: &mut BTreeMap<String, &'a str>,
+    ) {
+        let p = c.path.as_str();
+        let here = format!("composition `{p}` of bff `{}`", b.name.value);
+        let f = paths::composition_fn(p);
+        let problem = if is_rust_keyword(&f) {
+            Some(format!(
+                "{here} would be generated as the function `{f}`, a Rust keyword"
+            ))
+        } else if !is_plain_ident(&f) {
+            Some(format!(
+                "{here} would be generated as the function `{f}`, which is not a Rust identifier"
+            ))
+        } else if reserved::COMPOSITION_FNS.contains(&f.as_str()) {
+            Some(format!(
+                "{here} would be generated as the function `{f}`, which the generated compositions.rs already has"
+            ))
+        } else {
+            match handlers.get(&f) {
+                Some(other) if *other != p => Some(format!(
+                    "{here} would be generated as the function `{f}`, as is composition `{other}`"
+                )),
+                Some(_) => None, // the same path twice: reported as a duplicate
+                None => {
+                    handlers.insert(f.clone(), p);
+                    None
+                }
+            }
+        };
+        if let Some(msg) = problem {
+            self.d.push(hint_err(
+                c.path.span.clone(),
+                msg,
+                "a composition's handler is named after the first segment of its path that is not a parameter; start the path with a word such as `/order-details`".into(),
+            ));
+            return;
+        }
+        if let Some(clash) = paths::composition_clash(p, &b.name.value, b.client == "web") {
+            self.d.push(hint_err(
+                c.path.span.clone(),
+                format!("{here} clashes with {clash}"),
+                "choose another path".into(),
+            ));
+            return;
+        }
+        let calls: Vec<String> = c.calls.iter().map(|k| to_snake(&k.service.value)).collect();
+        let mut seen: Vec<String> = Vec::new();
+        for param in params(p) {
+            let var = param.replace('-', "_");
+            let msg = if is_rust_keyword(&var) {
+                format!(
+                    "parameter `{{{param}}}` of {here} would be the variable `{var}`, a Rust keyword"
+                )
+            } else if reserved::COMPOSITION_LOCALS.contains(&var.as_str()) {
+                format!(
+                    "parameter `{{{param}}}` of {here} would shadow `{var}` of the generated handler"
+                )
+            } else if calls.contains(&var) {
+                format!(
+                    "parameter `{{{param}}}` of {here} would shadow `{var}`, the answer of its call to a service"
+                )
+            } else if seen.contains(&var) {
+                format!("parameter `{{{param}}}` appears twice in {here}")
+            } else {
+                seen.push(var);
+                continue;
+            };
+            self.d.push(hint_err(
+                c.path.span.clone(),
+                msg,
+                "rename the parameter, for example `{order-id}`".into(),
+            ));
+            return;
         }
     }
 
@@ -559,36 +821,23 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn path_shape(&mut self, path: &Sp<String>, context: &str, params: bool) {
-        let p = &path.value;
-        let ok = p.starts_with('/')
-            && (p.len() == 1 || !p.ends_with('/'))
-            && !p.contains("//")
-            && p.split('/').skip(1).all(|seg| {
-                if params && seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
-                    return true;
-                }
-                !seg.is_empty()
-                    && seg.chars().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
-                    })
-            });
-        if !p.is_empty() && !ok {
-            let hint = if params {
-                "write `/segment/{param}`: lowercase segments, no trailing slash"
-            } else {
-                "write `/segment`: lowercase segments, no trailing slash, no parameters"
-            };
-            self.d.push(hint_err(
-                path.span.clone(),
-                format!("`{p}` is not a valid path in {context}"),
-                hint.into(),
-            ));
-        }
+    /// Reports a path of the wrong shape; true when the shape is fine (an empty path is
+    /// reported where it is read).
+    fn path_shape(&mut self, path: &Sp<String>, context: &str, params: Params) -> bool {
+        let Some(hint) = paths::shape_problem(&path.value, params) else {
+            return true;
+        };
+        self.d.push(hint_err(
+            path.span.clone(),
+            format!("`{}` is not a valid path in {context}", path.value),
+            hint,
+        ));
+        false
     }
 
     fn exposes(&mut self) {
         let bp = self.bp;
+        let bffs: Vec<&str> = bp.bffs.iter().map(|b| b.name.as_str()).collect();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for s in &bp.services {
             let exposes = s
@@ -600,7 +849,16 @@ impl<'a> Validator<'a> {
             for (ex, owner) in exposes {
                 let Some(ex) = ex else { continue };
                 let ctx = format!("`expose` of `{}`", owner.value);
-                self.path_shape(&ex.path, &ctx, false);
+                if self.path_shape(&ex.path, &ctx, Params::None)
+                    && let Some(clash) =
+                        paths::expose_clash(&ex.path.value, bp.auth.is_some(), &bffs)
+                {
+                    self.d.push(hint_err(
+                        ex.path.span.clone(),
+                        format!("path `{}` in {ctx} clashes with {clash}", ex.path.value),
+                        "choose another path".into(),
+                    ));
+                }
                 self.roles_ref(&ex.read, &ctx);
                 self.roles_ref(&ex.write, &ctx);
                 if ex.path.value.is_empty() {
@@ -720,9 +978,12 @@ impl<'a> Validator<'a> {
             }
             self.dup("route", b.routes.iter());
             self.dup("composition path", b.compositions.iter().map(|c| &c.path));
+            let mut handlers: BTreeMap<String, &str> = BTreeMap::new();
             for c in &b.compositions {
                 let cctx = format!("composition `{}` of {ctx}", c.path.value);
-                self.path_shape(&c.path, &cctx, true);
+                if self.path_shape(&c.path, &cctx, Params::Own) {
+                    self.composition_names(b, c, &mut handlers);
+                }
                 self.roles_ref(&c.read, &cctx);
                 let own_params: Vec<&str> = params(&c.path.value);
                 let mut earlier: Vec<&str> = Vec::new();
@@ -730,7 +991,19 @@ impl<'a> Validator<'a> {
                     let Some(svc) = self.service_ref(&call.service, &cctx) else {
                         continue;
                     };
-                    self.path_shape(&call.path, &cctx, true);
+                    // The answer has one member, and the handler one variable, per service.
+                    if earlier.contains(&svc.name.as_str()) {
+                        self.d.push(hint_err(
+                            call.service.span.clone(),
+                            format!("{cctx} calls service `{}` twice", svc.name.value),
+                            "its answer has one member per service: call each service once".into(),
+                        ));
+                        continue;
+                    }
+                    if !self.path_shape(&call.path, &cctx, Params::Call) {
+                        earlier.push(svc.name.as_str());
+                        continue;
+                    }
                     let base = call.path.value.split("/{").next().unwrap_or("");
                     if !exposed
                         .iter()
@@ -862,6 +1135,27 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// `name` and `name` + each suffix: the types generated for one blueprint type.
+fn typed(name: &str, suffixes: &[&str]) -> Vec<String> {
+    std::iter::once(name.to_string())
+        .chain(suffixes.iter().map(|s| format!("{name}{s}")))
+        .collect()
+}
+
+/// The enum types generated for the enum fields of `owner` (`Order` + `status` →
+/// `OrderStatus`, as the plan names them).
+fn enum_types(owner: &str, fields: &[Field]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| match &f.ty.value.kind {
+            Kind::Enum(_) => true,
+            Kind::List(inner) => matches!(inner.as_ref(), Kind::Enum(_)),
+            _ => false,
+        })
+        .map(|f| format!("{}{}", to_pascal(owner), to_pascal(&f.name.value)))
+        .collect()
 }
 
 /// The `{param}` names of a path, in order.
