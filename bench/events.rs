@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers;
+use e2e_kit::infra;
 use runtime::broker::{BrokerConfig, BrokerSource, event_subject};
 use runtime::consumer::{Consumer, Handler, Handlers, RecentIds, RetryPolicy};
 use runtime::messaging::{SharedBroker, ensure_schema};
@@ -41,19 +41,22 @@ async fn scalar(pool: &PgPool, sql: &str) -> i64 {
 }
 
 async fn run(kind: &str) {
-    let (_pg, port) = containers::postgres("bench").await;
-    let pool = PgPool::connect(&format!(
-        "postgres://postgres:postgres@127.0.0.1:{port}/bench"
-    ))
-    .await
-    .expect("pool");
+    let pg = infra::postgres(&["bench".into()]).await.expect("postgres");
+    let pool = PgPool::connect(&format!("{}/bench", pg.url))
+        .await
+        .expect("pool");
     ensure_schema(&pool).await.expect("schema");
     sqlx::query("CREATE TABLE effects (event_id UUID PRIMARY KEY)")
         .execute(&pool)
         .await
         .expect("effects");
-    let (_broker, url) = containers::broker(kind).await;
-    let config = BrokerConfig::new(kind, &url, SYSTEM, vec![(GROUP.into(), EVENT.into())]);
+    let broker = infra::broker(kind).await.expect("broker");
+    let config = BrokerConfig::new(
+        kind,
+        &broker.url,
+        SYSTEM,
+        vec![(GROUP.into(), EVENT.into())],
+    );
 
     let started = Instant::now();
     for chunk in 0..N / 100 {

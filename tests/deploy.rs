@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers;
+use e2e_kit::infra;
 use msa_gen_tests::{free_port, target_dir};
 
 fn blueprints() -> Vec<(String, String)> {
@@ -116,7 +116,7 @@ async fn the_prebuilt_stage_packages_a_working_service() {
         "image {tag}: {:.1} MB (debug binary on {base})",
         size as f64 / 1e6
     );
-    let (_pg, pg_port) = containers::postgres("orders").await;
+    let pg = infra::postgres(&["orders".into()]).await.expect("postgres");
     let port = free_port();
     let name = format!("msa-gen-orders-{}", std::process::id());
     let id = docker(&[
@@ -129,7 +129,7 @@ async fn the_prebuilt_stage_packages_a_working_service() {
         "host",
         "--read-only",
         "-e",
-        &format!("DATABASE_URL=postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"),
+        &format!("DATABASE_URL={}/orders", pg.url),
         "-e",
         &format!("APP_PORT={port}"),
         "-e",
@@ -306,7 +306,10 @@ async fn the_compose_stack_starts_and_the_gateway_answers() {
         ]);
     }
     let (gateway, prometheus) = (free_port(), free_port());
-    let image = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    let image = |var: &str, default: &str| {
+        let (name, tag) = infra::image(var, default);
+        format!("{name}:{tag}")
+    };
     let project = ComposeProject {
         dir: ws.clone(),
         name: format!("msa{}", std::process::id()),

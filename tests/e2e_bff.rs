@@ -19,9 +19,10 @@
 
 use std::time::{Duration, Instant};
 
+use e2e_kit::infra;
 use msa_gen_tests::browser::Browser;
-use msa_gen_tests::containers::{self, spawn_with, wait_ready};
 use msa_gen_tests::free_port;
+use msa_gen_tests::processes::{spawn_with, wait_ready};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -40,16 +41,13 @@ async fn web_bff_composes_order_details() {
             "web-bff",
         ],
     );
-    let (_pg, pg_port) = containers::postgres("orders").await;
-    let (_nats, nats) = containers::broker("nats").await;
-    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
-    let admin_db = sqlx::PgPool::connect(&db("orders")).await.expect("db");
-    for name in ["customers", "order_history", "auth", "products"] {
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin_db)
-            .await
-            .expect("database");
-    }
+    let databases = ["orders", "customers", "order_history", "auth", "products"];
+    let pg = infra::postgres(&databases.map(String::from))
+        .await
+        .expect("postgres");
+    let nats_service = infra::broker("nats").await.expect("nats");
+    let nats = &nats_service.url;
+    let db = |name: &str| format!("{}/{name}", pg.url);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -79,14 +77,14 @@ async fn web_bff_composes_order_details() {
         env
     }
     let common = |extra: &[(&'static str, String)]| common(registry_port, auth_port, extra);
-    let mut registry = spawn_with(&ws, "registry", registry_port, "", &nats, &[]);
-    wait_ready(&http, registry_port, &mut registry).await;
+    let mut registry = spawn_with(&ws, "registry", registry_port, "", nats, &[]);
+    wait_ready(&http, &mut registry).await;
     let mut auth = spawn_with(
         &ws,
         "auth",
         auth_port,
         &db("auth"),
-        &nats,
+        nats,
         &common(&[("APP_ADMIN_PASSWORD", "admin-secret-3".into())]),
     );
     let mut orders = spawn_with(
@@ -94,7 +92,7 @@ async fn web_bff_composes_order_details() {
         "orders",
         orders_port,
         &db("orders"),
-        &nats,
+        nats,
         &common(&[]),
     );
     let mut customers = spawn_with(
@@ -102,7 +100,7 @@ async fn web_bff_composes_order_details() {
         "customers",
         customers_port,
         &db("customers"),
-        &nats,
+        nats,
         &common(&[]),
     );
     let mut history = spawn_with(
@@ -110,7 +108,7 @@ async fn web_bff_composes_order_details() {
         "order-history",
         history_port,
         &db("order_history"),
-        &nats,
+        nats,
         &common(&[]),
     );
     let mut products = spawn_with(
@@ -118,31 +116,31 @@ async fn web_bff_composes_order_details() {
         "products",
         products_port,
         &db("products"),
-        &nats,
+        nats,
         &common(&[]),
     );
-    let mut gateway = spawn_with(&ws, "gateway", gateway_port, "", &nats, &common(&[]));
+    let mut gateway = spawn_with(&ws, "gateway", gateway_port, "", nats, &common(&[]));
     let mut bff = spawn_with(
         &ws,
         "web-bff",
         bff_port,
         "",
-        &nats,
+        nats,
         &common(&[
             ("APP_CALL_TIMEOUT_MS", "700".into()),
             ("APP_CALL_RETRIES", "0".into()),
         ]),
     );
-    for (port, p) in [
-        (auth_port, &mut auth),
-        (orders_port, &mut orders),
-        (customers_port, &mut customers),
-        (history_port, &mut history),
-        (products_port, &mut products),
-        (gateway_port, &mut gateway),
-        (bff_port, &mut bff),
+    for p in [
+        &mut auth,
+        &mut orders,
+        &mut customers,
+        &mut history,
+        &mut products,
+        &mut gateway,
+        &mut bff,
     ] {
-        wait_ready(&http, port, p).await;
+        wait_ready(&http, p).await;
     }
     // The first admin (every role) appears just after the auth service starts.
     let mut token = String::new();
@@ -330,7 +328,7 @@ async fn web_bff_composes_order_details() {
     drop(browser);
 
     // One service down: null and a warning, not a failed request.
-    history.signal("-KILL");
+    history.kill();
     let (status, warnings, body) = details(direct.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["order-history"].is_null(), "{body}");
@@ -341,11 +339,11 @@ async fn web_bff_composes_order_details() {
     );
 
     // One service frozen: its call times out (700 ms), the rest answers.
-    customers.signal("-STOP");
+    customers.signal("-STOP").expect("SIGSTOP");
     let started = Instant::now();
     let (status, warnings, body) = details(direct.clone()).await;
     let took = started.elapsed();
-    customers.signal("-CONT");
+    customers.signal("-CONT").expect("SIGCONT");
     assert_eq!(status, StatusCode::OK);
     assert!(body["customers"].is_null(), "{body}");
     assert_eq!(body["orders"]["id"], json!(order_id));

@@ -6,32 +6,14 @@
 //! The Postgres image comes from `MSA_IMAGE_POSTGRES` (default: the official `postgres:16-alpine`;
 //! `tests/images/provision.sh` builds a local one offline).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers::{self, Process};
+use e2e_kit::infra;
+use e2e_kit::process::{Instance, Launch};
+use msa_gen_tests::processes::wait_ready;
 use msa_gen_tests::{cargo, dangling_refs, free_port, generated, target_dir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn wait_until_ready(http: &reqwest::Client, base: &str, service: &mut Process) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = service.0.try_wait() {
-            panic!("the service exited early with {status}");
-        }
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
-            && r.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service was not ready in 60s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn problem_field(body: &Value) -> &str {
     body["errors"][0]["field"].as_str().unwrap_or_default()
@@ -43,28 +25,31 @@ async fn notes_service_does_crud_against_real_postgres() {
     cargo(&ws, &["build", "-p", "notes"]);
     let binary = target_dir().join("debug").join("notes");
 
-    let (pg, pg_port) = containers::postgres("notes").await;
-    let db_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/notes");
+    let pg = infra::postgres(&["notes".into()]).await.expect("postgres");
 
     let port = free_port();
-    let mut service = Process(
-        Command::new(&binary)
-            .current_dir(&ws)
-            .env("DATABASE_URL", &db_url)
-            .env("APP_PORT", port.to_string())
-            .env("APP_HOST", "127.0.0.1")
-            .env("APP_DATABASE_WAIT_SECS", "5")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the notes binary"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("DATABASE_URL", format!("{}/notes", pg.url)),
+        ("APP_PORT", port.to_string()),
+        ("APP_HOST", "127.0.0.1".into()),
+        ("APP_DATABASE_WAIT_SECS", "5".into()),
+    ];
+    let mut service = Instance::start(Launch {
+        binary,
+        args: Vec::new(),
+        workspace: ws.clone(),
+        label: "notes".into(),
+        port,
+        env: env.map(|(k, v)| (k.to_string(), v)).to_vec(),
+        log: None,
+    })
+    .expect("start the notes binary");
+    let base = service.url();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    wait_until_ready(&http, &base, &mut service).await;
+    wait_ready(&http, &mut service).await;
 
     // Empty list.
     let r = http
@@ -383,17 +368,10 @@ async fn notes_service_does_crud_against_real_postgres() {
     );
 
     // Graceful shutdown on SIGTERM: exit code 0.
-    let pid = service.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    service.signal("-TERM").expect("SIGTERM");
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(s) = service.0.try_wait().expect("wait") {
+        if let Some(s) = service.exit_status() {
             break s;
         }
         assert!(Instant::now() < deadline, "no exit within 15s of SIGTERM");
@@ -454,12 +432,10 @@ async fn migrations_upgrade_a_database_with_rows() {
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[0], migrations_of(&first, "notes")[0], "0001 unchanged");
 
-    let (_pg, pg_port) = containers::postgres("notes").await;
-    let pool = sqlx::PgPool::connect(&format!(
-        "postgres://postgres:postgres@127.0.0.1:{pg_port}/notes"
-    ))
-    .await
-    .expect("db");
+    let pg = infra::postgres(&["notes".into()]).await.expect("postgres");
+    let pool = sqlx::PgPool::connect(&format!("{}/notes", pg.url))
+        .await
+        .expect("db");
     sqlx::raw_sql(&all[0].1)
         .execute(&pool)
         .await

@@ -14,8 +14,9 @@
 
 use std::time::Duration;
 
-use msa_gen_tests::containers::{self, spawn_with, wait_ready};
+use e2e_kit::infra;
 use msa_gen_tests::free_port;
+use msa_gen_tests::processes::{spawn_with, wait_ready};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -90,16 +91,16 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carts_are_event_sourced() {
     let ws = msa_gen_tests::shop("nats", &["carts"]);
-    let (_pg, pg_port) = containers::postgres("carts").await;
-    let (_nats, nats_url) = containers::broker("nats").await;
+    let pg = infra::postgres(&["carts".into()]).await.expect("postgres");
+    let nats = infra::broker("nats").await.expect("nats");
     let port = free_port();
-    let db = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/carts");
+    let db = format!("{}/carts", pg.url);
     let mut carts = spawn_with(
         &ws,
         "carts",
         port,
         &db,
-        &nats_url,
+        &nats.url,
         &[
             ("APP_AUTH_URL", "none".into()),
             ("APP_SNAPSHOT_EVERY", "3".into()),
@@ -109,7 +110,7 @@ async fn carts_are_event_sourced() {
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");
-    wait_ready(&http, port, &mut carts).await;
+    wait_ready(&http, &mut carts).await;
     let api = Carts {
         http: http.clone(),
         base: format!("http://127.0.0.1:{port}"),

@@ -14,25 +14,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers;
+use e2e_kit::infra;
 use runtime::broker::{BrokerConfig, BrokerSource, Outgoing, dead_letter_subject, event_subject};
 use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
 use runtime::messaging::{SharedBroker, ensure_schema};
 use sqlx::PgPool;
-use testcontainers::{ContainerAsync, GenericImage};
 use tokio::sync::watch;
 
 const SYSTEM: &str = "it";
 const GROUP: &str = "ledger";
 const EVENT: &str = "AmountBooked";
-
-async fn postgres() -> (ContainerAsync<GenericImage>, String) {
-    let (pg, port) = containers::postgres("events").await;
-    (
-        pg,
-        format!("postgres://postgres:postgres@127.0.0.1:{port}/events"),
-    )
-}
 
 /// The effect of the test's handler: one row per handled event (no uniqueness, so a second
 /// effect would show as a second row).
@@ -197,13 +188,15 @@ async fn dead_letters(pool: &PgPool, group: &str) -> Vec<(String, i32)> {
 }
 
 async fn guarantees_hold(kind: &str) {
-    let (_pg, db_url) = postgres().await;
-    let pool = PgPool::connect(&db_url).await.expect("pool");
+    let pg = infra::postgres(&["events".into()]).await.expect("postgres");
+    let pool = PgPool::connect(&format!("{}/events", pg.url))
+        .await
+        .expect("pool");
     prepare(&pool).await;
-    let (broker_container, broker_url) = containers::broker(kind).await;
+    let broker = infra::broker(kind).await.expect("broker");
     let mut config = BrokerConfig::new(
         kind,
-        &broker_url,
+        &broker.url,
         SYSTEM,
         vec![(GROUP.into(), EVENT.into()), (AUDITOR.into(), EVENT.into())],
     );
@@ -218,14 +211,14 @@ async fn guarantees_hold(kind: &str) {
     assert_eq!(runtime::outbox::pending(&pool).await.expect("pending"), 0);
 
     // 2. Broker down while producers keep committing; then up again: nothing lost, nothing twice.
-    broker_container.stop().await.expect("stop broker");
+    broker.stop().await.expect("stop broker");
     commit_events(&pool, 200, 150).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         runtime::outbox::pending(&pool).await.expect("pending") > 0,
         "events wait in the outbox while the broker is down"
     );
-    broker_container.start().await.expect("start broker");
+    broker.start().await.expect("start broker");
     wait_for_effects(&pool, 350, "after a broker restart").await;
 
     // 3. The consumer killed mid-stream (its deliveries unacknowledged), then started again.

@@ -21,8 +21,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use e2e_kit::infra;
+use e2e_kit::process::Instance;
 use msa_gen_tests::free_port;
+use msa_gen_tests::processes::{self, spawn_with, wait_ready};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -39,7 +41,7 @@ struct Shop {
 }
 
 impl Shop {
-    fn orders(&self, ws: &Path, port: u16) -> Process {
+    fn orders(&self, ws: &Path, port: u16) -> Instance {
         spawn_with(
             ws,
             "orders",
@@ -135,7 +137,7 @@ impl Shop {
 }
 
 async fn requests_served(http: &reqwest::Client, port: u16) -> u64 {
-    let text = containers::metrics(http, port).await;
+    let text = processes::metrics(http, port).await;
     text.lines()
         .filter(|l| l.starts_with("http_requests_total{") && l.contains("route=\"/orders/{id}\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -148,16 +150,9 @@ async fn gateway_and_registry_keep_requests_flowing() {
         "nats",
         &["registry", "gateway", "auth", "config-server", "orders"],
     );
-    let (_pg, pg_port) = containers::postgres("orders").await;
-    let admin_db = sqlx::PgPool::connect(&format!(
-        "postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"
-    ))
-    .await
-    .expect("db");
-    sqlx::query("CREATE DATABASE auth")
-        .execute(&admin_db)
+    let pg = infra::postgres(&["orders".into(), "auth".into()])
         .await
-        .expect("auth database");
+        .expect("postgres");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -166,7 +161,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         http: http.clone(),
         registry: free_port(),
         gateway: free_port(),
-        db: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/orders"),
+        db: format!("{}/orders", pg.url),
         token: String::new(),
         auth: free_port(),
     };
@@ -180,7 +175,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         NO_BROKER,
         std::slice::from_ref(&heartbeat),
     );
-    wait_ready(&http, shop.registry, &mut registry).await;
+    wait_ready(&http, &mut registry).await;
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = shop.orders(&ws, port_a);
     let mut b = shop.orders(&ws, port_b);
@@ -188,7 +183,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         &ws,
         "auth",
         auth_port,
-        &format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/auth"),
+        &format!("{}/auth", pg.url),
         NO_BROKER,
         &[
             (
@@ -219,10 +214,10 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("APP_BREAKER_OPEN_MS", "2000".into()),
         ],
     );
-    wait_ready(&http, port_a, &mut a).await;
-    wait_ready(&http, port_b, &mut b).await;
-    wait_ready(&http, shop.gateway, &mut gateway).await;
-    wait_ready(&http, auth_port, &mut auth).await;
+    wait_ready(&http, &mut a).await;
+    wait_ready(&http, &mut b).await;
+    wait_ready(&http, &mut gateway).await;
+    wait_ready(&http, &mut auth).await;
     shop.wait_instances(2, Duration::from_secs(10), "both register")
         .await;
 
@@ -497,7 +492,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
 
     // The service is back: after the open period, probes close the breaker.
     let mut b = shop.orders(&ws, port_b);
-    wait_ready(&http, port_b, &mut b).await;
+    wait_ready(&http, &mut b).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if shop.get(&path).await.status() == StatusCode::OK {
@@ -509,7 +504,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
     for _ in 0..4 {
         assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
     }
-    let metrics = containers::metrics(&http, shop.gateway).await;
+    let metrics = processes::metrics(&http, shop.gateway).await;
     assert!(
         metrics.contains("gateway_breaker_state{service=\"orders\"} 0"),
         "{metrics}"
@@ -543,7 +538,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
     // SIGTERM: deregistered at once, not after 3 missed heartbeats.
     shop.wait_instances(1, Duration::from_secs(5), "b registered again")
         .await;
-    b.signal("-TERM");
+    b.signal("-TERM").expect("SIGTERM");
     let gone = shop
         .wait_instances(0, Duration::from_secs(5), "graceful deregistration")
         .await;
@@ -570,7 +565,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         NO_BROKER,
         &[("APP_SERVE_DIR", served.display().to_string())],
     );
-    wait_ready(&http, config_port, &mut config_server).await;
+    wait_ready(&http, &mut config_server).await;
     let port_c = free_port();
     let mut c = spawn_with(
         &ws,
@@ -589,7 +584,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ),
         ],
     );
-    wait_ready(&http, port_c, &mut c).await;
+    wait_ready(&http, &mut c).await;
     let greeting = || async {
         let v: serde_json::Value = http
             .get(format!("http://127.0.0.1:{port_c}/admin/config"))
@@ -638,7 +633,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
         ],
     );
-    wait_ready(&http, live_port, &mut live).await;
+    wait_ready(&http, &mut live).await;
     let live_get = || async {
         http.get(format!("http://127.0.0.1:{live_port}/orders"))
             .bearer_auth(&shop.token)
@@ -680,14 +675,11 @@ async fn gateway_and_registry_keep_requests_flowing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_sessions_are_revoked_at_once() {
     let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "auth", "orders"]);
-    let (_pg, pg_port) = containers::postgres("orders").await;
-    let (_redis, redis_url) = containers::redis().await;
-    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
-    let admin_db = sqlx::PgPool::connect(&db("orders")).await.expect("db");
-    sqlx::query("CREATE DATABASE auth")
-        .execute(&admin_db)
+    let pg = infra::postgres(&["orders".into(), "auth".into()])
         .await
-        .expect("auth database");
+        .expect("postgres");
+    let redis = infra::redis().await.expect("redis");
+    let db = |name: &str| format!("{}/{name}", pg.url);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -706,10 +698,10 @@ async fn redis_sessions_are_revoked_at_once() {
     );
     let sessions = [
         ("APP_SESSIONS", "redis".to_string()),
-        ("APP_REDIS_URL", redis_url),
+        ("APP_REDIS_URL", redis.url.clone()),
     ];
     let mut registry = spawn_with(&ws, "registry", shop.registry, "", NO_BROKER, &[]);
-    wait_ready(&http, shop.registry, &mut registry).await;
+    wait_ready(&http, &mut registry).await;
     let orders_port = free_port();
     let mut orders = shop.orders(&ws, orders_port);
     let mut auth = spawn_with(
@@ -738,9 +730,9 @@ async fn redis_sessions_are_revoked_at_once() {
             sessions[1].clone(),
         ],
     );
-    wait_ready(&http, orders_port, &mut orders).await;
-    wait_ready(&http, shop.auth, &mut auth).await;
-    wait_ready(&http, shop.gateway, &mut gateway).await;
+    wait_ready(&http, &mut orders).await;
+    wait_ready(&http, &mut auth).await;
+    wait_ready(&http, &mut gateway).await;
     shop.wait_instances(1, Duration::from_secs(10), "orders registers")
         .await;
 

@@ -19,8 +19,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers::{self, Process, spawn_with, wait_ready};
+use e2e_kit::infra;
+use e2e_kit::process::Instance;
 use msa_gen_tests::free_port;
+use msa_gen_tests::processes::{self, spawn_with, wait_ready};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -121,7 +123,7 @@ impl Shop {
     }
 }
 
-fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
+fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Instance {
     spawn_with(
         ws,
         name,
@@ -140,14 +142,13 @@ fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Process {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn place_order_saga() {
     let ws = msa_gen_tests::shop("nats", &["orders", "customers"]);
-    let (_pg, pg_port) = containers::postgres("orders").await;
-    let (_nats, nats) = containers::broker("nats").await;
-    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
-    let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
-    sqlx::query("CREATE DATABASE customers")
-        .execute(&orders_db)
+    let pg = infra::postgres(&["orders".into(), "customers".into()])
         .await
-        .expect("customers db");
+        .expect("postgres");
+    let nats_service = infra::broker("nats").await.expect("nats");
+    let nats = &nats_service.url;
+    let db = |name: &str| format!("{}/{name}", pg.url);
+    let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -157,10 +158,10 @@ async fn place_order_saga() {
         orders: free_port(),
         customers: free_port(),
     };
-    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
-    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
-    wait_ready(&shop.http, shop.orders, &mut orders).await;
-    wait_ready(&shop.http, shop.customers, &mut customers).await;
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), nats);
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), nats);
+    wait_ready(&shop.http, &mut orders).await;
+    wait_ready(&shop.http, &mut customers).await;
     let customers_db = PgPool::connect(&db("customers")).await.expect("db");
 
     // Approve and reject paths.
@@ -234,8 +235,8 @@ async fn place_order_saga() {
         .settled(&[late], Duration::from_millis(TIMEOUT_MS * 4))
         .await;
     assert_eq!(done[&late], ("rejected".to_string(), json!("timed out")));
-    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
-    wait_ready(&shop.http, shop.customers, &mut customers).await;
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), nats);
+    wait_ready(&shop.http, &mut customers).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // Both events reach customers, in either order; the step is undone or never done.
@@ -264,8 +265,8 @@ async fn place_order_saga() {
         pending.push(shop.order(carol, "10.00", None).await);
     }
     drop(orders); // killed (SIGKILL) and reaped
-    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
-    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), nats);
+    wait_ready(&shop.http, &mut orders).await;
     let done = shop.settled(&pending, Duration::from_secs(30)).await;
     assert!(done.values().all(|(s, _)| s == "approved"), "{done:?}");
     assert_eq!(shop.reserved(carol).await, Decimal::new(10000, 2));
@@ -323,7 +324,7 @@ async fn place_order_saga() {
         rejected > 0,
         "the limits were reached, some orders were refused"
     );
-    let metrics = containers::metrics(&shop.http, shop.orders).await;
+    let metrics = processes::metrics(&shop.http, shop.orders).await;
     assert!(
         metrics.contains("sagas_completed_total{saga=\"place-order\"}"),
         "saga metrics"
@@ -372,16 +373,12 @@ impl Shop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_saga() {
     let ws = msa_gen_tests::shop("nats", &["orders", "customers", "payments"]);
-    let (_pg, pg_port) = containers::postgres("orders").await;
-    let (_nats, nats) = containers::broker("nats").await;
-    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
-    let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
-    for name in ["customers", "payments"] {
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&orders_db)
-            .await
-            .expect("database");
-    }
+    let pg = infra::postgres(&["orders".into(), "customers".into(), "payments".into()])
+        .await
+        .expect("postgres");
+    let nats_service = infra::broker("nats").await.expect("nats");
+    let nats = &nats_service.url;
+    let db = |name: &str| format!("{}/{name}", pg.url);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -392,12 +389,12 @@ async fn checkout_saga() {
         customers: free_port(),
     };
     let payments_port = free_port();
-    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
-    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), &nats);
-    let mut payments = start(&ws, "payments", payments_port, &db("payments"), &nats);
-    wait_ready(&shop.http, shop.orders, &mut orders).await;
-    wait_ready(&shop.http, shop.customers, &mut customers).await;
-    wait_ready(&shop.http, payments_port, &mut payments).await;
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), nats);
+    let mut customers = start(&ws, "customers", shop.customers, &db("customers"), nats);
+    let mut payments = start(&ws, "payments", payments_port, &db("payments"), nats);
+    wait_ready(&shop.http, &mut orders).await;
+    wait_ready(&shop.http, &mut customers).await;
+    wait_ready(&shop.http, &mut payments).await;
 
     // Success.
     let ada = shop.customer("100.00").await;
@@ -453,8 +450,8 @@ async fn checkout_saga() {
         pending.push(shop.checkout(bob, "10.00").await);
     }
     drop(orders); // killed (SIGKILL) and reaped
-    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), &nats);
-    wait_ready(&shop.http, shop.orders, &mut orders).await;
+    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), nats);
+    wait_ready(&shop.http, &mut orders).await;
     let done = shop.settled(&pending, Duration::from_secs(30)).await;
     assert!(done.values().all(|(s, _)| s == "approved"), "{done:?}");
     assert_eq!(shop.reserved(bob).await, Decimal::new(8000, 2));
@@ -471,8 +468,8 @@ async fn checkout_saga() {
     );
     let (instance, _) = shop.history("checkout", late).await;
     assert_eq!(instance["status"], "compensating", "{instance}");
-    let mut payments = start(&ws, "payments", payments_port, &db("payments"), &nats);
-    wait_ready(&shop.http, payments_port, &mut payments).await;
+    let mut payments = start(&ws, "payments", payments_port, &db("payments"), nats);
+    wait_ready(&shop.http, &mut payments).await;
     let done = shop.settled(&[late], Duration::from_secs(30)).await;
     assert_eq!(done[&late], ("rejected".to_string(), json!("timed out")));
     let (instance, entries) = shop.history("checkout", late).await;

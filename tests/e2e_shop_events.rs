@@ -14,15 +14,15 @@
 //!   stopping.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msa_gen_tests::containers::{self, Process, spawn, spawn_with, wait_ready};
+use e2e_kit::infra;
+use e2e_kit::process::{Instance, Launch};
+use msa_gen_tests::processes::{self, spawn, spawn_with, wait_ready};
 use msa_gen_tests::{cargo, free_port};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
-use testcontainers::{ContainerAsync, GenericImage};
 
 const SERVICES: [&str; 4] = ["orders", "customers", "order-history", "notifications"];
 
@@ -34,22 +34,6 @@ fn build_shop(broker: &str) -> PathBuf {
         cargo(&ws, &["test", "-p", "contracts"]);
     }
     ws
-}
-
-async fn start_postgres() -> (ContainerAsync<GenericImage>, u16) {
-    let (pg, port) = containers::postgres("orders").await;
-    let pool = PgPool::connect(&format!(
-        "postgres://postgres:postgres@127.0.0.1:{port}/orders"
-    ))
-    .await
-    .expect("orders database");
-    for db in ["customers", "order_history"] {
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&pool)
-            .await
-            .expect("service database");
-    }
-    (pg, port)
 }
 
 async fn create_order(http: &reqwest::Client, port: u16) -> uuid::Uuid {
@@ -113,9 +97,12 @@ async fn wait_received(orders_db: &PgPool, customers_db: &PgPool, want: &[uuid::
 
 async fn order_created_reaches_customers(broker: &str) {
     let ws = build_shop(broker);
-    let (_pg, pg_port) = start_postgres().await;
-    let (_broker, broker_url) = containers::broker(broker).await;
-    let db = |name: &str| format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/{name}");
+    let pg = infra::postgres(&["orders".into(), "customers".into(), "order_history".into()])
+        .await
+        .expect("postgres");
+    let broker_service = infra::broker(broker).await.expect("broker");
+    let broker_url = &broker_service.url;
+    let db = |name: &str| format!("{}/{name}", pg.url);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -124,37 +111,37 @@ async fn order_created_reaches_customers(broker: &str) {
         (free_port(), free_port(), free_port(), free_port());
     let smtp_log = ws.join("smtp.log");
     let (_smtp, smtp_port) = start_smtp(&smtp_log).await;
-    let mut orders = spawn(&ws, "orders", orders_port, &db("orders"), &broker_url);
+    let mut orders = spawn(&ws, "orders", orders_port, &db("orders"), broker_url);
     let mut customers = spawn(
         &ws,
         "customers",
         customers_port,
         &db("customers"),
-        &broker_url,
+        broker_url,
     );
     let mut history = spawn(
         &ws,
         "order-history",
         history_port,
         &db("order_history"),
-        &broker_url,
+        broker_url,
     );
     let mut notifications = spawn_with(
         &ws,
         "notifications",
         notifications_port,
         "",
-        &broker_url,
+        broker_url,
         &[
             ("APP_MAIL_SENDER", "smtp".to_string()),
             ("APP_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}")),
             ("APP_MAIL_TO", "shop@example.com".to_string()),
         ],
     );
-    wait_ready(&http, orders_port, &mut orders).await;
-    wait_ready(&http, customers_port, &mut customers).await;
-    wait_ready(&http, history_port, &mut history).await;
-    wait_ready(&http, notifications_port, &mut notifications).await;
+    wait_ready(&http, &mut orders).await;
+    wait_ready(&http, &mut customers).await;
+    wait_ready(&http, &mut history).await;
+    wait_ready(&http, &mut notifications).await;
     let orders_db = PgPool::connect(&db("orders")).await.expect("orders db");
     let customers_db = PgPool::connect(&db("customers"))
         .await
@@ -173,9 +160,9 @@ async fn order_created_reaches_customers(broker: &str) {
         "customers",
         customers_port,
         &db("customers"),
-        &broker_url,
+        broker_url,
     );
-    wait_ready(&http, customers_port, &mut customers).await;
+    wait_ready(&http, &mut customers).await;
     wait_received(&orders_db, &customers_db, &created).await;
 
     let dead: serde_json::Value = http
@@ -189,19 +176,19 @@ async fn order_created_reaches_customers(broker: &str) {
         .await
         .expect("json");
     assert_eq!(dead, json!([]), "no dead letters on the happy path");
-    let metrics = containers::metrics(&http, orders_port).await;
+    let metrics = processes::metrics(&http, orders_port).await;
     assert!(metrics.contains("outbox_published_total"), "{metrics}");
 
     let history_db = PgPool::connect(&db("order_history"))
         .await
         .expect("order-history db");
     rebuild_restores_the_view(&http, orders_port, history_port, &history_db, created.len()).await;
-    let lag = containers::metrics(&http, history_port).await;
+    let lag = processes::metrics(&http, history_port).await;
     assert!(
         lag.contains("projection_lag_seconds{view=\"OrderSummary\"}"),
         "{lag}"
     );
-    notifications_mail_once(&http, broker, &broker_url, notifications_port, &smtp_log).await;
+    notifications_mail_once(&http, broker, broker_url, notifications_port, &smtp_log).await;
 }
 
 /// `(id, customer id, total)` of every order, and of every order-history row, each sorted.
@@ -309,37 +296,39 @@ async fn rebuild_restores_the_view(
     wait_history_matches(http, orders_port, history_port).await;
 }
 
-/// Python's standard-library SMTP server, printing every mail it receives to `log`.
-async fn start_smtp(log: &Path) -> (Process, u16) {
+/// Python's standard-library SMTP server, printing every mail it receives to `log` (a fresh
+/// file).
+async fn start_smtp(log: &Path) -> (Instance, u16) {
     let port = free_port();
-    let out = std::fs::File::create(log).expect("smtp log");
-    let p = Process(
-        Command::new("python3")
-            .args([
-                "-u",
-                "-W",
-                "ignore",
-                "-m",
-                "smtpd",
-                "-n",
-                "-c",
-                "DebuggingServer",
-            ])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m smtpd"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let _ = std::fs::remove_file(log);
+    let args = [
+        "-u",
+        "-W",
+        "ignore",
+        "-m",
+        "smtpd",
+        "-n",
+        "-c",
+        "DebuggingServer",
+    ];
+    let smtpd = Instance::start(Launch {
+        binary: "python3".into(),
+        args: args
+            .map(String::from)
+            .into_iter()
+            .chain([format!("127.0.0.1:{port}")])
+            .collect(),
+        workspace: log.parent().expect("log folder").to_path_buf(),
+        label: "smtpd".into(),
+        port,
+        env: Vec::new(),
+        log: Some(log.to_path_buf()),
+    })
+    .expect("python3 -m smtpd");
+    infra::wait_for_port(port, Duration::from_secs(20))
         .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "smtpd did not listen in 20s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (p, port)
+        .expect("smtpd listens");
+    (smtpd, port)
 }
 
 fn approved(event_id: uuid::Uuid, order: uuid::Uuid, version: u32) -> Vec<u8> {
@@ -411,7 +400,7 @@ async fn notifications_mail_once(
     );
     assert_eq!(log.matches(&subject(newer)).count(), 0, "{log}");
     assert_eq!(log.matches(&subject(c)).count(), 1, "{log}");
-    let metrics = containers::metrics(http, notifications_port).await;
+    let metrics = processes::metrics(http, notifications_port).await;
     assert!(
         metrics.contains(
             "events_dead_lettered_total{consumer=\"notifications\",event_type=\"OrderApproved\"} 1"

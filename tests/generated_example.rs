@@ -1,5 +1,7 @@
 //! `generated-example/` must be exactly what `msa-gen new blueprints/shop.toml` writes today.
-//! To refresh it: `bash tests/refresh-example.sh`.
+//! To refresh it: `bash tests/refresh-example.sh`. This pins every file of the shop byte for
+//! byte, and through `.msa-gen/manifest.json` the list of files and their ownership, so
+//! `golden.rs` keeps snapshots only of the variants the example does not cover.
 
 use std::collections::BTreeMap;
 use std::path::Path;

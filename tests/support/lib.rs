@@ -1,9 +1,13 @@
 //! Shared helpers of the end-to-end tests: where the repository and the shared target
-//! directory are, generating a workspace once per test process, running cargo in it, and the
-//! container images to use (from env vars whose defaults are the official images).
+//! directory are, generating a workspace once per test process, running cargo in it, and
+//! starting its binaries. Containers, images (from env vars whose defaults are the official
+//! images), free ports and process handling are the e2e kit's (`templates/crates/e2e-kit`),
+//! the same code every generated workspace's suite runs.
 
 pub mod browser;
-pub mod containers;
+pub mod processes;
+
+pub use e2e_kit::infra::free_port;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,18 +24,6 @@ pub fn repo() -> PathBuf {
 /// One target directory for every generated workspace, so dependencies build once.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
-}
-
-/// An image name from `var`, or the official `default`.
-pub fn image(var: &str, default: &str) -> (String, String) {
-    let full = std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string());
-    match full.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
-        _ => (full, "latest".to_string()),
-    }
 }
 
 /// Runs `cargo ARGS` in `dir` with the shared target directory; panics with its output on failure.
@@ -202,14 +194,6 @@ pub fn shop(broker: &str, packages: &[&str]) -> PathBuf {
         std::fs::copy(target_dir().join("debug").join(name), bin.join(name)).expect("copy binary");
     }
     ws
-}
-
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Every `$ref` of an OpenAPI document that does not resolve to a component.

@@ -165,15 +165,17 @@ impl System {
                         }
                     }
                     let label = format!("{}-{i}", p.name);
+                    let log = self.logs.join(format!("{label}.log"));
+                    let _ = std::fs::remove_file(&log);
                     let launch = Launch {
                         binary: bin.join(&p.name),
+                        args: Vec::new(),
                         workspace: workspace.to_path_buf(),
-                        log: self.logs.join(format!("{label}.log")),
+                        log: Some(log),
                         label,
                         port: *port,
                         env,
                     };
-                    let _ = std::fs::remove_file(&launch.log);
                     self.instances
                         .entry(p.name.clone())
                         .or_default()

@@ -13,7 +13,7 @@
 //! | [`manifest`] | the system description (shared with the generator) |
 //! | [`infra`] | Postgres, broker and Redis containers; images from env vars |
 //! | [`kafka`] | the official Kafka image as one KRaft node (shared with the generator) |
-//! | [`process`] | one instance of a workspace binary: start, log file, readiness, kill |
+//! | [`process`] | one instance of a workspace binary (or any command): start, log file, readiness, signals, kill |
 //! | [`boot`] | the system in dependency order, users per role |
 //! | [`checks`] | every check |
 

@@ -1,21 +1,25 @@
 //! One running instance of a workspace binary: started with its settings in the environment,
-//! its output in a log file, waited for until `/health/ready` answers, and killed when
-//! dropped (also when a check panics).
+//! its output in a log file, waited for until `/health/ready` answers, signalled (paused,
+//! stopped gracefully), and killed when dropped (also when a check panics).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to start an instance.
 #[derive(Debug, Clone)]
 pub struct Launch {
     pub binary: PathBuf,
+    /// Command-line arguments; workspace binaries take none (their settings come from `env`).
+    pub args: Vec<String>,
     pub workspace: PathBuf,
     /// `<name>-<n>`: the log file's name.
     pub label: String,
     pub port: u16,
     pub env: Vec<(String, String)>,
-    pub log: PathBuf,
+    /// The file its stdout and stderr are appended to (a line per start); `None`: stdout is
+    /// dropped and stderr is the caller's own (a test shows the process's errors inline).
+    pub log: Option<PathBuf>,
 }
 
 /// A running instance.
@@ -53,6 +57,32 @@ impl Instance {
         Ok(())
     }
 
+    /// Sends it `signal` as `kill` takes it: `-TERM` asks for a graceful shutdown, `-STOP`
+    /// and `-CONT` freeze and resume it, `-KILL` is a crash the instance does not reap (see
+    /// [`kill`](Self::kill)).
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| format!("{} is not running", self.launch.label))?;
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill {signal} {}: {e}", self.launch.label))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill {signal} {}: {status}", self.launch.label))
+        }
+    }
+
+    /// Its exit status once it has exited; `None` while it runs, and after [`kill`](Self::kill).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// Waits until `/health/ready` answers 200; an exit is an error at once.
     pub async fn wait_ready(
         &mut self,
@@ -62,13 +92,11 @@ impl Instance {
         let deadline = Instant::now() + within;
         let url = format!("{}/health/ready", self.url());
         loop {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
+            if let Some(status) = self.exit_status() {
                 return Err(format!(
-                    "{} exited with {status}; see {}",
+                    "{} exited with {status}{}",
                     self.launch.label,
-                    self.launch.log.display()
+                    self.see_log()
                 ));
             }
             if let Ok(r) = http.get(&url).send().await
@@ -78,13 +106,22 @@ impl Instance {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "{} not ready in {within:?}; see {}",
+                    "{} not ready in {within:?}{}",
                     self.launch.label,
-                    self.launch.log.display()
+                    self.see_log()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
+    }
+
+    /// `; see <log file>`, or nothing when the output is not kept in a file.
+    fn see_log(&self) -> String {
+        self.launch
+            .log
+            .as_ref()
+            .map(|log| format!("; see {}", log.display()))
+            .unwrap_or_default()
     }
 }
 
@@ -95,21 +132,28 @@ impl Drop for Instance {
 }
 
 fn spawn(launch: &Launch) -> Result<Child, String> {
-    use std::io::Write;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&launch.log)
-        .map_err(|e| format!("log file {}: {e}", launch.log.display()))?;
-    let _ = writeln!(log, "---- start {} on port {}", launch.label, launch.port);
-    let err = log
-        .try_clone()
-        .map_err(|e| format!("log file {}: {e}", launch.log.display()))?;
+    let (stdout, stderr) = match &launch.log {
+        Some(path) => {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("log file {}: {e}", path.display()))?;
+            let _ = writeln!(log, "---- start {} on port {}", launch.label, launch.port);
+            let err = log
+                .try_clone()
+                .map_err(|e| format!("log file {}: {e}", path.display()))?;
+            (Stdio::from(log), Stdio::from(err))
+        }
+        None => (Stdio::null(), Stdio::inherit()),
+    };
     Command::new(&launch.binary)
+        .args(&launch.args)
         .current_dir(&launch.workspace)
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(err))
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .map_err(|e| {
             format!(
