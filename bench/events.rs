@@ -52,7 +52,7 @@ async fn run(kind: &str) {
         .expect("effects");
     let broker = infra::broker(kind).await.expect("broker");
     let config = BrokerConfig::new(
-        kind,
+        kind.parse().expect("broker kind"),
         &broker.url,
         SYSTEM,
         vec![(GROUP.into(), EVENT.into())],

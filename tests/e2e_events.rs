@@ -195,7 +195,7 @@ async fn guarantees_hold(kind: &str) {
     prepare(&pool).await;
     let broker = infra::broker(kind).await.expect("broker");
     let mut config = BrokerConfig::new(
-        kind,
+        kind.parse().expect("broker kind"),
         &broker.url,
         SYSTEM,
         vec![(GROUP.into(), EVENT.into()), (AUDITOR.into(), EVENT.into())],

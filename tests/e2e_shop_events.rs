@@ -355,7 +355,7 @@ async fn notifications_mail_once(
 ) {
     use runtime::broker::{BrokerConfig, Outgoing, connect, event_subject};
     let config = BrokerConfig::new(
-        broker,
+        broker.parse().expect("broker kind"),
         broker_url,
         "shop",
         vec![("notifications".into(), "OrderApproved".into())],

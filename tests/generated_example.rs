@@ -58,9 +58,40 @@ fn generated_example_is_current() {
     for path in have.keys().filter(|p| !want.contains_key(*p)) {
         problems.push(format!("not generated any more: {path}"));
     }
+    if !problems.is_empty() && std::env::var_os("MSA_GEN_BLESS").is_some_and(|v| v == "1") {
+        bless(&repo.join("generated-example"), &want);
+        eprintln!(
+            "generated-example/ rewritten ({} files changed)",
+            problems.len()
+        );
+        return;
+    }
     assert!(
         problems.is_empty(),
-        "generated-example/ is stale; refresh it with `bash tests/refresh-example.sh`:\n{}",
+        "generated-example/ is stale; refresh it with `MSA_GEN_BLESS=1 cargo test -p msa-gen --test generated_example` (or `bash tests/refresh-example.sh`):\n{}",
         problems.join("\n")
     );
+}
+
+/// Rewrites `dir` as `want`, keeping its `Cargo.lock` (msa-gen does not write one).
+fn bless(dir: &Path, want: &BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap_or_default();
+        if name == "Cargo.lock" || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("remove");
+        } else {
+            std::fs::remove_file(&path).expect("remove");
+        }
+    }
+    for (rel, bytes) in want {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, bytes).expect("write");
+    }
 }

@@ -74,6 +74,12 @@ fn crud_files(files: &mut Vec<PlannedFile>, dir: &str, s: &ServiceView, ctx: &se
         "services/crud/logic_mod.rs.tera",
         ctx,
     ));
+    files.push(template(
+        format!("{dir}/src/logic/state.rs"),
+        Ownership::User,
+        "services/crud/logic_state.rs.tera",
+        ctx,
+    ));
     for e in &s.entities {
         let ectx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "entity": e });
         files.push(template(
@@ -247,6 +253,14 @@ pub fn service_files(files: &mut Vec<PlannedFile>, s: &ServiceView) {
         "config/service.toml.tera",
         &ctx,
     ));
+    if s.serves_api {
+        files.push(template(
+            format!("{dir}/src/routes.rs"),
+            Ownership::User,
+            "services/routes.rs.tera",
+            &ctx,
+        ));
+    }
     match s.style {
         Style::Worker => files.push(template(
             format!("{dir}/src/main.rs"),

@@ -17,6 +17,8 @@ pub struct MessagingView {
     pub broker: Broker,
     /// The broker as booleans (config comments differ per broker).
     pub broker_is: BrokerIs,
+    /// The runtime's `broker::BrokerKind` variant (`Nats`).
+    pub broker_variant: &'static str,
     /// The local development broker URL of the service's config.
     pub broker_url: &'static str,
     pub publishes: Vec<String>,
@@ -222,6 +224,11 @@ pub fn messaging_view(
         broker: bp.platform.broker.value,
         broker_is: bp.platform.broker.value.into(),
         broker_url: local_broker_url(bp.platform.broker.value),
+        broker_variant: match bp.platform.broker.value {
+            Broker::Rabbitmq => "Rabbitmq",
+            Broker::Kafka => "Kafka",
+            Broker::Nats | Broker::None => "Nats",
+        },
         publishes: if in_tx {
             s.publishes.iter().map(|p| p.value.clone()).collect()
         } else {

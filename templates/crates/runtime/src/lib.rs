@@ -72,7 +72,7 @@ pub mod web;
 pub use error::{ApiError, FieldError};
 pub use json::{ValidJson, ValidPath, ValidQuery};
 pub use paging::{Page, PageParams};
-pub use server::{Context, Messages, ServiceSpec, run, run_with_db};
+pub use server::{AuthSpec, Context, Messages, ServiceSpec, run, run_with_db};
 
 /// Re-exports the generated crates use, so their dependency lists stay short.
 pub mod reexports {

@@ -19,17 +19,24 @@ pub struct ServiceSpec {
     pub default_port: u16,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
-    /// With `[auth]`: the system name (the tokens' audience) and the auth service's default
-    /// URL; the service then checks tokens on its routes (see [`crate::auth`]).
-    pub auth: Option<(&'static str, &'static str)>,
+    /// With `[auth]`: the service checks tokens on its routes (see [`crate::auth`]).
+    pub auth: Option<AuthSpec>,
     /// Events the service publishes and consumes, when it has any.
     pub messaging: Option<Messages>,
 }
 
+/// How a service checks the tokens of its callers.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSpec {
+    /// The tokens' audience: the system name.
+    pub audience: &'static str,
+    /// The auth service's URL when no `auth-url` setting names one.
+    pub default_url: &'static str,
+}
+
 /// What a generated `main.rs` tells the runtime about the service's events.
 pub struct Messages {
-    /// `nats` or `rabbitmq`.
-    pub broker: &'static str,
+    pub broker: crate::broker::BrokerKind,
     /// The system name, prefix of every broker destination.
     pub system: &'static str,
     /// Every (consumer group, event type) of the system.
@@ -47,11 +54,7 @@ pub struct Messages {
 
 impl Messages {
     fn default_url(&self) -> &'static str {
-        match self.broker {
-            "rabbitmq" => "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "kafka" => "kafka://127.0.0.1:9092",
-            _ => "nats://127.0.0.1:4222",
-        }
+        self.broker.local_url()
     }
 }
 
@@ -220,7 +223,10 @@ async fn start(
     };
     let addr = format!("{}:{}", settings.host, settings.port);
     match spec.auth {
-        Some((audience, default_url)) => {
+        Some(AuthSpec {
+            audience,
+            default_url,
+        }) => {
             crate::auth::configure(&settings, audience, default_url);
         }
         None => crate::auth::configure_open(),

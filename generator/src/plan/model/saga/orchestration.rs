@@ -22,7 +22,7 @@ use super::choreography::{
 };
 use crate::blueprint::{Blueprint, FieldType, Kind, Saga, SagaStyle};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
-use crate::plan::model::field::{FieldView, field_view};
+use crate::plan::model::field::{FieldView, enum_name, field_view};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestrationView {
@@ -41,6 +41,9 @@ pub struct OrchestrationView {
     /// `order_id: row.id, customer_id: row.customer_id, …`
     pub data_from_row: Vec<super::choreography::FieldExpr>,
     pub running: String,
+    /// The running status as the Rust value of the entity's `status` field
+    /// (`crate::model::OrderStatus::Pending`).
+    pub running_value: String,
     pub success_status: String,
     pub failure_status: String,
     pub reason_column: bool,
@@ -112,6 +115,22 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
         failure_event,
     } = outcomes(bp, owner, entity)?;
     let own_id = format!("{}-id", to_kebab(&entity.name.value));
+    let running_value = {
+        let value = format!(
+            "crate::model::{}::{}",
+            enum_name(&entity.name.value, "status"),
+            to_pascal(&running)
+        );
+        let optional = entity
+            .fields
+            .iter()
+            .any(|f| f.name.value == "status" && f.ty.value.optional);
+        if optional {
+            format!("Some({value})")
+        } else {
+            value
+        }
+    };
     let pascal = to_pascal(&saga.name.value);
     let id_field = crate::blueprint::Field {
         name: crate::blueprint::Sp::new(own_id.clone(), 0..0),
@@ -210,6 +229,7 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
         data,
         data_from_row,
         running,
+        running_value,
         reason_column,
         success_event,
         failure_event,

@@ -47,8 +47,10 @@ pub enum BrokerError {
     Subscribe(String),
     #[error("acknowledgement failed: {0}")]
     Ack(String),
-    #[error("unknown broker kind `{0}` (expected nats, rabbitmq or kafka, with its cargo feature)")]
+    #[error("unknown broker kind `{0}` (expected nats, rabbitmq or kafka)")]
     UnknownKind(String),
+    #[error("this build has no {0} adapter (enable the runtime's `{0}` cargo feature)")]
+    NotCompiledIn(BrokerKind),
 }
 
 /// Settles a delivery with the broker: acknowledge it, or ask for it again later.
@@ -135,11 +137,58 @@ pub trait BrokerSource: Send + Sync {
     fn reset(&self);
 }
 
+/// Which broker a system uses. Generated code names the variant; tests and tools parse the
+/// blueprint's spelling (`"nats".parse()`), and an unknown name is an error, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    Nats,
+    Rabbitmq,
+    Kafka,
+}
+
+impl BrokerKind {
+    /// The name as a blueprint writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerKind::Nats => "nats",
+            BrokerKind::Rabbitmq => "rabbitmq",
+            BrokerKind::Kafka => "kafka",
+        }
+    }
+
+    /// The broker's address on a development machine.
+    pub fn local_url(self) -> &'static str {
+        match self {
+            BrokerKind::Nats => "nats://127.0.0.1:4222",
+            BrokerKind::Rabbitmq => "amqp://guest:guest@127.0.0.1:5672/%2f",
+            BrokerKind::Kafka => "kafka://127.0.0.1:9092",
+        }
+    }
+}
+
+impl std::fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BrokerKind {
+    type Err = BrokerError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "nats" => Ok(BrokerKind::Nats),
+            "rabbitmq" => Ok(BrokerKind::Rabbitmq),
+            "kafka" => Ok(BrokerKind::Kafka),
+            other => Err(BrokerError::UnknownKind(other.to_string())),
+        }
+    }
+}
+
 /// Where a system's broker is and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// `nats`, `rabbitmq` or `kafka`.
-    pub kind: String,
+    pub kind: BrokerKind,
     pub url: String,
     /// The system name: prefix of every subject, stream, exchange and queue.
     pub system: String,
@@ -158,9 +207,9 @@ pub struct BrokerConfig {
 
 impl BrokerConfig {
     /// A configuration with the default acknowledgement wait (30 s), 3 partitions and 1 replica.
-    pub fn new(kind: &str, url: &str, system: &str, topology: Vec<(String, String)>) -> Self {
+    pub fn new(kind: BrokerKind, url: &str, system: &str, topology: Vec<(String, String)>) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             url: url.to_string(),
             system: system.to_string(),
             topology,
@@ -211,14 +260,15 @@ pub(crate) async fn confirmed_prefix<F: Future<Output = bool>>(pending: Vec<F>) 
 
 /// Connects to the broker `config` names.
 pub async fn connect(config: &BrokerConfig) -> Result<Arc<dyn Broker>, BrokerError> {
-    match config.kind.as_str() {
+    match config.kind {
         #[cfg(feature = "nats")]
-        "nats" => Ok(Arc::new(nats::Nats::connect(config).await?)),
+        BrokerKind::Nats => Ok(Arc::new(nats::Nats::connect(config).await?)),
         #[cfg(feature = "rabbitmq")]
-        "rabbitmq" => Ok(Arc::new(rabbitmq::Rabbit::connect(config).await?)),
+        BrokerKind::Rabbitmq => Ok(Arc::new(rabbitmq::Rabbit::connect(config).await?)),
         #[cfg(feature = "kafka")]
-        "kafka" => Ok(Arc::new(kafka::Kafka::connect(config).await?)),
-        other => Err(BrokerError::UnknownKind(other.to_string())),
+        BrokerKind::Kafka => Ok(Arc::new(kafka::Kafka::connect(config).await?)),
+        #[allow(unreachable_patterns)]
+        other => Err(BrokerError::NotCompiledIn(other)),
     }
 }
 
@@ -248,12 +298,18 @@ mod tests {
         assert_eq!(confirmed_prefix(acks(&[false, true])).await, 0);
     }
 
-    #[tokio::test]
-    async fn unknown_kind_is_an_error() {
-        let config = BrokerConfig::new("carrier-pigeon", "", "shop", vec![]);
+    #[test]
+    fn an_unknown_kind_is_an_error_not_a_default() {
         assert!(matches!(
-            connect(&config).await,
+            "carrier-pigeon".parse::<BrokerKind>(),
             Err(BrokerError::UnknownKind(k)) if k == "carrier-pigeon"
         ));
+        assert!(matches!(
+            "nat".parse::<BrokerKind>(),
+            Err(BrokerError::UnknownKind(_))
+        ));
+        for kind in [BrokerKind::Nats, BrokerKind::Rabbitmq, BrokerKind::Kafka] {
+            assert_eq!(kind.as_str().parse::<BrokerKind>().ok(), Some(kind));
+        }
     }
 }
