@@ -242,6 +242,9 @@ struct Aggregate {
     expose: Option<Expose>,
     /// Command (kebab-case) → the event it records. The first creates the aggregate.
     commands: BTreeMap<String, String>,
+    /// Commands after which the aggregate accepts no command (its lifecycle, e.g.
+    /// ["check-out"]); missing = every command accepted in any state.
+    closed_by: Option<Vec<String>>,
 }
 
 #[derive(JsonSchema)]

@@ -266,6 +266,9 @@ pub struct Aggregate {
     pub name: Sp<String>,
     pub expose: Option<Expose>,
     pub commands: Vec<Command>,
+    /// Optional key added to v1 (`closed-by`): the commands after which the aggregate
+    /// accepts no command (its lifecycle). Empty: every command is accepted in any state.
+    pub closed_by: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

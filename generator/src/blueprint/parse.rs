@@ -671,11 +671,13 @@ fn read_aggregate(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Aggregate {
             format!("{} needs at least one command in `commands`", r.context),
         );
     }
+    let closed_by = r.strings("closed-by", d).unwrap_or_default();
     r.finish(d);
     Aggregate {
         name,
         expose,
         commands,
+        closed_by,
     }
 }
 

@@ -47,6 +47,7 @@ pub fn validate(bp: &Blueprint) -> Diagnostics {
     v.fields();
     v.styles();
     v.events();
+    v.lifecycles();
     v.calls();
     v.ports();
     v.exposes();
@@ -712,6 +713,31 @@ impl<'a> Validator<'a> {
                                 ev.name.value, a.name.value
                             ),
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// `closed-by` of an aggregate names its commands, other than the creating one.
+    fn lifecycles(&mut self) {
+        for s in &self.bp.services {
+            for a in &s.aggregates {
+                let commands: Vec<&str> = a.commands.iter().map(|c| c.name.as_str()).collect();
+                for c in &a.closed_by {
+                    let name = c.as_str();
+                    if commands.first() == Some(&name) {
+                        self.d.push(hint_err(
+                            c.span.clone(),
+                            format!("`closed-by` of aggregate `{}` names `{name}`, the command that creates it", a.name.value),
+                            "list the commands after which the aggregate accepts no other (the first command creates it)".into(),
+                        ));
+                    } else if !commands.contains(&name) {
+                        self.d.push(hint_err(
+                            c.span.clone(),
+                            format!("`closed-by` of aggregate `{}` names `{name}`, which is not one of its commands", a.name.value),
+                            suggestion(name, commands.get(1..).unwrap_or_default()),
+                        ));
                     }
                 }
             }

@@ -5,8 +5,8 @@
 //!
 //! Sample data follows the defaults of the generated user-owned code, so a fresh workspace
 //! passes: aggregate commands in an order the default `decide_*` accept (create, add, change,
-//! remove, then status commands), saga participants' `reserve-<x>` entities created first with
-//! room (or none, for the failure path), positive amounts.
+//! remove, other commands, then the first of `closed-by`), saga participants' `reserve-<x>`
+//! entities created first with room (or none, for the failure path), positive amounts.
 
 #[path = "../../../../templates/crates/e2e-kit/src/manifest.rs"]
 pub mod manifest;
@@ -305,13 +305,21 @@ fn aggregates(bp: &Blueprint) -> Vec<Aggregate> {
                 "remove" => 3,
                 _ => 4,
             };
+            // After a command of `closed-by` every command is refused: one closes, last.
+            let closing = |name: &str| a.closed_by.iter().any(|c| c.value == name);
+            let first_closing = (1..a.commands.len()).find(|i| closing(&a.commands[*i].name.value));
             let mut commands: Vec<(usize, Command)> = a
                 .commands
                 .iter()
                 .enumerate()
+                .filter(|(i, c)| !closing(&c.name.value) || first_closing == Some(*i))
                 .filter_map(|(i, c)| {
                     let event = bp.events.iter().find(|e| e.name.value == c.event.value)?;
-                    let rank = if i == 0 { 0 } else { rank(&c.name.value) };
+                    let rank = match i {
+                        0 => 0,
+                        _ if closing(&c.name.value) => 5,
+                        _ => rank(&c.name.value),
+                    };
                     Some((
                         rank,
                         Command {
@@ -547,9 +555,11 @@ mod tests {
     use super::*;
 
     fn shop() -> Manifest {
-        let bp = crate::blueprint::load(include_str!("../../../../blueprints/shop.toml"))
-            .expect("shop")
-            .blueprint;
+        manifest_of(include_str!("../../../../blueprints/shop.toml"))
+    }
+
+    fn manifest_of(text: &str) -> Manifest {
+        let bp = crate::blueprint::load(text).expect("valid").blueprint;
         let plan = crate::plan::plan(&bp, "", None);
         let file = plan
             .files
@@ -640,5 +650,25 @@ mod tests {
 
     fn uuid_like(s: &str) -> bool {
         s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+    }
+
+    #[test]
+    fn only_the_first_closing_command_runs_and_last() {
+        // After `remove-item` (the first closing command) every command is refused, so the
+        // suite ends with it and leaves `check-out` out.
+        let text = include_str!("../../../../blueprints/shop.toml").replace(
+            "closed-by = [\"check-out\"]",
+            "closed-by = [\"remove-item\", \"check-out\"]",
+        );
+        let m = manifest_of(&text);
+        let commands: Vec<&str> = m.aggregates[0]
+            .commands
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            commands,
+            ["create", "add-item", "change-quantity", "remove-item"]
+        );
     }
 }

@@ -8,10 +8,12 @@
 //!   other fields are the item); `remove-<x>` takes the item out; `change-<f>` sets field `f` of
 //!   the item named by the key (or of the aggregate);
 //! - any other command sets the status to its event's verb (`CartCheckedOut` → `checked-out`),
-//!   after which only the creating status accepts commands.
+//!   for information: it refuses nothing.
 //!
-//! A command that fits none of these patterns (for example `add-x` whose event has no key)
-//! falls back to setting the status.
+//! Every command after the first is accepted in any status, unless the blueprint states a
+//! lifecycle: after a command of `closed-by` (whose status it sets, whatever its kind) the
+//! aggregate refuses every command. A command that fits none of the patterns above (for
+//! example `add-x` whose event has no key) falls back to setting the status.
 
 use serde::Serialize;
 
@@ -64,8 +66,13 @@ pub struct CommandView {
     /// For `change`: the field set (snake), and whether it is copied by value.
     pub target: String,
     pub target_copy: bool,
-    /// For `create` and `status`: the status the event leaves (`checked-out`).
+    /// For `create`, `status` and closing commands: the status the event leaves
+    /// (`checked-out`).
     pub status: String,
+    /// It is in the aggregate's `closed-by`: after it, every command is refused.
+    pub closes: bool,
+    /// Its event sets the status (a `status` command, or a closing one that is not `create`).
+    pub sets_status: bool,
     /// Whether the event goes to the broker too.
     pub published: bool,
 }
@@ -101,8 +108,11 @@ pub struct StateView {
     /// Fields set by the creating event (`Option`, `None` before it).
     pub fields: Vec<FieldView>,
     pub collections: Vec<CollectionView>,
-    /// The status that accepts commands (`created`).
+    /// The status the creating command leaves (`created`).
     pub open_status: String,
+    /// The statuses the `closed-by` commands leave, in which every command is refused (empty:
+    /// no lifecycle, every command accepted in any status).
+    pub closed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,6 +197,8 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             target: String::new(),
             target_copy: false,
             status: verb(&name, &event),
+            closes: i > 0 && a.closed_by.iter().any(|x| x.value == command),
+            sets_status: false,
             published: publishes.contains(&event),
             body: body.clone(),
             name: command.clone(),
@@ -242,7 +254,14 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
                 view.target = target;
             }
         }
+        view.sets_status = view.closes || view.kind == CommandKind::Status;
         commands.push(view);
+    }
+    let mut closed: Vec<String> = Vec::new();
+    for c in commands.iter().filter(|c| c.closes) {
+        if !closed.contains(&c.status) {
+            closed.push(c.status.clone());
+        }
     }
     let expose = a.expose.as_ref();
     AggregateView {
@@ -277,6 +296,7 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
             fields: state_fields,
             collections,
             open_status,
+            closed,
         },
         name,
     }
@@ -321,6 +341,15 @@ mod tests {
         assert_eq!(v.example_status, "checked-out");
         assert_eq!(v.state.open_status, "created");
         assert_eq!(v.commands[4].status, "checked-out");
+        // The shop states its lifecycle: `closed-by = ["check-out"]`.
+        assert_eq!(v.state.closed, ["checked-out"]);
+        let closing: Vec<&str> = v
+            .commands
+            .iter()
+            .filter(|c| c.closes)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(closing, ["check-out"]);
         let items = &v.state.collections[0];
         assert_eq!(
             (items.snake.as_str(), items.key.snake.as_str()),
@@ -333,5 +362,119 @@ mod tests {
                 .iter()
                 .all(|c| c.body.iter().all(|f| f.snake != "cart_id"))
         );
+    }
+
+    /// A basket with a command that fits no pattern (`update-quantity`): not a lifecycle.
+    const BASKET: &str = r#"
+[system]
+name = "market"
+
+[platform]
+broker = "nats"
+
+[[events]]
+name = "BasketCreated"
+[events.fields]
+basket-id = "uuid"
+owner = "string"
+
+[[events]]
+name = "ItemAdded"
+[events.fields]
+basket-id = "uuid"
+product-id = "uuid"
+quantity = "i32"
+
+[[events]]
+name = "QuantityUpdated"
+[events.fields]
+basket-id = "uuid"
+product-id = "uuid"
+quantity = "i32"
+
+[[events]]
+name = "BasketCheckedOut"
+[events.fields]
+basket-id = "uuid"
+
+[[services]]
+name = "baskets"
+style = "event-sourced"
+  [[services.aggregates]]
+  name = "Basket"
+  expose = { path = "/baskets" }
+  [services.aggregates.commands]
+  create = "BasketCreated"
+  add-item = "ItemAdded"
+  update-quantity = "QuantityUpdated"
+  check-out = "BasketCheckedOut"
+"#;
+
+    fn basket_logic(text: &str) -> (AggregateView, String) {
+        let bp = crate::blueprint::load(text).expect("valid").blueprint;
+        let v = aggregate_view(&bp.services[0].aggregates[0], &[], &bp);
+        let logic = crate::generate_in_memory(text)
+            .expect("generates")
+            .into_iter()
+            .find(|f| f.path == "services/baskets/src/logic/basket.rs")
+            .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+            .expect("logic/basket.rs");
+        (v, logic)
+    }
+
+    /// The body of `decide_<command>` in the rendered logic.
+    fn decision<'a>(logic: &'a str, command: &str) -> &'a str {
+        let start = logic
+            .find(&format!("pub fn decide_{command}("))
+            .expect("decide fn");
+        let body = &logic[start..];
+        &body[..body.find("\n}\n").expect("end of fn")]
+    }
+
+    #[test]
+    fn without_a_lifecycle_every_command_sequence_is_accepted() {
+        // Issue 20, item 11: `check-out` after `update-quantity` was refused ("the basket is
+        // quantity-updated").
+        let (v, logic) = basket_logic(BASKET);
+        assert!(v.state.closed.is_empty());
+        assert_eq!(v.commands[2].kind, CommandKind::Status);
+        assert!(v.commands[2].sets_status && !v.commands[2].closes);
+        assert!(!logic.contains("fn open("), "{logic}");
+        for command in ["update_quantity", "check_out"] {
+            let body = decision(&logic, command);
+            assert!(
+                body.contains("let _ = (state, body);") && body.trim_end().ends_with("Ok(())"),
+                "{body}"
+            );
+        }
+        // The status still tells the last status command, for information.
+        assert!(logic.contains("state.status = \"quantity-updated\".into();"));
+    }
+
+    #[test]
+    fn closed_by_refuses_every_command_after_a_closing_one() {
+        let text = BASKET.replace(
+            "  [services.aggregates.commands]",
+            "  closed-by = [\"check-out\", \"add-item\"]\n  [services.aggregates.commands]",
+        );
+        let (v, logic) = basket_logic(&text);
+        // Ordered as the commands are declared.
+        assert_eq!(v.state.closed, ["item-added", "checked-out"]);
+        assert!(v.commands[1].closes && v.commands[1].sets_status);
+        assert!(
+            logic.contains(
+                r#""item-added" | "checked-out" => Err(format!("the basket is {}", state.status)),"#
+            ),
+            "{logic}"
+        );
+        for command in ["add_item", "update_quantity", "check_out"] {
+            assert!(
+                decision(&logic, command).contains("open(state)"),
+                "{command}"
+            );
+        }
+        assert!(!decision(&logic, "create").contains("open(state)"));
+        // A closing `add-` command still adds its item, and sets the status.
+        assert!(logic.contains("state.status = \"item-added\".into();"));
     }
 }

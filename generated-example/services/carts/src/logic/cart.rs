@@ -8,6 +8,8 @@
 //!   looking at the current state only. An accepted command records its event.
 //!
 //! The defaults follow the command names: `create` (create), `add-item` (add), `remove-item` (remove), `change-quantity` (change), `check-out` (status).
+//! The status refuses no command until the cart is closed (the blueprint's
+//! `closed-by`, see `open`).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,12 +33,12 @@ pub struct Item {
     pub quantity: i32,
 }
 
-/// Commands other than the first are accepted while the Cart is `created`.
+/// The blueprint's lifecycle (`closed-by`): once a Cart is `checked-out`,
+/// every command is refused.
 fn open(state: &Cart) -> Result<(), String> {
-    if state.status == "created" {
-        Ok(())
-    } else {
-        Err(format!("the cart is {}", state.status))
+    match state.status.as_str() {
+        "checked-out" => Err(format!("the cart is {}", state.status)),
+        _ => Ok(()),
     }
 }
 
