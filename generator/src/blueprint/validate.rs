@@ -572,6 +572,27 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
+            if style == Style::Worker
+                && s.store.value == Store::None
+                && let Some(first) = s.publishes.first()
+            {
+                self.d.push(hint_err(
+                    first.span.clone(),
+                    format!("worker `{name}` publishes `{}`, but without a database it has no outbox to publish through", first.value),
+                    "add store = \"postgres\" to the worker, or publish the event from a service that has a database".into(),
+                ));
+            }
+            if style == Style::ReadModel
+                && s.consumes.is_empty()
+                && !s.views.is_empty()
+                && s.views.iter().all(|v| v.from.is_empty())
+            {
+                self.d.push(hint_err(
+                    s.name.span.clone(),
+                    format!("read-model service `{name}` consumes no events, so nothing would fill its views"),
+                    "list the events its views are built from in `consumes` and in each view's `from`".into(),
+                ));
+            }
             if style == Style::Worker && s.consumes.is_empty() {
                 self.d.push(Diagnostic::warning(
                     s.name.span.clone(),

@@ -60,7 +60,16 @@ pub struct Page<T> {
 
 /// `products`: fallback `cached`, timeout 2000 ms, 2 retries.
 pub mod products {
-    use super::{CallError, Page, clients};
+    use super::{CallError, clients};
+
+    /// `GET path` on `products`, its answer decoded as `T` (`serde_json::Value` reads any):
+    /// for the routes this module has no typed function for.
+    pub async fn get<T: serde::de::DeserializeOwned + Default>(
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<T, CallError> {
+        clients()?.products.get(path, token).await
+    }
 
     /// A Product as `products` returns it (enums as their names).
     #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -90,7 +99,7 @@ pub mod products {
         page: u32,
         size: u32,
         token: Option<&str>,
-    ) -> Result<Page<Product>, CallError> {
+    ) -> Result<super::Page<Product>, CallError> {
         clients()?
             .products
             .get(&format!("/products?page={page}&size={size}"), token)

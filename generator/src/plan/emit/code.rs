@@ -299,7 +299,7 @@ pub fn service_files(files: &mut Vec<PlannedFile>, s: &ServiceView) {
     if !s.sagas.is_empty() || !s.orchestrations.is_empty() || !s.participations.is_empty() {
         saga_files(files, &dir, s, &ctx);
     }
-    if !s.calls.is_empty() && s.style == Style::Crud {
+    if !s.calls.is_empty() {
         files.push(template(
             format!("{dir}/src/clients.rs"),
             Ownership::Generated,

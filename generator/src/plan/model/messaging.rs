@@ -131,11 +131,6 @@ pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
     bp.platform.broker.value != Broker::None && style_ok && has_events(s)
 }
 
-/// Whether the service publishes events it has no outbox for (a worker without a database).
-pub fn publishes_without_outbox(s: &Service, bp: &Blueprint) -> bool {
-    has_messaging(s, bp) && s.store.value != Store::Postgres && !s.publishes.is_empty()
-}
-
 /// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
 /// every field the entity holds with the same type (`<entity>-id` is its id).
 fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView> {

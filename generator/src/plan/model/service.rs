@@ -21,6 +21,9 @@ pub struct ServiceView {
     pub style: Style,
     /// It serves an HTTP API of its own (every style but a worker).
     pub serves_api: bool,
+    /// Its code holds uuids, dates and decimals of records (an API, or clients of the services
+    /// it calls): it depends on `uuid`, `chrono` and (when used) `rust_decimal`.
+    pub value_crates: bool,
     pub port: u16,
     pub has_db: bool,
     pub database: String,
@@ -36,8 +39,9 @@ pub struct ServiceView {
     pub messaging: Option<MessagingView>,
     /// Clients of the services it calls synchronously.
     pub calls: Vec<CallView>,
-    /// The entity named in the clients' doc example: the first called service's first
-    /// entity (`item` when it exposes none).
+    /// The call in the clients' doc example: reading the first called service's first exposed
+    /// entity (`get_product(id, token)`), else its first exposed aggregate or view, else its
+    /// OpenAPI document, through the untyped `get`.
     pub client_example: String,
     /// Aggregates of an event-sourced service.
     pub aggregates: Vec<AggregateView>,
@@ -108,6 +112,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         pascal: to_pascal(&s.name.value),
         style: s.style.value,
         serves_api: s.style.value != Style::Worker,
+        value_crates: s.style.value != Style::Worker || !s.calls.is_empty(),
         port: s.port.value,
         has_db: s.store.value == Store::Postgres,
         database: to_snake(&s.name.value),
@@ -178,15 +183,36 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         },
         snapshot_every: s.snapshot_every.value,
     };
-    view.client_example = view
-        .calls
-        .first()
-        .and_then(|c| c.entities.first())
-        .map_or_else(|| "item".to_string(), |e| e.snake.clone());
+    view.client_example = client_example(s, bp, &view.calls);
     if let Some(m) = &view.messaging {
         for e in &mut view.entities {
             e.published = PublishedOn::of(&m.auto, &e.name);
         }
     }
     view
+}
+
+/// See [`ServiceView::client_example`].
+fn client_example(s: &Service, bp: &Blueprint, calls: &[CallView]) -> String {
+    let Some(first) = calls.first() else {
+        return String::new();
+    };
+    if let Some(e) = first.entities.first() {
+        return format!("get_{}(id, token)", e.snake);
+    }
+    let callee = s.calls.first().and_then(|c| bp.service(&c.service.value));
+    let path = callee.and_then(|c| {
+        c.aggregates
+            .iter()
+            .filter_map(|a| a.expose.as_ref())
+            .chain(c.views.iter().filter_map(|v| v.expose.as_ref()))
+            .next()
+    });
+    match path {
+        Some(x) => format!(
+            "get::<serde_json::Value>(&format!(\"{}/{{id}}\"), token)",
+            x.path.value
+        ),
+        None => "get::<serde_json::Value>(\"/openapi.json\", token)".into(),
+    }
 }
