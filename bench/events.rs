@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e_kit::infra;
-use runtime::broker::{BrokerConfig, BrokerSource, event_subject};
-use runtime::consumer::{Consumer, Handler, Handlers, RecentIds, RetryPolicy};
-use runtime::messaging::{SharedBroker, ensure_schema};
+use runtime::messaging::broker::{BrokerConfig, BrokerSource, event_subject};
+use runtime::messaging::consumer::{Consumer, Handler, Handlers, RecentIds, RetryPolicy};
+use runtime::messaging::wiring::{SharedBroker, ensure_schema};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -69,9 +69,15 @@ async fn run(kind: &str) {
                 "payload": { "n": chunk * 100 + n },
             }))
             .expect("json");
-            runtime::outbox::enqueue(&mut tx, &event_subject(SYSTEM, EVENT), id, EVENT, &payload)
-                .await
-                .expect("enqueue");
+            runtime::messaging::outbox::enqueue(
+                &mut tx,
+                &event_subject(SYSTEM, EVENT),
+                id,
+                EVENT,
+                &payload,
+            )
+            .await
+            .expect("enqueue");
         }
         tx.commit().await.expect("commit");
     }
@@ -88,7 +94,7 @@ async fn run(kind: &str) {
         recent: Arc::new(std::sync::Mutex::new(RecentIds::new(10))),
     };
     let started = Instant::now();
-    let relay = tokio::spawn(runtime::outbox::relay(
+    let relay = tokio::spawn(runtime::messaging::outbox::relay(
         pool.clone(),
         brokers.clone(),
         Duration::from_millis(100),

@@ -6,7 +6,7 @@
 //! One nginx serves as the upstream for both (`return 200`, plus the JWKS file) so the only
 //! difference is the proxy:
 //! - **nginx**: `proxy_pass` with upstream keep-alive, access log off;
-//! - **gateway**: `runtime::gateway` with the same middleware as the generated gateway
+//! - **gateway**: `runtime::platform::gateway` with the same middleware as the generated gateway
 //!   (metrics, trace ids), log level `warn`, rate limit off, and JWT checks **on**: every
 //!   request carries an EdDSA token verified against the JWKS.
 //!
@@ -22,9 +22,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::gateway::breaker::BreakerConfig;
-use runtime::gateway::{GatewayConfig, Route, Upstreams};
-use runtime::jwt::{Claims, Jwks, Signer, Verifier, now_secs};
+use runtime::platform::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::resilience::breaker::BreakerConfig;
+use runtime::security::jwt::{Claims, Jwks, Signer, Verifier, now_secs};
 
 fn free_port() -> u16 {
     msa_gen_tests::free_port()
@@ -180,8 +180,8 @@ http {{
         .build()
         .expect("runtime");
     rt.spawn(async move {
-        runtime::telemetry::init("warn");
-        let router = runtime::gateway::router(GatewayConfig {
+        runtime::service::telemetry::init("warn");
+        let router = runtime::platform::gateway::router(GatewayConfig {
             title: "bench".into(),
             routes: vec![Route {
                 prefix: "/orders",
@@ -209,7 +209,7 @@ http {{
         let app = if std::env::var_os("MSA_BENCH_BARE").is_some() {
             router
         } else {
-            runtime::server::standard_routes(router, None, serde_json::Value::Null)
+            runtime::service::server::standard_routes(router, None, serde_json::Value::Null)
         };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", gateway))
             .await

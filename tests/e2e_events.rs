@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e_kit::infra;
-use runtime::broker::{BrokerConfig, BrokerSource, Outgoing, dead_letter_subject, event_subject};
-use runtime::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
-use runtime::messaging::{SharedBroker, ensure_schema};
+use runtime::messaging::broker::{
+    BrokerConfig, BrokerSource, Outgoing, dead_letter_subject, event_subject,
+};
+use runtime::messaging::consumer::{Consumer, Handler, HandlerError, Handlers, RetryPolicy};
+use runtime::messaging::wiring::{SharedBroker, ensure_schema};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -57,7 +59,7 @@ async fn commit_events(pool: &PgPool, from: i64, count: i64) {
     for n in from..from + count {
         let mut tx = pool.begin().await.expect("begin");
         let id = uuid::Uuid::new_v4();
-        runtime::outbox::enqueue(
+        runtime::messaging::outbox::enqueue(
             &mut tx,
             &event_subject(SYSTEM, EVENT),
             id,
@@ -131,9 +133,9 @@ fn start_group(pool: &PgPool, config: &BrokerConfig, group: &str, h: Handler) ->
             max_delay: Duration::from_millis(200),
         },
         journal: false,
-        recent: Arc::new(std::sync::Mutex::new(runtime::consumer::RecentIds::new(
-            1000,
-        ))),
+        recent: Arc::new(std::sync::Mutex::new(
+            runtime::messaging::consumer::RecentIds::new(1000),
+        )),
     };
     let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
     let task = tokio::spawn(consumer.run(brokers, vec![event_subject(SYSTEM, EVENT)], stopped));
@@ -143,7 +145,7 @@ fn start_group(pool: &PgPool, config: &BrokerConfig, group: &str, h: Handler) ->
 fn start_relay(pool: &PgPool, config: &BrokerConfig) -> Running {
     let (stop, stopped) = watch::channel(false);
     let brokers: Arc<dyn BrokerSource> = SharedBroker::new(config.clone());
-    let task = tokio::spawn(runtime::outbox::relay(
+    let task = tokio::spawn(runtime::messaging::outbox::relay(
         pool.clone(),
         brokers,
         Duration::from_millis(200),
@@ -208,14 +210,22 @@ async fn guarantees_hold(kind: &str) {
     let mut consumer = start_consumer(&pool, &config, false);
     commit_events(&pool, 0, 200).await;
     wait_for_effects(&pool, 200, "steady state").await;
-    assert_eq!(runtime::outbox::pending(&pool).await.expect("pending"), 0);
+    assert_eq!(
+        runtime::messaging::outbox::pending(&pool)
+            .await
+            .expect("pending"),
+        0
+    );
 
     // 2. Broker down while producers keep committing; then up again: nothing lost, nothing twice.
     broker.stop().await.expect("stop broker");
     commit_events(&pool, 200, 150).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        runtime::outbox::pending(&pool).await.expect("pending") > 0,
+        runtime::messaging::outbox::pending(&pool)
+            .await
+            .expect("pending")
+            > 0,
         "events wait in the outbox while the broker is down"
     );
     broker.start().await.expect("start broker");
@@ -361,9 +371,13 @@ async fn guarantees_hold(kind: &str) {
     .execute(&pool)
     .await
     .expect("age 100 inbox rows");
-    let purged = runtime::consumer::purge_inbox(&pool, GROUP, runtime::consumer::INBOX_KEEP)
-        .await
-        .expect("purge");
+    let purged = runtime::messaging::consumer::purge_inbox(
+        &pool,
+        GROUP,
+        runtime::messaging::consumer::INBOX_KEEP,
+    )
+    .await
+    .expect("purge");
     assert_eq!(purged, 100, "exactly the rows older than the window");
     let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM msa_inbox WHERE consumer = $1")
         .bind(GROUP)

@@ -355,17 +355,19 @@ async fn gateway_and_registry_keep_requests_flowing() {
         .await
         .expect("json");
     let kid = jwks["keys"][0]["kid"].as_str().expect("kid").to_string();
-    let forged = runtime::jwt::Signer::from_seed(&kid, &[42u8; 32]).sign(&runtime::jwt::Claims {
-        sub: "mallory".into(),
-        iss: "shop-auth".into(),
-        aud: "shop".into(),
-        exp: runtime::jwt::now_secs() + 600,
-        iat: runtime::jwt::now_secs(),
-        nbf: None,
-        jti: "x".into(),
-        roles: vec!["admin".into()],
-        name: None,
-    });
+    let forged = runtime::security::jwt::Signer::from_seed(&kid, &[42u8; 32]).sign(
+        &runtime::security::jwt::Claims {
+            sub: "mallory".into(),
+            iss: "shop-auth".into(),
+            aud: "shop".into(),
+            exp: runtime::security::jwt::now_secs() + 600,
+            iat: runtime::security::jwt::now_secs(),
+            nbf: None,
+            jti: "x".into(),
+            roles: vec!["admin".into()],
+            name: None,
+        },
+    );
     let claims_part = shop.token.split('.').nth(1).expect("claims").to_string();
     let none = format!("eyJhbGciOiJub25lIiwia2lkIjoiazEifQ.{claims_part}.");
     for (what, token) in [

@@ -353,7 +353,7 @@ async fn notifications_mail_once(
     notifications_port: u16,
     smtp_log: &Path,
 ) {
-    use runtime::broker::{BrokerConfig, Outgoing, connect, event_subject};
+    use runtime::messaging::broker::{BrokerConfig, Outgoing, connect, event_subject};
     let config = BrokerConfig::new(
         broker.parse().expect("broker kind"),
         broker_url,

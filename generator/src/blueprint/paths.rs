@@ -122,8 +122,8 @@ const fn builtin(route: &'static str, below: bool, what: &'static str) -> Builti
     Builtin { route, below, what }
 }
 
-/// Served by every generated process (`runtime::server::standard_routes`, the admin routes of
-/// messaging, sagas and the config client).
+/// Served by every generated process (`runtime::service::server::standard_routes`, the admin routes
+/// of messaging, sagas and the config client).
 const EVERY_PROCESS: &[Builtin] = &[
     builtin("/metrics", false, "every process serves its metrics there"),
     builtin(
@@ -177,7 +177,7 @@ const AUTH: &[Builtin] = &[
     ),
 ];
 
-/// Served by a BFF with `client = "web"` (`runtime::web`).
+/// Served by a BFF with `client = "web"` (`runtime::platform::web`).
 const WEB: &[Builtin] = &[
     builtin(
         "/sign-in",

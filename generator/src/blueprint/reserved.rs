@@ -92,14 +92,17 @@ pub const CRUD_TYPES: &[(&str, &str)] = &[
 
 /// An event-sourced service's own (`model.rs`, `api.rs`, `logic/<aggregate>.rs`).
 pub const EVENT_SOURCED_TYPES: &[(&str, &str)] = &[
-    ("Aggregate", "`runtime::event_store::Aggregate`"),
-    ("EventStore", "`runtime::event_store::EventStore`"),
+    ("Aggregate", "`runtime::messaging::event_store::Aggregate`"),
+    (
+        "EventStore",
+        "`runtime::messaging::event_store::EventStore`",
+    ),
     ("HeaderMap", "`axum::http::HeaderMap`"),
     ("IntoResponse", "`axum::response::IntoResponse`"),
     ("LoadParams", "`api::LoadParams`"),
-    ("Loaded", "`runtime::event_store::Loaded`"),
+    ("Loaded", "`runtime::messaging::event_store::Loaded`"),
     ("Query", "`axum::extract::Query`"),
-    ("Recorded", "`runtime::event_store::Recorded`"),
+    ("Recorded", "`runtime::messaging::event_store::Recorded`"),
     ("StatusCode", "`axum::http::StatusCode`"),
     ("ValidJson", "`runtime::ValidJson`"),
 ];
@@ -112,8 +115,11 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("DecodeError", "`contracts::DecodeError`"),
     ("Envelope", "`contracts::Envelope`"),
     ("Event", "`contracts::Event`"),
-    ("HandlerError", "`runtime::consumer::HandlerError`"),
-    ("Mail", "`runtime::mail::Mail`"),
+    (
+        "HandlerError",
+        "`runtime::messaging::consumer::HandlerError`",
+    ),
+    ("Mail", "`runtime::service::mail::Mail`"),
 ];
 
 /// Functions of a BFF's generated `compositions.rs` besides the compositions' handlers.

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::gateway::breaker::BreakerConfig;
-use runtime::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::platform::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::resilience::breaker::BreakerConfig;
 
 /// The routes passed through, with the roles of each `expose`.
 const ROUTES: &[Route] = &[
@@ -47,9 +47,9 @@ async fn main() -> std::process::ExitCode {
     };
     runtime::run(spec, |ctx| {
         let upstreams = Upstreams::from_settings(&ctx.settings, DNS);
-        let auth_url = runtime::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
-        let verifier = runtime::auth::verifier(&auth_url, "shop");
-        let pass = runtime::gateway::router(
+        let auth_url = runtime::security::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
+        let verifier = runtime::security::auth::verifier(&auth_url, "shop");
+        let pass = runtime::platform::gateway::router(
             GatewayConfig {
                 title: "mobile-bff".into(),
                 routes: ROUTES.to_vec(),

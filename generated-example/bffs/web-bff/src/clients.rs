@@ -6,8 +6,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use runtime::calls::{CallError, CallPolicy, Fallback, ServiceClient};
-use runtime::gateway::breaker::BreakerConfig;
+use runtime::resilience::breaker::BreakerConfig;
+use runtime::resilience::calls::{CallError, CallPolicy, Fallback, ServiceClient};
 
 struct Clients {
     orders: ServiceClient,
@@ -18,7 +18,7 @@ struct Clients {
 static CLIENTS: OnceLock<Clients> = OnceLock::new();
 
 /// Builds the clients from the settings; called once at start.
-pub fn init(settings: &runtime::config::Settings) {
+pub fn init(settings: &runtime::service::config::Settings) {
     let timeout = settings
         .int("call_timeout_ms")
         .and_then(|v| u64::try_from(v).ok())

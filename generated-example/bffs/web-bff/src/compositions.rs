@@ -12,16 +12,16 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 #[allow(unused_imports)]
-use runtime::calls::CallError;
+use runtime::resilience::calls::CallError;
 
 #[allow(unused_imports)]
 use crate::clients;
 
 /// The compositions, each behind its `read` roles.
 pub fn router() -> Router {
-    Router::new().merge(runtime::auth::protect(
+    Router::new().merge(runtime::security::auth::protect(
         Router::new().route("/order-details/{id}", get(order_details)),
-        runtime::auth::Roles {
+        runtime::security::auth::Roles {
             read: &["customer", "admin"],
             write: &[],
         },
@@ -64,7 +64,7 @@ fn answer(body: serde_json::Value, warnings: Vec<String>) -> Response {
 
 /// `GET /order-details/{id}`: orders, order-history together, then customers.
 async fn order_details(Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let token = runtime::jwt::bearer(&headers);
+    let token = runtime::security::jwt::bearer(&headers);
     let (orders, order_history) = tokio::join!(
         clients::get::<clients::orders::Order>("orders", format!("/orders/{}", id), token),
         clients::get::<clients::order_history::OrderSummary>(

@@ -3,7 +3,7 @@
 //! routes pass through to the services with the caller's token (the same checks as the
 //! gateway), its compositions (`compositions.rs`) gather several services' answers into one.
 //! Everything is served at the root and under `/web-bff` (the gateway's route to it).
-//! The composed web front end (`runtime::web`): the shell page at `/`, with a sign-in form and
+//! The composed web front end (`runtime::platform::web`): the shell page at `/`, with a sign-in form and
 //! one server-rendered fragment per list (products, orders, order-history).
 mod clients;
 mod compositions;
@@ -11,8 +11,8 @@ mod compositions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::gateway::breaker::BreakerConfig;
-use runtime::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::platform::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::resilience::breaker::BreakerConfig;
 
 /// The routes passed through, with the roles of each `expose`.
 const ROUTES: &[Route] = &[
@@ -47,8 +47,8 @@ const ROUTES: &[Route] = &[
 ];
 
 /// The front end's fragments: one list per passed-through entity or view.
-const FRAGMENTS: &[runtime::web::Fragment] = &[
-    runtime::web::Fragment {
+const FRAGMENTS: &[runtime::platform::web::Fragment] = &[
+    runtime::platform::web::Fragment {
         name: "products",
         title: "Products",
         service: "products",
@@ -62,7 +62,7 @@ const FRAGMENTS: &[runtime::web::Fragment] = &[
             ("tags", "Tags"),
         ],
     },
-    runtime::web::Fragment {
+    runtime::platform::web::Fragment {
         name: "orders",
         title: "Orders",
         service: "orders",
@@ -76,7 +76,7 @@ const FRAGMENTS: &[runtime::web::Fragment] = &[
             ("reason", "Reason"),
         ],
     },
-    runtime::web::Fragment {
+    runtime::platform::web::Fragment {
         name: "order-history",
         title: "Order history",
         service: "order-history",
@@ -118,9 +118,9 @@ async fn main() -> std::process::ExitCode {
     runtime::run(spec, |ctx| {
         clients::init(&ctx.settings);
         let upstreams = Upstreams::from_settings(&ctx.settings, DNS);
-        let auth_url = runtime::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
-        let verifier = runtime::auth::verifier(&auth_url, "shop");
-        let pass = runtime::gateway::router(
+        let auth_url = runtime::security::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
+        let verifier = runtime::security::auth::verifier(&auth_url, "shop");
+        let pass = runtime::platform::gateway::router(
             GatewayConfig {
                 title: "web-bff".into(),
                 routes: ROUTES.to_vec(),
@@ -138,8 +138,8 @@ async fn main() -> std::process::ExitCode {
         );
         let app = compositions::router().merge(pass);
         // The composed front end: the shell at `/`, sign-in, one fragment per list.
-        let app = app.merge(runtime::web::routes(
-            runtime::web::WebConfig {
+        let app = app.merge(runtime::platform::web::routes(
+            runtime::platform::web::WebConfig {
                 title: "shop".into(),
                 fragments: FRAGMENTS,
                 auth_url: Some(auth_url),

@@ -2,7 +2,7 @@
 //! The config server of `shop`: each service's configuration per profile, from
 //! the plain TOML files of `serve-dir` (default: the workspace's `config/`). Services load it
 //! at start with `config-url` and pick up their `refreshable` keys while running. The
-//! behaviour is `runtime::config_server`.
+//! behaviour is `runtime::platform::config_server`.
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
     };
     runtime::run(spec, |ctx| {
         let dir = ctx.settings.text("serve_dir").unwrap_or("config");
-        runtime::config_server::routes(dir.into())
+        runtime::platform::config_server::routes(dir.into())
     })
     .await
 }

@@ -2,12 +2,12 @@
 //! The API gateway of `shop`: every route of the blueprint's `expose` entries,
 //! to instances found in the service registry (or by DNS name when `registry-url` is unset).
 //! Behaviour (JWT and roles, balancing, retries, breakers, rate limit, CORS, metrics) is
-//! `runtime::gateway`.
+//! `runtime::platform::gateway`.
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::gateway::breaker::BreakerConfig;
-use runtime::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::platform::gateway::{GatewayConfig, Route, Upstreams};
+use runtime::resilience::breaker::BreakerConfig;
 
 /// Path prefix → service, with the roles of each `expose`.
 const ROUTES: &[Route] = &[
@@ -133,9 +133,9 @@ async fn main() -> std::process::ExitCode {
     runtime::run(spec, |ctx| {
         let upstreams = Upstreams::from_settings(&ctx.settings, DNS);
         // Tokens are checked against the auth service's keys (`auth-url`).
-        let auth_url = runtime::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
-        let verifier = runtime::auth::verifier(&auth_url, "shop");
-        runtime::gateway::router(
+        let auth_url = runtime::security::auth::auth_url(&ctx.settings, "http://127.0.0.1:9000");
+        let verifier = runtime::security::auth::verifier(&auth_url, "shop");
+        runtime::platform::gateway::router(
             GatewayConfig {
                 title: "shop".into(),
                 routes: ROUTES.to_vec(),
@@ -148,7 +148,7 @@ async fn main() -> std::process::ExitCode {
                 breaker: BreakerConfig::default(),
                 auth: Some(Arc::new(verifier)),
                 // `sessions = "redis"`: opaque session tokens, looked up in Redis on every request.
-                sessions: runtime::sessions::store(),
+                sessions: runtime::platform::sessions::store(),
             }
             .with_settings(&ctx.settings),
         )

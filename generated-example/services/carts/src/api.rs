@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use runtime::event_store::{self, EventStore, Loaded, Recorded};
+use runtime::messaging::event_store::{self, EventStore, Loaded, Recorded};
 use runtime::{ApiError, FieldError, ValidJson, ValidPath};
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -22,7 +22,7 @@ use crate::model::*;
 /// system has `[auth]`).
 pub fn router(store: EventStore) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/carts", post(cart_create))
                 .route("/carts/{id}", get(get_cart))
@@ -31,7 +31,7 @@ pub fn router(store: EventStore) -> Router {
                 .route("/carts/{id}/remove-item", post(cart_remove_item))
                 .route("/carts/{id}/change-quantity", post(cart_change_quantity))
                 .route("/carts/{id}/check-out", post(cart_check_out)),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &["customer"],
                 write: &["customer"],
             },
@@ -43,7 +43,7 @@ pub fn router(store: EventStore) -> Router {
 #[openapi(
     info(title = "carts", version = "0.1.0", description = "The carts service of shop (event-sourced)."),
     paths(get_cart, cart_history, cart_create, cart_add_item, cart_remove_item, cart_change_quantity, cart_check_out, ),
-    components(schemas(CartSnapshot, logic::cart::Cart, CartCreate, CartAddItem, CartRemoveItem, CartChangeQuantity, CartCheckOut, Recorded, runtime::error::Problem, FieldError)),
+    components(schemas(CartSnapshot, logic::cart::Cart, CartCreate, CartAddItem, CartRemoveItem, CartChangeQuantity, CartCheckOut, Recorded, runtime::service::error::Problem, FieldError)),
     tags((name = "Cart"),)
 )]
 pub struct ApiDoc;
@@ -89,7 +89,7 @@ fn cart_answer(id: uuid::Uuid, loaded: Loaded<logic::cart::Cart>) -> impl IntoRe
 /// Get a Cart: its state rebuilt from the latest snapshot and the events after it.
 #[utoipa::path(get, path = "/carts/{id}", tag = "Cart", params(("id" = uuid::Uuid, Path, description = "Cart id"), LoadParams),
     responses((status = 200, description = "The Cart", body = CartSnapshot),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem)))]
 async fn get_cart(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -112,7 +112,7 @@ async fn get_cart(
 /// The events of a Cart, oldest first (the audit trail).
 #[utoipa::path(get, path = "/carts/{id}/history", tag = "Cart", params(("id" = uuid::Uuid, Path, description = "Cart id")),
     responses((status = 200, description = "Every event of the Cart", body = Vec<Recorded>),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem)))]
 async fn cart_history(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -127,7 +127,7 @@ async fn cart_history(
 /// `create`: records `CartCreated` when your `decide_create` accepts it.
 #[utoipa::path(post, path = "/carts", tag = "Cart", request_body = CartCreate,
     responses((status = 201, description = "Created", body = CartSnapshot),
-              (status = 422, description = "Invalid or refused", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid or refused", body = runtime::service::error::Problem)))]
 async fn cart_create(
     State(store): State<EventStore>,
     ValidJson(body): ValidJson<CartCreate>,
@@ -165,9 +165,9 @@ async fn cart_create(
     params(("id" = uuid::Uuid, Path, description = "Cart id"),
            ("if-match" = Option<String>, Header, description = "The version the command is based on, quoted (\"3\")")),
     responses((status = 200, description = "Recorded", body = CartSnapshot),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem),
-              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::error::Problem),
-              (status = 422, description = "Invalid or refused", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid or refused", body = runtime::service::error::Problem)))]
 async fn cart_add_item(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -207,9 +207,9 @@ async fn cart_add_item(
     params(("id" = uuid::Uuid, Path, description = "Cart id"),
            ("if-match" = Option<String>, Header, description = "The version the command is based on, quoted (\"3\")")),
     responses((status = 200, description = "Recorded", body = CartSnapshot),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem),
-              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::error::Problem),
-              (status = 422, description = "Invalid or refused", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid or refused", body = runtime::service::error::Problem)))]
 async fn cart_remove_item(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -248,9 +248,9 @@ async fn cart_remove_item(
     params(("id" = uuid::Uuid, Path, description = "Cart id"),
            ("if-match" = Option<String>, Header, description = "The version the command is based on, quoted (\"3\")")),
     responses((status = 200, description = "Recorded", body = CartSnapshot),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem),
-              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::error::Problem),
-              (status = 422, description = "Invalid or refused", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid or refused", body = runtime::service::error::Problem)))]
 async fn cart_change_quantity(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -290,9 +290,9 @@ async fn cart_change_quantity(
     params(("id" = uuid::Uuid, Path, description = "Cart id"),
            ("if-match" = Option<String>, Header, description = "The version the command is based on, quoted (\"3\")")),
     responses((status = 200, description = "Recorded", body = CartSnapshot),
-              (status = 404, description = "No such Cart", body = runtime::error::Problem),
-              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::error::Problem),
-              (status = 422, description = "Invalid or refused", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Cart", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since the version given (or concurrently)", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid or refused", body = runtime::service::error::Problem)))]
 async fn cart_check_out(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,

@@ -31,8 +31,11 @@ async fn main() -> std::process::ExitCode {
             .int("snapshot_every")
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(50);
-        api::router(runtime::event_store::EventStore::new(db.clone(), every))
-            .merge(routes::router(db))
+        api::router(runtime::messaging::event_store::EventStore::new(
+            db.clone(),
+            every,
+        ))
+        .merge(routes::router(db))
     })
     .await
 }

@@ -3,7 +3,7 @@
 //! enum of each aggregate, and how a stored event is read back and applied (through the
 //! `apply_*` functions in `logic/`).
 
-use runtime::event_store::Aggregate;
+use runtime::messaging::event_store::Aggregate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -27,7 +27,7 @@ pub struct AppState {
 /// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool, logic: Logic) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/customers", get(list_customer).post(create_customer))
                 .route(
@@ -36,7 +36,7 @@ pub fn router(db: PgPool, logic: Logic) -> Router {
                         .put(update_customer)
                         .delete(delete_customer),
                 ),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &["admin", "customer"],
                 write: &["admin"],
             },
@@ -48,7 +48,7 @@ pub fn router(db: PgPool, logic: Logic) -> Router {
 #[openapi(
     info(title = "customers", version = "0.1.0", description = "The customers service of shop."),
     paths(list_customer, get_customer, create_customer, update_customer, delete_customer,),
-    components(schemas(Customer, CustomerInput, CustomerUpdate, CustomerTier, runtime::error::Problem, FieldError)),
+    components(schemas(Customer, CustomerInput, CustomerUpdate, CustomerTier, runtime::service::error::Problem, FieldError)),
     tags((name = "Customer"),)
 )]
 pub struct ApiDoc;
@@ -80,7 +80,7 @@ fn validate_customer(logic: &Logic, input: &CustomerInput) -> Result<(), ApiErro
 /// List Customers, a page at a time, optionally filtered by field values.
 #[utoipa::path(get, path = "/customers", tag = "Customer", params(PageParams, CustomerFilter),
     responses((status = 200, description = "A page of Customers", body = Page<Customer>),
-              (status = 422, description = "Invalid query", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid query", body = runtime::service::error::Problem)))]
 async fn list_customer(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<PageParams>,
@@ -93,7 +93,7 @@ async fn list_customer(
 /// Get one Customer.
 #[utoipa::path(get, path = "/customers/{id}", tag = "Customer", params(("id" = uuid::Uuid, Path, description = "Customer id")),
     responses((status = 200, description = "The Customer", body = Customer),
-              (status = 404, description = "No such Customer", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Customer", body = runtime::service::error::Problem)))]
 async fn get_customer(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -108,7 +108,7 @@ async fn get_customer(
 /// Create a Customer.
 #[utoipa::path(post, path = "/customers", tag = "Customer", request_body = CustomerInput,
     responses((status = 201, description = "Created", body = Customer),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn create_customer(
     State(state): State<AppState>,
     ValidJson(mut input): ValidJson<CustomerInput>,
@@ -131,9 +131,9 @@ async fn create_customer(
 #[utoipa::path(put, path = "/customers/{id}", tag = "Customer", params(("id" = uuid::Uuid, Path, description = "Customer id")),
     request_body = CustomerUpdate,
     responses((status = 200, description = "Updated", body = Customer),
-              (status = 404, description = "No such Customer", body = runtime::error::Problem),
-              (status = 409, description = "Changed since it was read", body = runtime::error::Problem),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Customer", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since it was read", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn update_customer(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -165,7 +165,7 @@ async fn update_customer(
 /// Delete a Customer.
 #[utoipa::path(delete, path = "/customers/{id}", tag = "Customer", params(("id" = uuid::Uuid, Path, description = "Customer id")),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such Customer", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Customer", body = runtime::service::error::Problem)))]
 async fn delete_customer(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,

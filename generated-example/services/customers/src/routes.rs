@@ -2,7 +2,7 @@
 //! generated ones (they get the same metrics, tracing and shutdown). This file is yours:
 //! msa-gen writes it once and never touches it again.
 //!
-//! Protect a route as the generated ones are with `runtime::auth::protect(router, roles)`.
+//! Protect a route as the generated ones are with `runtime::security::auth::protect(router, roles)`.
 
 use axum::Router;
 use sqlx::PgPool;

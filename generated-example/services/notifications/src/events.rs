@@ -2,8 +2,8 @@
 //! Events of the `notifications` service, over nats: a handler for every consumed event.
 
 use contracts::{Envelope, Event};
-use runtime::broker::BoxFuture;
-use runtime::consumer::{HandlerError, Handlers, Incoming};
+use runtime::messaging::broker::BoxFuture;
+use runtime::messaging::consumer::{HandlerError, Handlers, Incoming};
 
 /// The system name: prefix of every subject, stream and queue.
 pub const SYSTEM: &str = "shop";
@@ -33,7 +33,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 /// What `main.rs` hands to the runtime.
 pub fn messages() -> runtime::Messages {
     runtime::Messages {
-        broker: runtime::broker::BrokerKind::Nats,
+        broker: runtime::messaging::broker::BrokerKind::Nats,
         system: SYSTEM,
         topology: TOPOLOGY,
         publishes: false,

@@ -21,11 +21,11 @@ pub struct AppState {
 /// The service's own routes.
 pub fn router(db: PgPool) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/order-history", get(list_order_summary))
                 .route("/order-history/{key}", get(get_order_summary)),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &["customer", "admin"],
                 write: &[],
             },
@@ -37,7 +37,7 @@ pub fn router(db: PgPool) -> Router {
 #[openapi(
     info(title = "order-history", version = "0.1.0", description = "The order-history read model of shop."),
     paths(list_order_summary, get_order_summary,),
-    components(schemas(OrderSummary, runtime::error::Problem, FieldError)),
+    components(schemas(OrderSummary, runtime::service::error::Problem, FieldError)),
     tags((name = "OrderSummary"),)
 )]
 pub struct ApiDoc;
@@ -50,7 +50,7 @@ pub fn openapi() -> serde_json::Value {
 /// List OrderSummary rows, a page at a time, optionally filtered by field values.
 #[utoipa::path(get, path = "/order-history", tag = "OrderSummary", params(PageParams, OrderSummaryFilter),
     responses((status = 200, description = "A page of OrderSummary rows", body = Page<OrderSummary>),
-              (status = 422, description = "Invalid query", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid query", body = runtime::service::error::Problem)))]
 async fn list_order_summary(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<PageParams>,
@@ -65,7 +65,7 @@ async fn list_order_summary(
 /// Get the OrderSummary row of one `order_id`.
 #[utoipa::path(get, path = "/order-history/{key}", tag = "OrderSummary", params(("key" = uuid::Uuid, Path, description = "order_id")),
     responses((status = 200, description = "The row", body = OrderSummary),
-              (status = 404, description = "No row (yet) for this key", body = runtime::error::Problem)))]
+              (status = 404, description = "No row (yet) for this key", body = runtime::service::error::Problem)))]
 async fn get_order_summary(
     State(state): State<AppState>,
     ValidPath(key): ValidPath<uuid::Uuid>,

@@ -6,7 +6,7 @@
 //! the journal into fresh tables.
 
 use contracts::Envelope;
-use runtime::consumer::HandlerError;
+use runtime::messaging::consumer::HandlerError;
 
 /// Seconds between the event and now, for `projection_lag_seconds`.
 fn lag(occurred_at: chrono::DateTime<chrono::Utc>) -> f64 {
@@ -24,7 +24,7 @@ pub async fn order_summary_from_order_created(
     row.total = event.payload.total;
     crate::views::order_summary::on_order_created(&mut row, event);
     crate::model::save_order_summary(conn, &row).await?;
-    runtime::projection::observe_lag("OrderSummary", lag(event.occurred_at));
+    runtime::messaging::projection::observe_lag("OrderSummary", lag(event.occurred_at));
     Ok(())
 }
 
@@ -37,7 +37,7 @@ pub async fn order_summary_from_order_approved(
     row.customer_id = event.payload.customer_id;
     crate::views::order_summary::on_order_approved(&mut row, event);
     crate::model::save_order_summary(conn, &row).await?;
-    runtime::projection::observe_lag("OrderSummary", lag(event.occurred_at));
+    runtime::messaging::projection::observe_lag("OrderSummary", lag(event.occurred_at));
     Ok(())
 }
 
@@ -50,7 +50,7 @@ pub async fn order_summary_from_order_rejected(
     row.customer_id = event.payload.customer_id;
     crate::views::order_summary::on_order_rejected(&mut row, event);
     crate::model::save_order_summary(conn, &row).await?;
-    runtime::projection::observe_lag("OrderSummary", lag(event.occurred_at));
+    runtime::messaging::projection::observe_lag("OrderSummary", lag(event.occurred_at));
     Ok(())
 }
 
@@ -63,6 +63,6 @@ pub async fn order_summary_from_payment_processed(
     row.payment_id = Some(event.payload.payment_id);
     crate::views::order_summary::on_payment_processed(&mut row, event);
     crate::model::save_order_summary(conn, &row).await?;
-    runtime::projection::observe_lag("OrderSummary", lag(event.occurred_at));
+    runtime::messaging::projection::observe_lag("OrderSummary", lag(event.occurred_at));
     Ok(())
 }

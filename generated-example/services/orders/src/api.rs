@@ -27,14 +27,14 @@ pub struct AppState {
 /// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool, logic: Logic) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/orders", get(list_order).post(create_order))
                 .route(
                     "/orders/{id}",
                     get(get_order).put(update_order).delete(delete_order),
                 ),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &["customer", "admin"],
                 write: &["customer"],
             },
@@ -46,7 +46,7 @@ pub fn router(db: PgPool, logic: Logic) -> Router {
 #[openapi(
     info(title = "orders", version = "0.1.0", description = "The orders service of shop."),
     paths(list_order, get_order, create_order, update_order, delete_order,),
-    components(schemas(Order, OrderInput, OrderUpdate, OrderStatus, runtime::error::Problem, FieldError)),
+    components(schemas(Order, OrderInput, OrderUpdate, OrderStatus, runtime::service::error::Problem, FieldError)),
     tags((name = "Order"),)
 )]
 pub struct ApiDoc;
@@ -78,7 +78,7 @@ fn validate_order(logic: &Logic, input: &OrderInput) -> Result<(), ApiError> {
 /// List Orders, a page at a time, optionally filtered by field values.
 #[utoipa::path(get, path = "/orders", tag = "Order", params(PageParams, OrderFilter),
     responses((status = 200, description = "A page of Orders", body = Page<Order>),
-              (status = 422, description = "Invalid query", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid query", body = runtime::service::error::Problem)))]
 async fn list_order(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<PageParams>,
@@ -91,7 +91,7 @@ async fn list_order(
 /// Get one Order.
 #[utoipa::path(get, path = "/orders/{id}", tag = "Order", params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 200, description = "The Order", body = Order),
-              (status = 404, description = "No such Order", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Order", body = runtime::service::error::Problem)))]
 async fn get_order(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -106,7 +106,7 @@ async fn get_order(
 /// Create a Order.
 #[utoipa::path(post, path = "/orders", tag = "Order", request_body = OrderInput,
     responses((status = 201, description = "Created", body = Order),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn create_order(
     State(state): State<AppState>,
     ValidJson(mut input): ValidJson<OrderInput>,
@@ -140,9 +140,9 @@ async fn create_order(
 #[utoipa::path(put, path = "/orders/{id}", tag = "Order", params(("id" = uuid::Uuid, Path, description = "Order id")),
     request_body = OrderUpdate,
     responses((status = 200, description = "Updated", body = Order),
-              (status = 404, description = "No such Order", body = runtime::error::Problem),
-              (status = 409, description = "Changed since it was read", body = runtime::error::Problem),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Order", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since it was read", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn update_order(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -174,7 +174,7 @@ async fn update_order(
 /// Delete a Order.
 #[utoipa::path(delete, path = "/orders/{id}", tag = "Order", params(("id" = uuid::Uuid, Path, description = "Order id")),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such Order", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Order", body = runtime::service::error::Problem)))]
 async fn delete_order(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,

@@ -3,8 +3,8 @@
 //! transactional outbox and a handler for every consumed event.
 
 use contracts::{Envelope, Event};
-use runtime::broker::BoxFuture;
-use runtime::consumer::{HandlerError, Handlers, Incoming};
+use runtime::messaging::broker::BoxFuture;
+use runtime::messaging::consumer::{HandlerError, Handlers, Incoming};
 
 /// The system name: prefix of every subject, stream and queue.
 pub const SYSTEM: &str = "shop";
@@ -50,12 +50,12 @@ pub async fn publish<E: Published>(
 ) -> Result<Envelope<E>, runtime::ApiError> {
     let mut envelope = Envelope::new(event, correlation_id.unwrap_or_else(uuid::Uuid::new_v4));
     // The request's or the handled event's trace goes on with the event.
-    envelope.trace_context = runtime::telemetry::current_traceparent();
+    envelope.trace_context = runtime::service::telemetry::current_traceparent();
     let json =
         serde_json::to_vec(&envelope).map_err(|e| runtime::ApiError::Internal(e.to_string()))?;
-    runtime::outbox::enqueue(
+    runtime::messaging::outbox::enqueue(
         conn,
-        &runtime::broker::event_subject(SYSTEM, E::TYPE),
+        &runtime::messaging::broker::event_subject(SYSTEM, E::TYPE),
         envelope.event_id,
         E::TYPE,
         &json,
@@ -64,13 +64,13 @@ pub async fn publish<E: Published>(
     Ok(envelope)
 }
 
-/// The end-to-end suite's hook (`runtime::test_hooks`, debug builds only): publishes one of
+/// The end-to-end suite's hook (`runtime::service::test_hooks`, debug builds only): publishes one of
 /// this service's events from its JSON, as `publish` would.
 fn test_publish<'c>(
     conn: &'c mut sqlx::PgConnection,
     event_type: &'c str,
     payload: serde_json::Value,
-) -> runtime::broker::BoxFuture<'c, Result<(), String>> {
+) -> runtime::messaging::broker::BoxFuture<'c, Result<(), String>> {
     Box::pin(async move {
         match event_type {
             contracts::OrderCreated::TYPE => {
@@ -117,7 +117,7 @@ fn test_publish<'c>(
 /// What `main.rs` hands to the runtime.
 pub fn messages() -> runtime::Messages {
     runtime::Messages {
-        broker: runtime::broker::BrokerKind::Nats,
+        broker: runtime::messaging::broker::BrokerKind::Nats,
         system: SYSTEM,
         topology: TOPOLOGY,
         publishes: true,

@@ -27,14 +27,14 @@ pub struct AppState {
 /// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool, logic: Logic) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/payments", get(list_payment).post(create_payment))
                 .route(
                     "/payments/{id}",
                     get(get_payment).put(update_payment).delete(delete_payment),
                 ),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &["admin"],
                 write: &["admin"],
             },
@@ -46,7 +46,7 @@ pub fn router(db: PgPool, logic: Logic) -> Router {
 #[openapi(
     info(title = "payments", version = "0.1.0", description = "The payments service of shop."),
     paths(list_payment, get_payment, create_payment, update_payment, delete_payment,),
-    components(schemas(Payment, PaymentInput, PaymentUpdate, PaymentStatus, runtime::error::Problem, FieldError)),
+    components(schemas(Payment, PaymentInput, PaymentUpdate, PaymentStatus, runtime::service::error::Problem, FieldError)),
     tags((name = "Payment"),)
 )]
 pub struct ApiDoc;
@@ -78,7 +78,7 @@ fn validate_payment(logic: &Logic, input: &PaymentInput) -> Result<(), ApiError>
 /// List Payments, a page at a time, optionally filtered by field values.
 #[utoipa::path(get, path = "/payments", tag = "Payment", params(PageParams, PaymentFilter),
     responses((status = 200, description = "A page of Payments", body = Page<Payment>),
-              (status = 422, description = "Invalid query", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid query", body = runtime::service::error::Problem)))]
 async fn list_payment(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<PageParams>,
@@ -91,7 +91,7 @@ async fn list_payment(
 /// Get one Payment.
 #[utoipa::path(get, path = "/payments/{id}", tag = "Payment", params(("id" = uuid::Uuid, Path, description = "Payment id")),
     responses((status = 200, description = "The Payment", body = Payment),
-              (status = 404, description = "No such Payment", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Payment", body = runtime::service::error::Problem)))]
 async fn get_payment(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -106,7 +106,7 @@ async fn get_payment(
 /// Create a Payment.
 #[utoipa::path(post, path = "/payments", tag = "Payment", request_body = PaymentInput,
     responses((status = 201, description = "Created", body = Payment),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn create_payment(
     State(state): State<AppState>,
     ValidJson(mut input): ValidJson<PaymentInput>,
@@ -129,9 +129,9 @@ async fn create_payment(
 #[utoipa::path(put, path = "/payments/{id}", tag = "Payment", params(("id" = uuid::Uuid, Path, description = "Payment id")),
     request_body = PaymentUpdate,
     responses((status = 200, description = "Updated", body = Payment),
-              (status = 404, description = "No such Payment", body = runtime::error::Problem),
-              (status = 409, description = "Changed since it was read", body = runtime::error::Problem),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Payment", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since it was read", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn update_payment(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -163,7 +163,7 @@ async fn update_payment(
 /// Delete a Payment.
 #[utoipa::path(delete, path = "/payments/{id}", tag = "Payment", params(("id" = uuid::Uuid, Path, description = "Payment id")),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such Payment", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Payment", body = runtime::service::error::Problem)))]
 async fn delete_payment(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,

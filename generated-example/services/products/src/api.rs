@@ -27,14 +27,14 @@ pub struct AppState {
 /// system has `[auth]`; an entity without `expose` takes any signed-in caller).
 pub fn router(db: PgPool, logic: Logic) -> Router {
     Router::new()
-        .merge(runtime::auth::protect(
+        .merge(runtime::security::auth::protect(
             Router::new()
                 .route("/products", get(list_product).post(create_product))
                 .route(
                     "/products/{id}",
                     get(get_product).put(update_product).delete(delete_product),
                 ),
-            runtime::auth::Roles {
+            runtime::security::auth::Roles {
                 read: &[],
                 write: &["admin"],
             },
@@ -46,7 +46,7 @@ pub fn router(db: PgPool, logic: Logic) -> Router {
 #[openapi(
     info(title = "products", version = "0.1.0", description = "The products service of shop."),
     paths(list_product, get_product, create_product, update_product, delete_product,),
-    components(schemas(Product, ProductInput, ProductUpdate, runtime::error::Problem, FieldError)),
+    components(schemas(Product, ProductInput, ProductUpdate, runtime::service::error::Problem, FieldError)),
     tags((name = "Product"),)
 )]
 pub struct ApiDoc;
@@ -78,7 +78,7 @@ fn validate_product(logic: &Logic, input: &ProductInput) -> Result<(), ApiError>
 /// List Products, a page at a time, optionally filtered by field values.
 #[utoipa::path(get, path = "/products", tag = "Product", params(PageParams, ProductFilter),
     responses((status = 200, description = "A page of Products", body = Page<Product>),
-              (status = 422, description = "Invalid query", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid query", body = runtime::service::error::Problem)))]
 async fn list_product(
     State(state): State<AppState>,
     ValidQuery(page): ValidQuery<PageParams>,
@@ -91,7 +91,7 @@ async fn list_product(
 /// Get one Product.
 #[utoipa::path(get, path = "/products/{id}", tag = "Product", params(("id" = uuid::Uuid, Path, description = "Product id")),
     responses((status = 200, description = "The Product", body = Product),
-              (status = 404, description = "No such Product", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Product", body = runtime::service::error::Problem)))]
 async fn get_product(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -106,7 +106,7 @@ async fn get_product(
 /// Create a Product.
 #[utoipa::path(post, path = "/products", tag = "Product", request_body = ProductInput,
     responses((status = 201, description = "Created", body = Product),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn create_product(
     State(state): State<AppState>,
     ValidJson(mut input): ValidJson<ProductInput>,
@@ -129,9 +129,9 @@ async fn create_product(
 #[utoipa::path(put, path = "/products/{id}", tag = "Product", params(("id" = uuid::Uuid, Path, description = "Product id")),
     request_body = ProductUpdate,
     responses((status = 200, description = "Updated", body = Product),
-              (status = 404, description = "No such Product", body = runtime::error::Problem),
-              (status = 409, description = "Changed since it was read", body = runtime::error::Problem),
-              (status = 422, description = "Invalid fields", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Product", body = runtime::service::error::Problem),
+              (status = 409, description = "Changed since it was read", body = runtime::service::error::Problem),
+              (status = 422, description = "Invalid fields", body = runtime::service::error::Problem)))]
 async fn update_product(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,
@@ -163,7 +163,7 @@ async fn update_product(
 /// Delete a Product.
 #[utoipa::path(delete, path = "/products/{id}", tag = "Product", params(("id" = uuid::Uuid, Path, description = "Product id")),
     responses((status = 204, description = "Deleted"),
-              (status = 404, description = "No such Product", body = runtime::error::Problem)))]
+              (status = 404, description = "No such Product", body = runtime::service::error::Problem)))]
 async fn delete_product(
     State(state): State<AppState>,
     ValidPath(id): ValidPath<uuid::Uuid>,

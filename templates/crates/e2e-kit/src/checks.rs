@@ -1,6 +1,6 @@
 //! The checks, each a function of the running [`System`] that returns what went wrong. They
 //! drive the system only from outside: HTTP through the gateway (or a BFF) with real tokens,
-//! the test hooks of `runtime::test_hooks`, `/metrics`, the registry, and the containers.
+//! the test hooks of `runtime::service::test_hooks`, `/metrics`, the registry, and the containers.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

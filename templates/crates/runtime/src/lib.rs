@@ -2,77 +2,57 @@
 //!
 //! This crate is the same in every generated workspace: msa-gen copies it verbatim, and it is
 //! compiled and unit-tested in the msa-gen repository. Code that depends on a blueprint lives in
-//! the generated crates; code that does not lives here.
+//! the generated crates; code that does not lives here, grouped by concern. Generated code uses
+//! the crate-root re-exports ([`ApiError`], [`Page`], [`ServiceSpec`], [`run_with_db`], …) and
+//! the module paths below.
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`config`] | layered settings: defaults → `config/<service>.toml` → profile file → env |
-//! | [`config_server`] | the config server's files-per-profile API; the client's start-up layer and live refresh |
-//! | [`telemetry`] | JSON logs, a trace id per request (W3C `traceparent` or new) |
-//! | [`metrics`] | Prometheus recorder, request counters and latencies, `/metrics` |
-//! | [`health`] | `/health/live` and `/health/ready` (ready = database reachable) |
-//! | [`db`] | Postgres pool with retry at start and migrations |
-//! | [`error`] | [`ApiError`]: typed errors rendered as `application/problem+json` |
-//! | [`json`] | [`ValidJson`]: a JSON body extractor that answers 422 with field errors |
-//! | [`paging`] | `?page=&size=` parameters and the page envelope |
-//! | [`docs`] | `/openapi.json` and a self-contained API docs page |
-//! | [`server`] | the process: wiring, graceful shutdown on SIGTERM / Ctrl-C |
-//! | [`http_client`] | a pooled HTTP/1 client with timeouts and JSON helpers |
-//! | [`registry`] | the service registry: instances, heartbeats, eviction, long-poll watch |
-//! | [`discovery`] | the registry client: keep an instance registered, watch the registry |
-//! | [`auth`] | token and role checks inside each service (defence in depth) |
-//! | [`auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
-//! | [`jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
-//! | [`gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS, metrics |
-//! | [`calls`] | clients of `[[services.calls]]`: timeout, retries, breaker, fallback |
-//! | [`broker`] | the [`broker::Broker`] trait; NATS JetStream and RabbitMQ adapters (features) |
-//! | [`outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
-//! | [`consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
-//! | [`messaging`] | the runtime's messaging tables, shared connection, tasks, admin endpoints |
-//! | [`event_store`] | event-sourced aggregates: append-only streams, optimistic concurrency, snapshots |
-//! | [`saga`] | saga instances at the owner, participants' step records, timeouts, history |
-//! | [`projection`] | read models: journal replay into fresh views and switch-over, lag metric |
-//! | [`sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
-//! | [`web`] | the composed web front end of a `web` BFF: shell page, sign-in, server-rendered fragments |
-//! | [`mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
-//! | [`test_hooks`] | the generated e2e suite's switches (debug builds, `test-hooks = true`): failing saga steps, publishing a sample event |
+//! | group | module | owns |
+//! |---|---|---|
+//! | [`service`]: one service process | [`service::server`] | the process: wiring, graceful shutdown on SIGTERM / Ctrl-C |
+//! | | [`service::config`] | layered settings: defaults → `config/<service>.toml` → profile file → config server → env |
+//! | | [`service::telemetry`] | JSON logs, a trace id per request (W3C `traceparent` or new) |
+//! | | [`service::metrics`] | Prometheus recorder, request counters and latencies, `/metrics` |
+//! | | [`service::health`] | `/health/live` and `/health/ready` (ready = database reachable) |
+//! | | [`service::db`] | Postgres pool with retry at start and migrations |
+//! | | [`service::error`] | [`ApiError`]: typed errors rendered as `application/problem+json` |
+//! | | [`service::json`] | [`ValidJson`], [`ValidQuery`], [`ValidPath`]: extractors that answer 422 with field errors |
+//! | | [`service::paging`] | `?page=&size=` parameters and the page envelope |
+//! | | [`service::text_enum`] | [`text_enum!`]: blueprint enums stored as `TEXT` |
+//! | | [`service::docs`] | `/openapi.json` and a self-contained API docs page |
+//! | | [`service::http_client`] | a pooled HTTP/1 client with timeouts and JSON helpers |
+//! | | [`service::mail`] | e-mail senders for workers: log (default) and SMTP (feature `smtp`) |
+//! | | [`service::test_hooks`] | the generated e2e suite's switches (debug builds, `test-hooks = true`): failing saga steps, publishing a sample event |
+//! | [`security`]: tokens and roles | [`security::jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
+//! | | [`security::auth`] | token and role checks inside each service (defence in depth) |
+//! | [`resilience`]: failing well | [`resilience::breaker`] | circuit breaker (count window, half-open probes) of the gateway and the call clients |
+//! | | [`resilience::rate_limit`] | token bucket per client identity (the gateway's 429) |
+//! | | [`resilience::backoff`] | doubling, capped retry pauses |
+//! | | [`resilience::calls`] | clients of `[[services.calls]]`: timeout, retries, breaker, fallback |
+//! | [`messaging`]: events | [`messaging::broker`] | the [`messaging::broker::Broker`] trait; adapters `nats`, `rabbitmq`, `kafka` (features of the same names) |
+//! | | [`messaging::outbox`] | transactional outbox: enqueue in the caller's transaction, relay to the broker |
+//! | | [`messaging::consumer`] | idempotent consumers: inbox dedup, retries with backoff, dead letters |
+//! | | [`messaging::wiring`] | a process's messaging: the runtime's tables, shared connection, tasks, admin endpoints |
+//! | | [`messaging::projection`] | read models: journal replay into fresh views and switch-over, lag metric |
+//! | | [`messaging::event_store`] | event-sourced aggregates: append-only streams, optimistic concurrency, snapshots |
+//! | | [`messaging::saga`] | saga instances at the owner, participants' step records, timeouts, history |
+//! | [`platform`]: the shared processes | [`platform::gateway`] | the API gateway: routing, balancing, breaker, rate limit, CORS (`tower-http`), metrics; [`platform::gateway::routes`] (run-time routes), [`platform::gateway::docs`] (merged API document) |
+//! | | [`platform::registry`] | the service registry: instances, heartbeats, eviction, long-poll watch |
+//! | | [`platform::discovery`] | the registry client: keep an instance registered, watch the registry |
+//! | | [`platform::config_server`] | the config server's files-per-profile API; the client's start-up layer and live refresh |
+//! | | [`platform::auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
+//! | | [`platform::sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
+//! | | [`platform::web`] | the composed web front end of a `web` BFF: shell page, sign-in, server-rendered fragments |
 
-pub mod auth;
-pub mod auth_server;
-pub mod broker;
-pub mod calls;
-pub mod config;
-pub mod config_server;
-pub mod consumer;
-pub mod db;
-pub mod discovery;
-pub mod docs;
-pub mod error;
-pub mod event_store;
-pub mod gateway;
-pub mod health;
-pub mod http_client;
-pub mod json;
-pub mod jwt;
-pub mod mail;
 pub mod messaging;
-pub mod metrics;
-pub mod outbox;
-pub mod paging;
-pub mod projection;
-pub mod registry;
-pub mod saga;
-pub mod server;
-pub mod sessions;
-pub mod telemetry;
-pub mod test_hooks;
-pub mod text_enum;
-pub mod web;
+pub mod platform;
+pub mod resilience;
+pub mod security;
+pub mod service;
 
-pub use error::{ApiError, FieldError};
-pub use json::{ValidJson, ValidPath, ValidQuery};
-pub use paging::{Page, PageParams};
-pub use server::{AuthSpec, Context, Messages, ServiceSpec, run, run_with_db};
+pub use service::error::{ApiError, FieldError};
+pub use service::json::{ValidJson, ValidPath, ValidQuery};
+pub use service::paging::{Page, PageParams};
+pub use service::server::{AuthSpec, Context, Messages, ServiceSpec, run, run_with_db};
 
 /// Re-exports the generated crates use, so their dependency lists stay short.
 pub mod reexports {

@@ -5,8 +5,8 @@
 //! done, and blocks it if it comes first. Your decisions are in `steps::checkout`.
 
 use contracts::Envelope;
-use runtime::consumer::HandlerError;
-use runtime::saga::StepRecord;
+use runtime::messaging::consumer::HandlerError;
+use runtime::messaging::saga::StepRecord;
 
 pub const SAGA: &str = "checkout";
 
@@ -37,11 +37,15 @@ where
     F: for<'c> FnOnce(
         &'c mut sqlx::PgConnection,
         &'c contracts::CheckoutData,
-    )
-        -> runtime::broker::BoxFuture<'c, Result<Result<(), String>, HandlerError>>,
+    ) -> runtime::messaging::broker::BoxFuture<
+        'c,
+        Result<Result<(), String>, HandlerError>,
+    >,
 {
     let id = command.payload.saga_id;
-    if let StepRecord::Seen(status) = runtime::saga::step_record(conn, SAGA, id, action).await? {
+    if let StepRecord::Seen(status) =
+        runtime::messaging::saga::step_record(conn, SAGA, id, action).await?
+    {
         let reason: Option<String> = sqlx::query_scalar(
             "SELECT data->>'reason' FROM msa_saga_steps WHERE saga = $1 AND id = $2 AND action = $3",
         )
@@ -60,19 +64,26 @@ where
     }
     // The end-to-end suite's switch (debug builds only) refuses the action to walk the
     // compensation path.
-    let outcome = if runtime::test_hooks::step_fails(SAGA, action) {
-        Err(runtime::test_hooks::REASON.to_string())
+    let outcome = if runtime::service::test_hooks::step_fails(SAGA, action) {
+        Err(runtime::service::test_hooks::REASON.to_string())
     } else {
         run(conn, &command.payload.data).await?
     };
     match outcome {
         Ok(()) => {
-            runtime::saga::record_step(conn, SAGA, id, action, "done", &serde_json::json!({}))
-                .await?;
+            runtime::messaging::saga::record_step(
+                conn,
+                SAGA,
+                id,
+                action,
+                "done",
+                &serde_json::json!({}),
+            )
+            .await?;
             reply(conn, command, true, None).await
         }
         Err(reason) => {
-            runtime::saga::record_step(
+            runtime::messaging::saga::record_step(
                 conn,
                 SAGA,
                 id,
@@ -100,7 +111,7 @@ pub async fn on_command(
             .await
         }
         "release-credit" => {
-            if runtime::saga::take_for_compensation(conn, SAGA, id, "reserve-credit")
+            if runtime::messaging::saga::take_for_compensation(conn, SAGA, id, "reserve-credit")
                 .await?
                 .is_some()
             {

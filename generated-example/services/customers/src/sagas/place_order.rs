@@ -6,8 +6,8 @@
 //! Compensation `release-credit`: on `OrderRejected`, undoes a step that was done.
 
 use contracts::Envelope;
-use runtime::consumer::HandlerError;
-use runtime::saga::{StepOutcome, StepRecord};
+use runtime::messaging::consumer::HandlerError;
+use runtime::messaging::saga::{StepOutcome, StepRecord};
 
 pub const SAGA: &str = "place-order";
 
@@ -18,7 +18,7 @@ pub async fn reserve_credit(
 ) -> Result<(), HandlerError> {
     let id = event.payload.order_id;
     if let StepRecord::Seen(status) =
-        runtime::saga::step_record(conn, SAGA, id, "reserve-credit").await?
+        runtime::messaging::saga::step_record(conn, SAGA, id, "reserve-credit").await?
     {
         tracing::info!(saga = SAGA, %id, %status, "step `reserve-credit` seen before; nothing to do");
         return Ok(());
@@ -27,12 +27,27 @@ pub async fn reserve_credit(
         serde_json::to_value(&event.payload).map_err(|e| HandlerError::Poison(e.to_string()))?;
     match crate::steps::place_order::reserve_credit(conn, &event.payload).await? {
         StepOutcome::Done(success) => {
-            runtime::saga::record_step(conn, SAGA, id, "reserve-credit", "done", &trigger).await?;
+            runtime::messaging::saga::record_step(
+                conn,
+                SAGA,
+                id,
+                "reserve-credit",
+                "done",
+                &trigger,
+            )
+            .await?;
             crate::events::publish(conn, success, Some(event.correlation_id)).await?;
         }
         StepOutcome::Refused(failure) => {
-            runtime::saga::record_step(conn, SAGA, id, "reserve-credit", "refused", &trigger)
-                .await?;
+            runtime::messaging::saga::record_step(
+                conn,
+                SAGA,
+                id,
+                "reserve-credit",
+                "refused",
+                &trigger,
+            )
+            .await?;
             crate::events::publish(conn, failure, Some(event.correlation_id)).await?;
         }
     }
@@ -45,7 +60,8 @@ pub async fn release_credit(
     event: &Envelope<contracts::OrderRejected>,
 ) -> Result<(), HandlerError> {
     let id = event.payload.order_id;
-    let Some(data) = runtime::saga::take_for_compensation(conn, SAGA, id, "reserve-credit").await?
+    let Some(data) =
+        runtime::messaging::saga::take_for_compensation(conn, SAGA, id, "reserve-credit").await?
     else {
         return Ok(());
     };

@@ -7,7 +7,7 @@
 //! before), `Err` to retry later. A compensation runs only if its action was done.
 
 #[allow(unused_imports)]
-use runtime::consumer::HandlerError;
+use runtime::messaging::consumer::HandlerError;
 
 /// `reserve-credit`.
 /// Reserves `data.total` of the `customer` named by `data.customer_id` against

@@ -8,8 +8,8 @@
 //! dead-lettered). A compensation runs only if its action was done, and at most once.
 
 #[allow(unused_imports)]
-use runtime::consumer::HandlerError;
-use runtime::saga::StepOutcome;
+use runtime::messaging::consumer::HandlerError;
+use runtime::messaging::saga::StepOutcome;
 
 /// `reserve-credit` on `OrderCreated`.
 /// Reserves `trigger.total` of the `customer` named by `trigger.customer_id`

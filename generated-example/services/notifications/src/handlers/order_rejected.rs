@@ -11,8 +11,8 @@
 //! wording and look up the real recipient.
 
 use contracts::{Envelope, OrderRejected};
-use runtime::consumer::HandlerError;
-use runtime::mail::Mail;
+use runtime::messaging::consumer::HandlerError;
+use runtime::service::mail::Mail;
 
 pub async fn handle(event: Envelope<OrderRejected>) -> Result<(), HandlerError> {
     tracing::info!(
@@ -21,7 +21,7 @@ pub async fn handle(event: Envelope<OrderRejected>) -> Result<(), HandlerError> 
         payload = ?event.payload,
         "OrderRejected received"
     );
-    runtime::mail::send(&render(&event)).await?;
+    runtime::service::mail::send(&render(&event)).await?;
     Ok(())
 }
 
@@ -29,7 +29,7 @@ pub async fn handle(event: Envelope<OrderRejected>) -> Result<(), HandlerError> 
 fn render(event: &Envelope<OrderRejected>) -> Mail {
     let details = serde_json::to_string_pretty(&event.payload).unwrap_or_default();
     Mail {
-        to: runtime::mail::recipient(),
+        to: runtime::service::mail::recipient(),
         subject: format!(
             "OrderRejected {}",
             event

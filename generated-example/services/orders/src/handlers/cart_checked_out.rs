@@ -9,7 +9,7 @@
 //! `crate::events::publish(conn, …, Some(event.correlation_id))`.
 
 use contracts::{CartCheckedOut, Envelope};
-use runtime::consumer::HandlerError;
+use runtime::messaging::consumer::HandlerError;
 
 pub async fn handle(
     conn: &mut sqlx::PgConnection,

@@ -20,8 +20,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use contracts::Envelope;
-use runtime::consumer::HandlerError;
-use runtime::saga::{Definition, End, Next, StepDef};
+use runtime::messaging::consumer::HandlerError;
+use runtime::messaging::saga::{Definition, End, Next, StepDef};
 use runtime::{ApiError, ValidJson};
 
 pub const SAGA: Definition = Definition {
@@ -43,9 +43,9 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(60000)
 
 /// `POST /orders/checkout`, behind the Order's write roles.
 pub fn router(pool: sqlx::PgPool) -> Router {
-    runtime::auth::protect(
+    runtime::security::auth::protect(
         Router::new().route("/orders/checkout", post(start)),
-        runtime::auth::Roles {
+        runtime::security::auth::Roles {
             read: &[],
             write: &["customer"],
         },
@@ -81,11 +81,11 @@ async fn start(
     let data = data(&row);
     let json = serde_json::to_value(&data).map_err(|e| ApiError::Internal(e.to_string()))?;
     let correlation_id = uuid::Uuid::new_v4();
-    let next = runtime::saga::orchestrate(
+    let next = runtime::messaging::saga::orchestrate(
         &mut tx,
         &SAGA,
         row.id,
-        runtime::saga::timeout(TIMEOUT),
+        runtime::messaging::saga::timeout(TIMEOUT),
         json,
         correlation_id,
     )
@@ -158,7 +158,7 @@ async fn finish(
     reason: Option<&str>,
     correlation_id: uuid::Uuid,
 ) -> Result<(), ApiError> {
-    if !runtime::saga::finish(conn, SAGA.name, id, end, reason).await? {
+    if !runtime::messaging::saga::finish(conn, SAGA.name, id, end, reason).await? {
         return Ok(());
     }
     let status = if end == End::Completed {
@@ -207,13 +207,19 @@ pub async fn on_reply(
     event: &Envelope<contracts::CheckoutReply>,
 ) -> Result<(), HandlerError> {
     let r = &event.payload;
-    let next =
-        runtime::saga::on_reply(conn, &SAGA, r.saga_id, &r.action, r.ok, r.reason.as_deref())
-            .await?;
+    let next = runtime::messaging::saga::on_reply(
+        conn,
+        &SAGA,
+        r.saga_id,
+        &r.action,
+        r.ok,
+        r.reason.as_deref(),
+    )
+    .await?;
     if next == Next::Nothing {
         return Ok(());
     }
-    let Some(instance) = runtime::saga::lock(conn, SAGA.name, r.saga_id).await? else {
+    let Some(instance) = runtime::messaging::saga::lock(conn, SAGA.name, r.saga_id).await? else {
         return Ok(());
     };
     let data = stored(&instance.data)?;
@@ -226,13 +232,13 @@ pub fn spawn(pool: sqlx::PgPool) {
     let resume = pool.clone();
     tokio::spawn(async move {
         let result: Result<usize, ApiError> = async {
-            let unfinished = runtime::saga::unfinished(&resume, SAGA.name).await?;
+            let unfinished = runtime::messaging::saga::unfinished(&resume, SAGA.name).await?;
             let n = unfinished.len();
             for instance in unfinished {
                 let mut tx = resume.begin().await?;
-                let next = runtime::saga::resume(&SAGA, &instance);
+                let next = runtime::messaging::saga::resume(&SAGA, &instance);
                 let data = stored(&instance.data)?;
-                runtime::telemetry::with_traceparent(
+                runtime::service::telemetry::with_traceparent(
                     instance.trace_context.clone(),
                     act(&mut tx, instance.id, next, &data, instance.correlation_id),
                 )
@@ -248,13 +254,13 @@ pub fn spawn(pool: sqlx::PgPool) {
             Err(e) => tracing::error!(saga = SAGA.name, error = %e, "sagas not resumed"),
         }
     });
-    runtime::saga::sweep(
+    runtime::messaging::saga::sweep(
         pool,
         SAGA.name,
         std::time::Duration::from_secs(1),
         |conn, instance| {
             Box::pin(async move {
-                let next = runtime::saga::expire(conn, &SAGA, &instance).await?;
+                let next = runtime::messaging::saga::expire(conn, &SAGA, &instance).await?;
                 let data = stored(&instance.data)?;
                 act(conn, instance.id, next, &data, instance.correlation_id).await
             })

@@ -9,8 +9,8 @@
 
 use contracts::Envelope;
 use runtime::ApiError;
-use runtime::consumer::HandlerError;
-use runtime::saga::End;
+use runtime::messaging::consumer::HandlerError;
+use runtime::messaging::saga::End;
 
 pub const SAGA: &str = "place-order";
 
@@ -23,7 +23,7 @@ pub async fn start(
     row: &crate::model::Order,
     correlation_id: uuid::Uuid,
 ) -> Result<(), ApiError> {
-    runtime::saga::start(
+    runtime::messaging::saga::start(
         conn,
         SAGA,
         row.id,
@@ -44,7 +44,7 @@ async fn end(
     status: &str,
     reason: Option<&str>,
 ) -> Result<Option<crate::model::Order>, ApiError> {
-    if !runtime::saga::finish(conn, SAGA, id, how, reason).await? {
+    if !runtime::messaging::saga::finish(conn, SAGA, id, how, reason).await? {
         tracing::info!(saga = SAGA, %id, "instance already ended; event ignored");
         return Ok(None);
     }
@@ -121,7 +121,7 @@ pub async fn on_credit_limit_exceeded(
 
 /// Fails every instance past its deadline, checking every second.
 pub fn spawn_timeouts(pool: sqlx::PgPool) {
-    runtime::saga::sweep(
+    runtime::messaging::saga::sweep(
         pool,
         SAGA,
         std::time::Duration::from_secs(1),

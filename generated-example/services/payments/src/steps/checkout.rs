@@ -7,7 +7,7 @@
 //! before), `Err` to retry later. A compensation runs only if its action was done.
 
 #[allow(unused_imports)]
-use runtime::consumer::HandlerError;
+use runtime::messaging::consumer::HandlerError;
 
 /// `charge`.
 /// Refuses an amount (`data.total`) that is not positive; put the real work (a payment

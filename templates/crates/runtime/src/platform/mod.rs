@@ -1,0 +1,11 @@
+//! The shared processes of a system and what their clients need: the API gateway, the service
+//! registry and discovery, the config server, the auth service and its session store, and the
+//! web front end of a `web` BFF.
+
+pub mod auth_server;
+pub mod config_server;
+pub mod discovery;
+pub mod gateway;
+pub mod registry;
+pub mod sessions;
+pub mod web;

@@ -1,0 +1,449 @@
+//! The composed web front end of a `web` BFF (UI composition): a shell page with a sign-in
+//! form, and one server-rendered fragment per exposed service (a list view of its data), which
+//! the shell loads into its slots with a few lines of JavaScript. No bundler, no download.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /` | the shell: sign-in form, or one slot per fragment when signed in |
+//! | `POST /sign-in` | password grant at the auth service; the token goes into an `HttpOnly`, `SameSite=Strict` cookie |
+//! | `POST /sign-out` | clears the cookies |
+//! | `GET /fragments/{name}` | a fragment: the first page of the service's list, as an HTML table |
+//!
+//! Fragments call the services with the signed-in user's token (cookie or `Authorization`),
+//! so the services' own role checks apply; a fragment that fails shows its error in its slot
+//! and the others still render.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::resilience::breaker::BreakerConfig;
+use crate::resilience::calls::{CallPolicy, Fallback, ServiceClient};
+
+/// The cookie holding the access token.
+pub const TOKEN_COOKIE: &str = "msa_token";
+/// The cookie holding the signed-in user's name, for display only.
+pub const USER_COOKIE: &str = "msa_user";
+
+/// One fragment: a service's list.
+#[derive(Debug, Clone, Copy)]
+pub struct Fragment {
+    /// Slot and URL name (`orders`).
+    pub name: &'static str,
+    pub title: &'static str,
+    pub service: &'static str,
+    pub port: u16,
+    /// The service's list path (`/orders`).
+    pub path: &'static str,
+    /// (JSON member, column heading).
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+/// What the front end shows.
+pub struct WebConfig {
+    pub title: String,
+    pub fragments: &'static [Fragment],
+    /// The auth service, `None` for a system without `[auth]`.
+    pub auth_url: Option<String>,
+}
+
+struct Web {
+    title: String,
+    fragments: &'static [Fragment],
+    clients: BTreeMap<&'static str, ServiceClient>,
+    auth_url: Option<String>,
+    http: crate::service::http_client::HttpClient,
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A cookie's value from the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn token(headers: &HeaderMap) -> Option<&str> {
+    crate::security::jwt::bearer(headers).or_else(|| cookie(headers, TOKEN_COOKIE))
+}
+
+const STYLE: &str = "
+*{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,sans-serif;background:#f4f6f9;color:#1d2330}
+header{background:#1d3557;color:#fff;padding:1rem 2rem;display:flex;align-items:center;justify-content:space-between}
+header h1{margin:0;font-size:1.3rem;font-weight:600}header form{margin:0}
+main{max-width:72rem;margin:2rem auto;padding:0 1rem;display:grid;gap:1.5rem;grid-template-columns:repeat(auto-fit,minmax(34rem,1fr))}
+section{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:1rem 1.2rem;overflow:auto}
+section h2{margin:.2rem 0 .8rem;font-size:1.05rem;color:#1d3557}
+table{border-collapse:collapse;width:100%;font-size:.88rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e6e9ef;white-space:nowrap}
+th{color:#5b6475;font-weight:600}code{font-size:.82rem;color:#457b9d}.empty,.error{color:#5b6475;font-style:italic}.error{color:#b42318}
+.signin{max-width:22rem;margin:4rem auto;background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:1.5rem}
+.signin h2{margin-top:0}label{display:block;margin:.6rem 0 .2rem;font-size:.9rem}input{width:100%;padding:.5rem;border:1px solid #c9ced8;border-radius:6px}
+button{margin-top:1rem;background:#e63946;color:#fff;border:0;border-radius:6px;padding:.5rem 1rem;font-weight:600;cursor:pointer}
+header button{margin:0;background:#457b9d}
+";
+
+/// The shell page.
+pub fn shell(
+    title: &str,
+    fragments: &[Fragment],
+    user: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let title = escape(title);
+    let mut page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head><body><header><h1>{title}</h1>"
+    );
+    match user {
+        Some(u) => {
+            page.push_str(&format!(
+                "<form method=\"post\" action=\"sign-out\"><span id=\"user\">{}</span> \
+                 <button type=\"submit\">Sign out</button></form></header><main>",
+                escape(u)
+            ));
+            for f in fragments {
+                page.push_str(&format!(
+                    "<section id=\"{name}\" data-fragment=\"fragments/{name}\"><h2>{title}</h2>\
+                     <p class=\"empty\">Loading…</p></section>",
+                    name = escape(f.name),
+                    title = escape(f.title)
+                ));
+            }
+            page.push_str(
+                "</main><script>\
+                 for (const s of document.querySelectorAll('[data-fragment]')) {\
+                   fetch(s.dataset.fragment, {credentials: 'same-origin'})\
+                     .then(r => r.text()).then(html => { s.innerHTML = html; s.dataset.loaded = 'true'; })\
+                     .catch(e => { s.querySelector('p').textContent = 'unavailable'; });\
+                 }</script>",
+            );
+        }
+        None => {
+            page.push_str("</header><form class=\"signin\" method=\"post\" action=\"sign-in\"><h2>Sign in</h2>");
+            if let Some(e) = error {
+                page.push_str(&format!(
+                    "<p class=\"error\" id=\"error\">{}</p>",
+                    escape(e)
+                ));
+            }
+            page.push_str(
+                "<label for=\"username\">User name</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+                 <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+                 <button id=\"sign-in\" type=\"submit\">Sign in</button></form>",
+            );
+        }
+    }
+    page.push_str("</body></html>");
+    page
+}
+
+/// A fragment's table from a page of items (`{"items": [...]}`).
+pub fn table(fragment: &Fragment, page: &serde_json::Value) -> String {
+    let mut html = format!("<h2>{}</h2>", escape(fragment.title));
+    let items = page["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if items.is_empty() {
+        html.push_str("<p class=\"empty\">Nothing yet.</p>");
+        return html;
+    }
+    html.push_str("<table><thead><tr>");
+    for (_, heading) in fragment.columns {
+        html.push_str(&format!("<th>{}</th>", escape(heading)));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for item in items {
+        html.push_str("<tr>");
+        for (member, _) in fragment.columns {
+            let cell = match &item[*member] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(list) => list
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            html.push_str(&format!("<td>{}</td>", cell_html(&cell)));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// A cell: ids (UUIDs) shortened to their first 8 digits, the whole id in the tooltip.
+fn cell_html(text: &str) -> String {
+    let uuid = text.len() == 36 && text.chars().filter(|c| *c == '-').count() == 4;
+    if uuid {
+        format!(
+            "<code title=\"{}\">{}…</code>",
+            escape(text),
+            escape(&text[..8])
+        )
+    } else {
+        escape(text)
+    }
+}
+
+/// The front end's routes.
+pub fn routes(config: WebConfig, settings: &crate::service::config::Settings) -> Router {
+    let policy = CallPolicy {
+        timeout: Duration::from_secs(2),
+        retries: 1,
+        breaker: BreakerConfig::default(),
+        fallback: Fallback::Error,
+    };
+    let clients = config
+        .fragments
+        .iter()
+        .map(|f| {
+            (
+                f.name,
+                ServiceClient::from_settings(f.service, f.port, policy, settings),
+            )
+        })
+        .collect();
+    let web = Arc::new(Web {
+        title: config.title,
+        fragments: config.fragments,
+        clients,
+        auth_url: config.auth_url,
+        http: crate::service::http_client::HttpClient::new(),
+    });
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/fragments/{name}", get(fragment))
+        .with_state(web)
+}
+
+async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Html<String> {
+    let user = match (&web.auth_url, token(&headers)) {
+        (None, _) => Some("guest"),
+        (Some(_), Some(_)) => Some(cookie(&headers, USER_COOKIE).unwrap_or("signed in")),
+        (Some(_), None) => None,
+    };
+    Html(shell(&web.title, web.fragments, user, None))
+}
+
+#[derive(serde::Deserialize)]
+struct SignIn {
+    username: String,
+    password: String,
+}
+
+fn see_other(cookies: &[String]) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "./")]).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+async fn sign_in(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Response {
+    let Ok(form) = serde_urlencoded::from_bytes::<SignIn>(&body) else {
+        return Html(shell(
+            &web.title,
+            web.fragments,
+            None,
+            Some("user name and password, please"),
+        ))
+        .into_response();
+    };
+    let Some(auth) = &web.auth_url else {
+        return see_other(&[]);
+    };
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "password"),
+        ("username", form.username.as_str()),
+        ("password", form.password.as_str()),
+    ])
+    .unwrap_or_default();
+    let request = http::Request::post(format!("{auth}/oauth/token"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(body));
+    let answer = match request {
+        Ok(r) => web.http.send(r, Duration::from_secs(10)).await,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in request");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let token = match answer {
+        Ok(r) if r.status().is_success() => {
+            use http_body_util::BodyExt;
+            let bytes = r
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["access_token"].as_str().map(str::to_string))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "auth service unreachable");
+            return Html(shell(
+                &web.title,
+                web.fragments,
+                None,
+                Some("sign-in is unavailable; try again"),
+            ))
+            .into_response();
+        }
+    };
+    match token {
+        Some(t) => see_other(&[
+            format!("{TOKEN_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict"),
+            format!(
+                "{USER_COOKIE}={}; Path=/; SameSite=Strict",
+                form.username.replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '.',
+                    ""
+                )
+            ),
+        ]),
+        None => Html(shell(
+            &web.title,
+            web.fragments,
+            None,
+            Some("wrong user name or password"),
+        ))
+        .into_response(),
+    }
+}
+
+async fn sign_out() -> Response {
+    see_other(&[
+        format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+        format!("{USER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"),
+    ])
+}
+
+async fn fragment(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (Some(f), Some(client)) = (
+        web.fragments.iter().find(|f| f.name == name),
+        web.clients.get(name.as_str()),
+    ) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<p class=\"error\">no such fragment</p>".to_string()),
+        )
+            .into_response();
+    };
+    let path = format!("{}?page=0&size=20", f.path);
+    match client
+        .get::<serde_json::Value>(&path, token(&headers))
+        .await
+    {
+        Ok(page) => Html(table(f, &page)).into_response(),
+        Err(e) => {
+            tracing::warn!(fragment = f.name, error = %e, "fragment unavailable");
+            Html(format!(
+                "<h2>{}</h2><p class=\"error\">{} is unavailable right now.</p>",
+                escape(f.title),
+                escape(f.service)
+            ))
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDERS: Fragment = Fragment {
+        name: "orders",
+        title: "Orders",
+        service: "orders",
+        port: 8101,
+        path: "/orders",
+        columns: &[("id", "Id"), ("total", "Total")],
+    };
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn tables_render_the_columns_escaped() {
+        let page = serde_json::json!({ "items": [{ "id": "1", "total": "<b>9</b>" }, { "id": "2", "total": ["a", 1] }] });
+        let html = table(&ORDERS, &page);
+        assert!(html.contains("<th>Total</th>"));
+        assert!(html.contains("<td>&lt;b&gt;9&lt;/b&gt;</td>"));
+        assert_eq!(html.matches("<tr>").count(), 3);
+        assert!(html.contains("<td>a, 1</td>"), "lists joined: {html}");
+        assert!(table(&ORDERS, &serde_json::json!({ "items": [] })).contains("Nothing yet"));
+        let id = "5fc356a2-01a0-4cb1-a8e9-8a7ea2b94e3a";
+        let html = table(&ORDERS, &serde_json::json!({ "items": [{ "id": id }] }));
+        assert!(
+            html.contains(&format!("<code title=\"{id}\">5fc356a2…</code>")),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_shell_shows_sign_in_or_slots() {
+        let signed_out = shell("shop", &[ORDERS], None, Some("wrong <password>"));
+        assert!(
+            signed_out.contains("id=\"sign-in\"") && signed_out.contains("wrong &lt;password&gt;")
+        );
+        assert!(!signed_out.contains("data-fragment"));
+        let signed_in = shell("shop", &[ORDERS], Some("ada"), None);
+        assert!(signed_in.contains("data-fragment=\"fragments/orders\""));
+        assert!(signed_in.contains(">ada<"));
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; msa_token=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, TOKEN_COOKIE), Some("abc"));
+        assert_eq!(token(&h), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

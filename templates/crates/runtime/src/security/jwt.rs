@@ -1,0 +1,425 @@
+//! Signed tokens: EdDSA (Ed25519) JWTs, the only algorithm issued and accepted.
+//!
+//! Fixing one algorithm makes the classic attacks impossible by construction: a token whose
+//! header says `none`, `HS256` or anything but `EdDSA` is refused before any key is looked at,
+//! and every token must name its key (`kid`). [`Signer`] issues tokens (the auth service);
+//! [`Verifier`] checks signature, expiry, not-before and audience against keys from a JWKS
+//! endpoint, cached and fetched again (at most every few seconds) when a token names an
+//! unknown `kid`, so a key rotation needs no restart anywhere. A token's signature is verified
+//! once; the verified claims are remembered (bounded) and re-checked for expiry at every use.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::service::http_client::HttpClient;
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// Verified tokens remembered (the cache is emptied when it is full).
+const VERIFIED_CACHE: usize = 10_000;
+
+/// What a token says about its bearer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, or the client id for `client_credentials`.
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    pub jti: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The user name, for logs and UIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+/// A public key as published in a JWKS (RFC 8037: `OKP`, `Ed25519`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    #[serde(default)]
+    pub alg: Option<String>,
+    #[serde(rename = "use", default)]
+    pub use_: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("algorithm `{0}` is not accepted")]
+    Algorithm(String),
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("bad signature")]
+    Signature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("token is for another audience")]
+    Audience,
+    #[error("token from another issuer")]
+    Issuer,
+    #[error("keys unavailable: {0}")]
+    Keys(String),
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_seed() -> Result<[u8; 32], getrandom::Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)?;
+    Ok(seed)
+}
+
+/// One signing key with its id.
+pub struct Signer {
+    pub kid: String,
+    key: SigningKey,
+}
+
+impl Signer {
+    pub fn from_seed(kid: &str, seed: &[u8; 32]) -> Self {
+        Self {
+            kid: kid.to_string(),
+            key: SigningKey::from_bytes(seed),
+        }
+    }
+
+    pub fn jwk(&self) -> Jwk {
+        public_jwk(&self.kid, &self.key.verifying_key())
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        let header = Header {
+            alg: "EdDSA".into(),
+            kid: Some(self.kid.clone()),
+            typ: Some("JWT".into()),
+        };
+        let h = B64.encode(serde_json::to_vec(&header).unwrap_or_default());
+        let c = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let signing_input = format!("{h}.{c}");
+        let sig = self.key.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", B64.encode(sig.to_bytes()))
+    }
+}
+
+pub fn public_jwk(kid: &str, key: &VerifyingKey) -> Jwk {
+    Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x: B64.encode(key.to_bytes()),
+        kid: kid.to_string(),
+        alg: Some("EdDSA".into()),
+        use_: Some("sig".into()),
+    }
+}
+
+fn key_of(jwk: &Jwk) -> Option<VerifyingKey> {
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+        return None;
+    }
+    let bytes: [u8; 32] = B64.decode(&jwk.x).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
+}
+
+/// Checks tokens against a set of public keys, refreshed from a JWKS URL on unknown `kid`s.
+pub struct Verifier {
+    /// Tokens whose signature already verified, with their claims: a signature is checked
+    /// once per token, expiry and audience at every use.
+    verified: std::sync::Mutex<HashMap<String, (String, Claims)>>,
+    audience: String,
+    /// The `iss` tokens must carry, when set.
+    issuer: Option<String>,
+    jwks_url: Option<String>,
+    keys: RwLock<HashMap<String, VerifyingKey>>,
+    refresh: Mutex<Option<std::time::Instant>>,
+    http: HttpClient,
+}
+
+impl Verifier {
+    /// Keys fetched from `jwks_url` (lazily, on the first token).
+    pub fn remote(jwks_url: &str, audience: &str) -> Self {
+        Self::new(Some(jwks_url.to_string()), audience, Jwks::default())
+    }
+
+    /// Fixed keys (the auth service checks its own tokens; tests).
+    pub fn fixed(jwks: Jwks, audience: &str) -> Self {
+        Self::new(None, audience, jwks)
+    }
+
+    fn new(jwks_url: Option<String>, audience: &str, jwks: Jwks) -> Self {
+        let v = Self {
+            verified: std::sync::Mutex::new(HashMap::new()),
+            audience: audience.to_string(),
+            issuer: None,
+            jwks_url,
+            keys: RwLock::new(HashMap::new()),
+            refresh: Mutex::new(None),
+            http: HttpClient::new(),
+        };
+        v.set_keys(&jwks);
+        v
+    }
+
+    /// Also requires `iss` to be `issuer`.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_string());
+        self
+    }
+
+    fn set_keys(&self, jwks: &Jwks) {
+        let keys: HashMap<String, VerifyingKey> = jwks
+            .keys
+            .iter()
+            .filter_map(|k| Some((k.kid.clone(), key_of(k)?)))
+            .collect();
+        if let Ok(mut guard) = self.keys.write() {
+            *guard = keys;
+        }
+    }
+
+    fn key(&self, kid: &str) -> Option<VerifyingKey> {
+        self.keys.read().ok()?.get(kid).copied()
+    }
+
+    /// Fetches the JWKS again, at most once every 5 seconds.
+    async fn refresh(&self) -> Result<(), TokenError> {
+        let Some(url) = &self.jwks_url else {
+            return Ok(());
+        };
+        let mut last = self.refresh.lock().await;
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            return Ok(());
+        }
+        *last = Some(std::time::Instant::now());
+        let (status, jwks) = self
+            .http
+            .json::<Jwks>(http::Method::GET, url, None, Duration::from_secs(3))
+            .await
+            .map_err(|e| TokenError::Keys(e.to_string()))?;
+        let jwks = jwks.ok_or_else(|| TokenError::Keys(format!("JWKS answered {status}")))?;
+        tracing::info!(keys = jwks.keys.len(), "signing keys refreshed");
+        self.set_keys(&jwks);
+        Ok(())
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|c| c.get(token).cloned())
+            // A key dropped from the JWKS since takes its tokens with it.
+            .filter(|(kid, _)| self.key(kid).is_some());
+        let claims = match cached {
+            Some((_, c)) => c,
+            None => {
+                let (kid, c) = self.verify_signature(token).await?;
+                if let Ok(mut cache) = self.verified.lock() {
+                    if cache.len() >= VERIFIED_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(token.to_string(), (kid, c.clone()));
+                }
+                c
+            }
+        };
+        let now = now_secs();
+        if claims.exp + LEEWAY_SECS < now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.aud != self.audience {
+            return Err(TokenError::Audience);
+        }
+        if self.issuer.as_ref().is_some_and(|i| *i != claims.iss) {
+            return Err(TokenError::Issuer);
+        }
+        Ok(claims)
+    }
+
+    /// Checks the header, the key and the signature; returns the key id and the claims
+    /// (not checked otherwise).
+    async fn verify_signature(&self, token: &str) -> Result<(String, Claims), TokenError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let header: Header = B64
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(TokenError::Malformed)?;
+        if header.alg != "EdDSA" {
+            return Err(TokenError::Algorithm(header.alg));
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = match self.key(&kid) {
+            Some(k) => k,
+            None => {
+                self.refresh().await?;
+                self.key(&kid).ok_or(TokenError::UnknownKey)?
+            }
+        };
+        let sig: [u8; 64] = B64
+            .decode(s)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(TokenError::Malformed)?;
+        key.verify(format!("{h}.{c}").as_bytes(), &Signature::from_bytes(&sig))
+            .map_err(|_| TokenError::Signature)?;
+        let claims = B64
+            .decode(c)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(TokenError::Malformed)?;
+        Ok((kid, claims))
+    }
+}
+
+/// The bearer token of an `Authorization` header.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(aud: &str, exp: u64) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            iss: "auth".into(),
+            aud: aud.into(),
+            exp,
+            iat: now_secs(),
+            nbf: None,
+            jti: "j1".into(),
+            roles: vec!["admin".into()],
+            name: None,
+        }
+    }
+
+    fn setup() -> (Signer, Verifier) {
+        let signer = Signer::from_seed("k1", &[7u8; 32]);
+        let verifier = Verifier::fixed(
+            Jwks {
+                keys: vec![signer.jwk()],
+            },
+            "shop",
+        );
+        (signer, verifier)
+    }
+
+    #[tokio::test]
+    async fn a_signed_token_verifies() {
+        let (signer, verifier) = setup();
+        let token = signer.sign(&claims("shop", now_secs() + 60));
+        assert_eq!(verifier.verify(&token).await.unwrap().roles, vec!["admin"]);
+    }
+
+    #[tokio::test]
+    async fn forged_expired_foreign_and_unsigned_tokens_are_refused() {
+        let (signer, verifier) = setup();
+        let good = signer.sign(&claims("shop", now_secs() + 60));
+        let other = Signer::from_seed("k1", &[9u8; 32]).sign(&claims("shop", now_secs() + 60));
+        assert_eq!(verifier.verify(&other).await, Err(TokenError::Signature));
+        let expired = signer.sign(&claims("shop", now_secs() - 3600));
+        assert_eq!(verifier.verify(&expired).await, Err(TokenError::Expired));
+        let foreign = signer.sign(&claims("bank", now_secs() + 60));
+        assert_eq!(verifier.verify(&foreign).await, Err(TokenError::Audience));
+        // alg: none, with the good token's claims and no signature.
+        let payload = good.split('.').nth(1).unwrap();
+        let none = format!("{}.{payload}.", B64.encode(br#"{"alg":"none","kid":"k1"}"#));
+        assert_eq!(
+            verifier.verify(&none).await,
+            Err(TokenError::Algorithm("none".into()))
+        );
+        let hs = format!(
+            "{}.{payload}.c2ln",
+            B64.encode(br#"{"alg":"HS256","kid":"k1"}"#)
+        );
+        assert!(matches!(
+            verifier.verify(&hs).await,
+            Err(TokenError::Algorithm(_))
+        ));
+        // A tampered payload breaks the signature.
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let tampered = B64.encode(
+            serde_json::to_vec(&Claims {
+                roles: vec!["root".into()],
+                ..claims("shop", now_secs() + 60)
+            })
+            .unwrap(),
+        );
+        parts[1] = &tampered;
+        assert_eq!(
+            verifier.verify(&parts.join(".")).await,
+            Err(TokenError::Signature)
+        );
+        assert_eq!(verifier.verify("a.b").await, Err(TokenError::Malformed));
+        let strict = Verifier::fixed(
+            Jwks {
+                keys: vec![signer.jwk()],
+            },
+            "shop",
+        )
+        .with_issuer("bank-auth");
+        assert_eq!(strict.verify(&good).await, Err(TokenError::Issuer));
+    }
+
+    #[test]
+    fn bearer_is_read_case_insensitively() {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,4 @@
+//! Tokens and roles: EdDSA JWTs and the checks every service makes on its own routes.
+
+pub mod auth;
+pub mod jwt;
