@@ -30,4 +30,4 @@ echo "demo: building and starting orders on http://localhost:8103 (docs: /docs, 
 echo "demo: token checks are off for this one-service demo (APP_AUTH_URL=none); behind the"
 echo "      gateway and auth service they are on (docs/gateway-and-registry.md)"
 cd "$out"
-APP_AUTH_URL=none DATABASE_URL="postgres://postgres:postgres@127.0.0.1:55432/orders" cargo run -p orders
+APP_AUTH_URL=none DATABASE_URL="postgres://postgres:postgres@127.0.0.1:55432/orders" cargo run -p shop-orders

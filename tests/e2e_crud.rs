@@ -22,7 +22,7 @@ fn problem_field(body: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_service_does_crud_against_real_postgres() {
     let ws = generated("minimal");
-    cargo(&ws, &["build", "-p", "notes"]);
+    cargo(&ws, &["build", "-p", "minimal-notes"]);
     let binary = target_dir().join("debug").join("notes");
 
     let pg = infra::postgres(&["notes".into()]).await.expect("postgres");

@@ -31,7 +31,7 @@ const SERVICES: [&str; 4] = ["orders", "customers", "order-history", "notificati
 fn build_shop(broker: &str) -> PathBuf {
     let ws = msa_gen_tests::shop(broker, &SERVICES);
     if broker == "nats" {
-        cargo(&ws, &["test", "-p", "contracts"]);
+        cargo(&ws, &["test", "-p", "shop-contracts"]);
     }
     ws
 }

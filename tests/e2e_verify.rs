@@ -115,3 +115,44 @@ fn the_minimal_system_verifies() {
     assert!(has(&passed, "crud Note"), "{passed:?}");
     assert!(has(&passed, "fault: database restarted"), "{passed:?}");
 }
+
+/// The reference systems written from public documentation (Spring PetClinic, TeaStore,
+/// DeathStarBench's hotel reservation), each unlike the shop: generated, built and verified.
+/// Too slow for every CI run (three more builds); `bash bench/verify-examples.sh` runs it.
+#[test]
+#[ignore = "three more system builds: run by bench/verify-examples.sh"]
+fn the_reference_systems_verify() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut failed = Vec::new();
+    for name in ["petclinic", "teastore", "hotel-reservation"] {
+        let text = std::fs::read_to_string(
+            msa_gen_tests::repo()
+                .join("blueprints")
+                .join(format!("{name}.toml")),
+        )
+        .expect("blueprint");
+        let ws = msa_gen_tests::generated_from(name, &text);
+        let options = msa_gen::verify::Options {
+            target_dir: Some(msa_gen_tests::target_dir()),
+            ..Default::default()
+        };
+        match msa_gen::verify::verify_with(&ws, &options) {
+            Ok(summary) => {
+                msa_gen::verify::print(&summary);
+                eprintln!(
+                    "{name}: {} passed, {} failed",
+                    summary.passed.len(),
+                    summary.failed.len()
+                );
+                if !summary.ok() {
+                    failed.push(format!(
+                        "{name}: {:?} (logs: {:?})",
+                        summary.failed, summary.logs
+                    ));
+                }
+            }
+            Err(e) => failed.push(format!("{name}: verify did not run: {e:?}")),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

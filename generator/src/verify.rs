@@ -183,8 +183,8 @@ pub fn verify_with(dir: &Path, options: &Options) -> Result<Summary, VerifyError
         .cargo(dir)
         .args([
             "test",
-            "-p",
-            "e2e",
+            "--manifest-path",
+            "tests/e2e/Cargo.toml",
             "--",
             "--ignored",
             "--nocapture",

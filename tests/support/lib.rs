@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod processes;
+pub mod random;
 
 pub use e2e_kit::infra::free_port;
 

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use runtime::messaging::event_store::{self, EventStore, Loaded, Recorded};
@@ -171,7 +171,7 @@ async fn cart_create(
 async fn cart_add_item(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
-    headers: HeaderMap,
+    headers: axum::http::HeaderMap,
     ValidJson(body): ValidJson<CartAddItem>,
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = event_store::expected_version(&headers)?;
@@ -213,7 +213,7 @@ async fn cart_add_item(
 async fn cart_remove_item(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
-    headers: HeaderMap,
+    headers: axum::http::HeaderMap,
     ValidJson(body): ValidJson<CartRemoveItem>,
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = event_store::expected_version(&headers)?;
@@ -254,7 +254,7 @@ async fn cart_remove_item(
 async fn cart_change_quantity(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
-    headers: HeaderMap,
+    headers: axum::http::HeaderMap,
     ValidJson(body): ValidJson<CartChangeQuantity>,
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = event_store::expected_version(&headers)?;
@@ -296,7 +296,7 @@ async fn cart_change_quantity(
 async fn cart_check_out(
     State(store): State<EventStore>,
     ValidPath(id): ValidPath<uuid::Uuid>,
-    headers: HeaderMap,
+    headers: axum::http::HeaderMap,
     ValidJson(body): ValidJson<CartCheckOut>,
 ) -> Result<impl IntoResponse, ApiError> {
     let expected = event_store::expected_version(&headers)?;

@@ -45,6 +45,7 @@ pub struct CartCheckOut {
 /// Every event of a Cart; serialised as the event itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+#[allow(clippy::enum_variant_names)] // variants are the events, often all named for the aggregate
 pub enum CartEvent {
     CartCreated(contracts::CartCreated),
     ItemAdded(contracts::ItemAdded),

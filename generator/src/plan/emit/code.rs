@@ -227,14 +227,29 @@ pub fn workspace_files(system: &SystemView, blueprint_text: &str) -> Vec<Planned
         ),
     ];
     for (path, bytes) in embedded::verbatim() {
+        let source = match verbatim_package(&path, bytes, &system.name) {
+            Some(manifest) => Source::Text(manifest),
+            None => Source::Verbatim { bytes },
+        };
         files.push(PlannedFile {
             path,
             ownership: Ownership::Generated,
-            source: Source::Verbatim { bytes },
+            source,
         });
     }
     platform_files(&mut files, system);
     files
+}
+
+/// The manifest of a verbatim crate (`crates/runtime/Cargo.toml`), with its package named for
+/// the system (`shop-runtime`): two systems built into one target directory must not share
+/// artifacts, and cargo tells path crates apart by name, version and relative path only.
+fn verbatim_package(path: &str, bytes: &[u8], system: &str) -> Option<String> {
+    let krate = path.strip_prefix("crates/")?.strip_suffix("/Cargo.toml")?;
+    let text = std::str::from_utf8(bytes).ok()?;
+    let line = format!("name = \"{krate}\"\n");
+    text.contains(&line)
+        .then(|| text.replacen(&line, &format!("name = \"{system}-{krate}\"\n"), 1))
 }
 
 /// The files of one service: manifest, config, its style's sources, sagas, clients, events.

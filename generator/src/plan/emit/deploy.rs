@@ -76,6 +76,8 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         };
         crates.push(serde_json::json!({
             "name": name, "dir": dir, "port": port, "database": database,
+            // The cargo package (`shop-orders`); its binary is `name`.
+            "package": format!("{}-{name}", system.name),
             "sessions": sessions, "published": published, "depends": depends,
             "config_url": config_url, "messaging": messaging,
             "replicas": svc.map_or(1, |s| s.replicas.max(1)),

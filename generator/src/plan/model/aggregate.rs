@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::field::{FieldView, field_view};
+use super::field::{FieldView, enum_name, field_view};
 use super::wire::flags;
 use crate::blueprint::{Aggregate, Blueprint, Kind};
 use crate::names::{to_kebab, to_pascal, to_snake};
@@ -131,15 +131,16 @@ fn verb(aggregate: &str, event: &str) -> String {
     to_kebab(event.strip_prefix(aggregate).unwrap_or(event))
 }
 
-fn contracts_type(f: &mut FieldView) {
-    // Enums of event fields live in the contracts crate.
-    if f.rust_base.chars().next().is_some_and(char::is_uppercase)
-        && !f.rust_base.contains("::")
-        && f.rust_base != "String"
-    {
-        let base = f.rust_base.clone();
-        f.rust_type = f.rust_type.replace(&base, &format!("contracts::{base}"));
-        f.rust_base = format!("contracts::{base}");
+/// Names an event field's enum (`Vec<ItemKind>` too) by its path in the contracts crate, where
+/// the enums of events live, documented in OpenAPI as strings.
+fn contracts_type(f: &mut FieldView, event: &str) {
+    let en = enum_name(event, &f.name);
+    if f.rust_type.contains(&en) {
+        let path = format!("contracts::{en}");
+        f.rust_type = f.rust_type.replace(&en, &path);
+        f.rust_base = f.rust_base.replace(&en, &path);
+        // contracts has no OpenAPI derive: the API documents the enum as its wire string.
+        f.schema_type = f.rust_base.replace(&path, "String");
     }
 }
 
@@ -177,7 +178,7 @@ pub fn aggregate_view(a: &Aggregate, publishes: &[String], bp: &Blueprint) -> Ag
                     .enumerate()
                     .map(|(n, f)| {
                         let mut v = field_view(f, &event, n);
-                        contracts_type(&mut v);
+                        contracts_type(&mut v, &event);
                         v
                     })
                     .filter(|f| f.snake != id_field)

@@ -16,6 +16,8 @@ use crate::names::{rust_ident, to_snake};
 #[derive(Debug, Clone, Serialize)]
 pub struct BffView {
     pub name: String,
+    /// The cargo package (`shop-web-bff`); its binary keeps the BFF's name.
+    pub package: String,
     pub snake: String,
     pub client: String,
     pub port: u16,
@@ -372,6 +374,7 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
             .flat_map(|t| t.fields.iter())
     };
     BffView {
+        package: format!("{}-{}", bp.system.name.value, b.name.value),
         required_calls: b
             .compositions
             .iter()

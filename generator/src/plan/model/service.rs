@@ -16,6 +16,9 @@ use crate::names::{to_pascal, to_snake};
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceView {
     pub name: String,
+    /// The cargo package, named for the system (`shop-orders`), so two systems built into one
+    /// target directory never share artifacts; its binary keeps the service's name.
+    pub package: String,
     pub snake: String,
     pub pascal: String,
     pub style: Style,
@@ -107,6 +110,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
     };
     let saga_calls = choreography::calls(&sagas);
     let mut view = ServiceView {
+        package: format!("{}-{}", bp.system.name.value, s.name.value),
         name: s.name.value.clone(),
         snake: to_snake(&s.name.value),
         pascal: to_pascal(&s.name.value),
@@ -128,7 +132,12 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         } else {
             Vec::new()
         },
-        uses_decimal: uses(|k| matches!(k, Kind::Decimal)),
+        // A participant's default step refuses a non-positive amount (a decimal).
+        uses_decimal: uses(|k| matches!(k, Kind::Decimal))
+            || participations
+                .iter()
+                .flat_map(|p| &p.steps)
+                .any(|s| s.amount.is_some() || s.reserve.is_some()),
         uses_date: uses(|k| matches!(k, Kind::Date)),
         messaging: messaging_view(s, bp, &saga_calls).map(|mut m| {
             // Orchestration messages: commands out and replies in at the owner, the reverse
