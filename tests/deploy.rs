@@ -724,23 +724,22 @@ fn workflows_pass_actionlint_and_yaml_passes_yamllint() {
 /// (a renamed metric would leave a dashboard silently empty).
 #[test]
 fn dashboards_query_metrics_the_runtime_exports() {
-    let runtime: String = std::fs::read_dir(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/crates/runtime/src"),
-    )
-    .expect("runtime")
-    .flatten()
-    .flat_map(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            std::fs::read_dir(&p)
-                .map(|d| d.flatten().map(|x| x.path()).collect::<Vec<_>>())
-                .unwrap_or_default()
-        } else {
-            vec![p]
+    // Every source file of the runtime, however deep its module.
+    fn sources(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).expect("runtime").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                out.push_str(&text);
+            }
         }
-    })
-    .filter_map(|p| std::fs::read_to_string(p).ok())
-    .collect();
+    }
+    let mut runtime = String::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/crates/runtime/src"),
+        &mut runtime,
+    );
     let (_, text) = blueprints()
         .into_iter()
         .find(|(n, _)| n == "shop.toml")
