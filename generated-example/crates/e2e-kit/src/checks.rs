@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::access::{Access, access};
 use crate::boot::{HEARTBEAT_MS, System};
 use crate::manifest::{Aggregate, Composition, Entity, EventFlow, Kind, Route, Saga, View};
 
@@ -65,25 +66,38 @@ async fn expect(
     }
 }
 
-/// A role that may use something protected by `roles` (`None`: open to anyone).
-fn role_for(sys: &System, roles: &[String]) -> Option<String> {
-    if sys.manifest.roles.is_empty() {
-        return None;
-    }
-    roles.first().cloned().or_else(|| Some("admin".into()))
+/// The user that reads something protected by `read` (`None`: no auth, no token).
+fn role_for(sys: &System, read: &[String]) -> Option<String> {
+    crate::access::reader(&sys.manifest.roles, read)
 }
 
-/// The role to act as on something readable by `read` and writable by `write`.
-fn actor(sys: &System, read: &[String], write: &[String]) -> Option<String> {
-    if sys.manifest.roles.is_empty() {
-        return None;
+/// The users that write and read something protected by `read` and `write`.
+fn users(sys: &System, read: &[String], write: &[String]) -> Access {
+    access(&sys.manifest.roles, read, write)
+}
+
+/// A writer the blueprint does not let read gets 403 on `GET url`.
+async fn refused(sys: &System, who: &Access, url: &str, path: &str) -> Outcome {
+    let Some(role) = &who.refused else {
+        return Ok(());
+    };
+    let (status, _) = call(sys, Method::GET, url, sys.token(Some(role)), None).await?;
+    if status != StatusCode::FORBIDDEN {
+        return Err(format!(
+            "GET {path} as {role} (writes, may not read): {status}, expected 403"
+        ));
     }
-    write
-        .iter()
-        .find(|w| read.is_empty() || read.contains(w))
-        .or_else(|| write.first())
-        .cloned()
-        .or_else(|| Some("admin".into()))
+    Ok(())
+}
+
+/// Where an entity is used: through the gateway, or on its service when it is internal.
+fn entity_base(sys: &System, e: &Entity) -> Result<String, String> {
+    let host = if e.internal {
+        sys.url(&e.service)?
+    } else {
+        sys.gateway()?
+    };
+    Ok(format!("{host}{}", e.path))
 }
 
 /// Every instance answers ready, and (with a registry) every service and BFF has all its
@@ -169,7 +183,8 @@ fn passed(status: StatusCode) -> bool {
     status.is_success() || status == StatusCode::NOT_FOUND
 }
 
-/// The declared roles pass, another role gets 403, no token gets 401.
+/// A declared role (any signed-in user when none is declared) passes, another role gets 403,
+/// no token gets 401.
 pub async fn route(sys: &System, r: &Route) -> Outcome {
     let base = match &r.via {
         Some(bff) => format!("{}/{bff}", sys.gateway()?),
@@ -181,7 +196,7 @@ pub async fn route(sys: &System, r: &Route) -> Outcome {
     if !passed(status) {
         return Err(format!("GET {} as {allowed:?}: {status} {body}", r.path));
     }
-    if r.read.is_empty() || sys.manifest.roles.is_empty() {
+    if sys.manifest.roles.is_empty() {
         return Ok(());
     }
     let (status, _) = call(sys, Method::GET, &url, None, None).await?;
@@ -191,12 +206,12 @@ pub async fn route(sys: &System, r: &Route) -> Outcome {
             r.path
         ));
     }
-    // A role outside the declared ones (never the admin, who may hold them all).
+    // A role outside the declared ones (never the admin, who holds them all).
     if let Some(other) = sys
         .manifest
         .roles
         .iter()
-        .find(|x| *x != "admin" && !r.read.contains(x))
+        .find(|x| !crate::access::holds(x, &r.read))
     {
         let (status, _) = call(sys, Method::GET, &url, sys.token(Some(other)), None).await?;
         if status != StatusCode::FORBIDDEN {
@@ -206,12 +221,16 @@ pub async fn route(sys: &System, r: &Route) -> Outcome {
     Ok(())
 }
 
-/// Create, read, list, update, delete through the gateway.
+/// Create, read, list, update, delete through the gateway (an internal entity on its
+/// service), writing as a writer and reading as a reader; a writer that may not read is
+/// refused.
 pub async fn crud(sys: &System, e: &Entity) -> Outcome {
-    let gateway = sys.gateway()?;
-    let role = actor(sys, &e.read, &e.write);
-    let token = sys.token(role.as_deref());
-    let base = format!("{gateway}{}", e.path);
+    let who = users(sys, &e.read, &e.write);
+    let (token, reader) = (
+        sys.token(who.writer.as_deref()),
+        sys.token(who.reader.as_deref()),
+    );
+    let base = entity_base(sys, e)?;
     let sent = json(&e.create)?;
     let created = expect(
         sys,
@@ -228,9 +247,10 @@ pub async fn crud(sys: &System, e: &Entity) -> Outcome {
         .to_string();
     same_fields(&e.compare, &sent, &created, "create")?;
     let one = format!("{base}/{id}");
-    let read = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+    let read = expect(sys, Method::GET, &one, reader, None, StatusCode::OK).await?;
     same_fields(&e.compare, &sent, &read, "read")?;
-    let list = expect(sys, Method::GET, &base, token, None, StatusCode::OK).await?;
+    refused(sys, &who, &one, &format!("{}/{id}", e.path)).await?;
+    let list = expect(sys, Method::GET, &base, reader, None, StatusCode::OK).await?;
     if !list.to_string().contains(&id) {
         return Err(format!("GET {}: the new {} is not listed", e.path, e.name));
     }
@@ -247,7 +267,7 @@ pub async fn crud(sys: &System, e: &Entity) -> Outcome {
             StatusCode::OK => break,
             StatusCode::CONFLICT if attempt < 5 => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                current = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+                current = expect(sys, Method::GET, &one, reader, None, StatusCode::OK).await?;
             }
             _ => {
                 return Err(format!(
@@ -257,7 +277,7 @@ pub async fn crud(sys: &System, e: &Entity) -> Outcome {
             }
         }
     }
-    let read = expect(sys, Method::GET, &one, token, None, StatusCode::OK).await?;
+    let read = expect(sys, Method::GET, &one, reader, None, StatusCode::OK).await?;
     same_fields(&e.compare, &changed, &read, "update")?;
     expect(
         sys,
@@ -268,7 +288,7 @@ pub async fn crud(sys: &System, e: &Entity) -> Outcome {
         StatusCode::NO_CONTENT,
     )
     .await?;
-    expect(sys, Method::GET, &one, token, None, StatusCode::NOT_FOUND).await?;
+    expect(sys, Method::GET, &one, reader, None, StatusCode::NOT_FOUND).await?;
     Ok(())
 }
 
@@ -308,11 +328,15 @@ pub async fn create(
         .ok_or_else(|| format!("POST {path}: no id in {created}"))
 }
 
-/// Every command of the aggregate, then its state and history.
+/// Every command of the aggregate as a writer, then its state and history as a reader; a
+/// writer that may not read is refused.
 pub async fn aggregate(sys: &System, a: &Aggregate) -> Outcome {
     let gateway = sys.gateway()?;
-    let role = actor(sys, &a.read, &a.write);
-    let token = sys.token(role.as_deref());
+    let who = users(sys, &a.read, &a.write);
+    let (token, reader) = (
+        sys.token(who.writer.as_deref()),
+        sys.token(who.reader.as_deref()),
+    );
     let mut commands = a.commands.iter();
     let first = commands.next().ok_or("no commands")?;
     let base = format!("{gateway}{}", a.path);
@@ -338,20 +362,14 @@ pub async fn aggregate(sys: &System, a: &Aggregate) -> Outcome {
         }
         count += 1;
     }
-    expect(
-        sys,
-        Method::GET,
-        &format!("{base}/{id}"),
-        token,
-        None,
-        StatusCode::OK,
-    )
-    .await?;
+    let state = format!("{base}/{id}");
+    expect(sys, Method::GET, &state, reader, None, StatusCode::OK).await?;
+    refused(sys, &who, &state, &format!("{}/{id}", a.path)).await?;
     let history = expect(
         sys,
         Method::GET,
         &format!("{base}/{id}/history"),
-        token,
+        reader,
         None,
         StatusCode::OK,
     )
@@ -499,23 +517,18 @@ async fn run_saga(
             (Some(r), true) => json(r)?,
             _ => json(&setup.body)?,
         };
-        let id = create(
-            sys,
-            &setup.path,
-            &entity,
-            setup.role.as_deref().or(Some("admin")),
-        )
-        .await?;
+        let writer = users(sys, &setup.read, &setup.write).writer;
+        let id = create(sys, &setup.path, &entity, writer.as_deref()).await?;
         body[&setup.into] = Value::String(id.clone());
         setup_ids.push(id);
     }
     let gateway = sys.gateway()?;
-    let token = sys.token(s.role.as_deref());
+    let who = users(sys, &s.read, &s.write);
     let (status, started) = call(
         sys,
         Method::POST,
         &format!("{gateway}{}", s.start),
-        token,
+        sys.token(who.writer.as_deref()),
         Some(&body),
     )
     .await?;
@@ -528,8 +541,9 @@ async fn run_saga(
         .to_string();
     let url = format!("{gateway}{}/{id}", s.entity);
     let deadline = Instant::now() + Duration::from_secs(45);
+    let reader = sys.token(who.reader.as_deref());
     loop {
-        let (_, entity) = call(sys, Method::GET, &url, token, None).await?;
+        let (_, entity) = call(sys, Method::GET, &url, reader, None).await?;
         let status = entity["status"].as_str().unwrap_or_default().to_string();
         if !status.is_empty() && status != s.running {
             return Ok((status, id, setup_ids));
@@ -584,7 +598,8 @@ pub async fn saga_failure(sys: &System, s: &Saga) -> Outcome {
             continue;
         };
         let url = format!("{}{}/{id}", sys.gateway()?, setup.path);
-        let token = sys.token(setup.role.as_deref().or(Some("admin")));
+        let reader = users(sys, &setup.read, &setup.write).reader;
+        let token = sys.token(reader.as_deref());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (_, entity) = call(sys, Method::GET, &url, token, None).await?;
@@ -761,8 +776,18 @@ pub async fn database_restarted(sys: &System) -> Outcome {
         }
     }
     if let Some(e) = sys.manifest.entities.first() {
-        let role = actor(sys, &e.read, &e.write);
-        create(sys, &e.path, &json(&e.create)?, role.as_deref()).await?;
+        let writer = users(sys, &e.read, &e.write).writer;
+        let (url, body) = (entity_base(sys, e)?, json(&e.create)?);
+        let token = sys.token(writer.as_deref());
+        expect(
+            sys,
+            Method::POST,
+            &url,
+            token,
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await?;
     }
     Ok(())
 }

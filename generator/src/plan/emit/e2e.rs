@@ -1,7 +1,9 @@
 //! The generated end-to-end suite (`tests/e2e`): its manifest, derived from the blueprint —
 //! the processes to boot and, for every exposed path, entity, aggregate, event, view, saga and
-//! BFF composition, what to check and with which sample data — plus the crate's glue. The
-//! checks themselves are the verbatim `crates/e2e-kit`.
+//! BFF composition, what to check and with which sample data and roles — plus the crate's
+//! glue. The checks themselves, and who they sign in as (`access.rs`, from the roles written
+//! here), are the verbatim `crates/e2e-kit`. Entities without `expose` are listed too, as
+//! internal: checked on their service.
 //!
 //! Sample data follows the defaults of the generated user-owned code, so a fresh workspace
 //! passes: aggregate commands in an order the default `decide_*` accept (create, add, change,
@@ -13,6 +15,11 @@ pub mod manifest;
 
 #[path = "../../../../templates/crates/e2e-kit/src/kafka.rs"]
 pub mod kafka;
+
+/// Who the suite signs in as for each check (the tests read the manifest through it).
+#[cfg(test)]
+#[path = "../../../../templates/crates/e2e-kit/src/access.rs"]
+pub mod access;
 
 use serde_json::{Value, json};
 
@@ -67,7 +74,7 @@ pub fn manifest(bp: &Blueprint, system: &SystemView) -> Manifest {
             .is_some_and(|a| a.sessions == Sessions::Redis),
         processes: processes(bp, system),
         routes: routes(bp),
-        entities: entities(bp),
+        entities: entities(bp, &system.services),
         views: views(bp, system),
         aggregates: aggregates(bp),
         events: events(bp, &system.services),
@@ -230,7 +237,9 @@ fn text(map: serde_json::Map<String, Value>) -> String {
     Value::Object(map).to_string()
 }
 
-fn entities(bp: &Blueprint) -> Vec<Entity> {
+/// Every entity of a CRUD service: an exposed one through the gateway with its roles, an
+/// internal one on its service (where any signed-in user may use it).
+fn entities(bp: &Blueprint, services: &[ServiceView]) -> Vec<Entity> {
     // A saga owner's status and reason are the saga's to change: a create starts one, which may
     // change them under the check.
     let saga_owned = |service: &str, field: &str| {
@@ -243,12 +252,21 @@ fn entities(bp: &Blueprint) -> Vec<Entity> {
         .iter()
         .filter(|s| s.style.value == crate::blueprint::Style::Crud)
     {
+        let view = services.iter().find(|v| v.name == s.name.value);
         for e in &s.entities {
-            let Some(x) = &e.expose else { continue };
+            // The path the service serves it at (the exposed one, or its own).
+            let Some(path) = view
+                .and_then(|v| v.entities.iter().find(|x| x.name == e.name.value))
+                .map(|x| x.path.clone())
+            else {
+                continue;
+            };
+            let (read, write) = read_write(e.expose.as_ref());
             out.push(Entity {
                 service: s.name.value.clone(),
                 name: e.name.value.clone(),
-                path: x.path.value.clone(),
+                path,
+                internal: e.expose.is_none(),
                 create: text(body(&e.fields, 1, None)),
                 update: text(body(&e.fields, 2, None)),
                 compare: e
@@ -258,8 +276,8 @@ fn entities(bp: &Blueprint) -> Vec<Entity> {
                     .filter(|f| !saga_owned(&s.name.value, &f.name.value))
                     .map(|f| to_snake(&f.name.value))
                     .collect(),
-                read: roles(&x.read),
-                write: roles(&x.write),
+                read,
+                write,
             });
         }
     }
@@ -381,8 +399,10 @@ fn events(bp: &Blueprint, services: &[ServiceView]) -> Vec<EventFlow> {
     out
 }
 
-fn write_role(x: Option<&Expose>) -> Option<String> {
-    x.and_then(|x| x.write.first()).map(|r| r.value.clone())
+/// The `read` and `write` roles of an expose (none: internal).
+fn read_write(x: Option<&Expose>) -> (Vec<String>, Vec<String>) {
+    x.map(|x| (roles(&x.read), roles(&x.write)))
+        .unwrap_or_default()
 }
 
 fn sagas(bp: &Blueprint) -> Vec<Saga> {
@@ -459,6 +479,7 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
                     })
             })
             .flatten();
+        let (read, write) = read_write(entity.expose.as_ref());
         out.push(Saga {
             name: saga.name.value.clone(),
             style: match saga.style {
@@ -478,7 +499,8 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
             failure: outcomes.failure,
             setups,
             fail_step,
-            role: write_role(entity.expose.as_ref()),
+            read,
+            write,
         });
     }
     out
@@ -509,6 +531,7 @@ fn reserve_setup(
         .fields
         .iter()
         .find(|f| f.name.value == into && f.ty.value.kind == Kind::Uuid)?;
+    let (read, write) = read_write(entity.expose.as_ref());
     let with = |room: &str| {
         let mut b = body(&entity.fields, 1, None);
         b.insert(to_snake(&limit), json!(room));
@@ -520,7 +543,8 @@ fn reserve_setup(
         body: with("1000000.00"),
         refusing: Some(with("0.00")),
         into: to_snake(&into),
-        role: write_role(entity.expose.as_ref()),
+        read,
+        write,
         reserved: Some(to_snake(&reserved)),
     })
 }
@@ -650,6 +674,138 @@ mod tests {
 
     fn uuid_like(s: &str) -> bool {
         s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+    }
+
+    /// A system with `[auth]` roles `roles` (none: no `[auth]`) and, in one CRUD service, an
+    /// entity per `(name, expose)` (`None`: not exposed).
+    fn shapes(roles: Option<&str>, entities: &[(&str, Option<&str>)]) -> Manifest {
+        let mut text = String::from("[system]\nname = \"shapes\"\n[platform]\nbroker = \"none\"\n");
+        if let Some(roles) = roles {
+            text += &format!("[auth]\nroles = {roles}\n");
+        }
+        text += "[[services]]\nname = \"payments\"\n";
+        for (name, expose) in entities {
+            text += &format!("  [[services.entities]]\n  name = \"{name}\"\n");
+            if let Some(x) = expose {
+                text += &format!("  expose = {x}\n");
+            }
+            text += "  [services.entities.fields]\n  amount = \"decimal\"\n  note = \"string\"\n";
+        }
+        manifest_of(&text)
+    }
+
+    /// The entity `name` of `m`, and who the suite signs in as for it.
+    fn users_of(m: &Manifest, name: &str) -> (Entity, access::Access) {
+        let e = m
+            .entities
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no entity {name}"))
+            .clone();
+        let who = access::access(&m.roles, &e.read, &e.write);
+        (e, who)
+    }
+
+    fn who(writer: &str, reader: &str, refused: Option<&str>) -> access::Access {
+        access::Access {
+            writer: Some(writer.into()),
+            reader: Some(reader.into()),
+            refused: refused.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn identities_follow_every_expose_shape() {
+        let m = shapes(
+            Some(r#"["admin", "clerk", "customer"]"#),
+            &[
+                // write ⊂ read: one user does both.
+                (
+                    "Invoice",
+                    Some(
+                        r#"{ path = "/invoices", read = ["customer", "admin"], write = ["customer"] }"#,
+                    ),
+                ),
+                // read ⊂ write: the writer that also reads, not the first writer.
+                (
+                    "Refund",
+                    Some(
+                        r#"{ path = "/refunds", read = ["clerk"], write = ["customer", "clerk"] }"#,
+                    ),
+                ),
+                // Disjoint: a payment authorisation clerks write and only admins read.
+                (
+                    "PaymentAuth",
+                    Some(r#"{ path = "/payment-auths", read = ["admin"], write = ["clerk"] }"#),
+                ),
+                // Empty read: any signed-in user reads, the writer reads back.
+                (
+                    "Receipt",
+                    Some(r#"{ path = "/receipts", read = [], write = ["clerk"] }"#),
+                ),
+                // Nothing declared: any signed-in user, not the admin who holds every role.
+                ("Voucher", Some(r#"{ path = "/vouchers" }"#)),
+                // Not exposed: on the service, as any signed-in user.
+                ("Ledger", None),
+            ],
+        );
+        let (invoice, users) = users_of(&m, "Invoice");
+        assert_eq!((invoice.read.len(), invoice.write.len()), (2, 1));
+        assert_eq!(users, who("customer", "customer", None));
+        assert_eq!(users_of(&m, "Refund").1, who("clerk", "clerk", None));
+        let (auth, users) = users_of(&m, "PaymentAuth");
+        assert_eq!(
+            (auth.read, auth.write),
+            (vec!["admin".into()], vec!["clerk".into()])
+        );
+        assert_eq!(users, who("clerk", "admin", Some("clerk")));
+        assert_eq!(users_of(&m, "Receipt").1, who("clerk", "clerk", None));
+        assert_eq!(users_of(&m, "Voucher").1, who("clerk", "clerk", None));
+        let (ledger, users) = users_of(&m, "Ledger");
+        assert!(ledger.internal && !auth.internal);
+        assert_eq!(ledger.path, "/ledger");
+        assert_eq!(users, who("clerk", "clerk", None));
+        // Only exposed paths are routes of the gateway.
+        let routes: Vec<&str> = m.routes.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            routes,
+            [
+                "/invoices",
+                "/refunds",
+                "/payment-auths",
+                "/receipts",
+                "/vouchers"
+            ]
+        );
+    }
+
+    #[test]
+    fn without_auth_the_suite_uses_no_tokens() {
+        let m = shapes(
+            None,
+            &[("Note", Some(r#"{ path = "/notes" }"#)), ("Ledger", None)],
+        );
+        assert!(m.roles.is_empty() && !m.processes.iter().any(|p| p.name == "auth"));
+        for name in ["Note", "Ledger"] {
+            assert_eq!(users_of(&m, name).1, access::Access::default());
+        }
+        assert!(users_of(&m, "Ledger").0.internal);
+    }
+
+    #[test]
+    fn sagas_carry_the_roles_of_what_they_create_and_read() {
+        let m = shop();
+        let place = m
+            .sagas
+            .iter()
+            .find(|s| s.name == "place-order")
+            .expect("place-order");
+        let users = access::access(&m.roles, &place.read, &place.write);
+        assert_eq!(users, who("customer", "customer", None));
+        let setup = &place.setups[0];
+        assert_eq!(setup.write, ["admin"]);
+        let users = access::access(&m.roles, &setup.read, &setup.write);
+        assert_eq!(users, who("admin", "admin", None));
     }
 
     #[test]

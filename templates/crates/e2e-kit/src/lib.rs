@@ -11,12 +11,14 @@
 //! | module | owns |
 //! |---|---|
 //! | [`manifest`] | the system description (shared with the generator) |
+//! | [`access`] | who signs in for what: writer, reader, the refusals to expect (shared with the generator) |
 //! | [`infra`] | Postgres, broker and Redis containers; images from env vars |
 //! | [`kafka`] | the official Kafka image as one KRaft node (shared with the generator) |
 //! | [`process`] | one instance of a workspace binary (or any command): start, log file, readiness, signals, kill |
 //! | [`boot`] | the system in dependency order, users per role |
 //! | [`checks`] | every check |
 
+pub mod access;
 pub mod boot;
 pub mod checks;
 pub mod infra;

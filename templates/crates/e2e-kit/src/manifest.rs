@@ -84,13 +84,18 @@ pub struct Route {
     pub via: Option<String>,
 }
 
-/// A CRUD entity: create, read, list, update, delete through the gateway.
+/// A CRUD entity: create, read, list, update, delete through the gateway, as the users
+/// `access::access` picks for `read` and `write`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Entity {
     pub service: String,
     pub name: String,
     pub path: String,
+    /// Not exposed: the gateway does not route it, so it is checked on its service directly
+    /// (any signed-in user may use it there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
     pub create: String,
     pub update: String,
     /// Fields whose JSON value comes back exactly as sent.
@@ -174,9 +179,11 @@ pub struct Saga {
     /// compensated.
     #[serde(default)]
     pub fail_step: Option<String>,
-    /// Role that starts it (the owner entity's writer).
+    /// The owner entity's roles: its writer starts the saga, its reader watches the status.
     #[serde(default)]
-    pub role: Option<String>,
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
 }
 
 /// An entity a saga step reads, created before the saga starts.
@@ -189,8 +196,11 @@ pub struct Setup {
     #[serde(default)]
     pub refusing: Option<String>,
     pub into: String,
+    /// The entity's roles: its writer creates it, its reader reads what was reserved.
     #[serde(default)]
-    pub role: Option<String>,
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
     /// The field holding what the step reserved: back to zero once a failed saga is
     /// compensated.
     #[serde(default)]
