@@ -34,9 +34,9 @@ struct System {
     /// kebab-case; the workspace and image prefix.
     #[schemars(regex(pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"))]
     name: String,
-    /// Default "0.1.0".
+    /// A semantic version, as Cargo reads it (`1.0.0`, `1.0.0-rc.1+build.5`); default "0.1.0".
     version: Option<String>,
-    /// One line about the system, for its README.
+    /// One line about the system, for its README (free text, escaped there).
     description: Option<String>,
 }
 
@@ -145,7 +145,9 @@ struct Platform {
     deploy: Option<Vec<DeployTarget>>,
     /// Default none; istio needs discovery = "kubernetes".
     mesh: Option<Mesh>,
-    /// Prefix of image names; default "localhost/<system>".
+    /// Prefix of image names: a host with an optional port, then an optional path of lowercase
+    /// letters and digits joined by `.`, `_` or `-` (`ghcr.io/acme`, `localhost:5000/shop`);
+    /// default "localhost/<system>".
     image_registry: Option<String>,
 }
 
@@ -180,7 +182,7 @@ struct Gateway {
     timeout: Option<Duration>,
     /// Per client identity.
     rate_limit: Option<RateLimit>,
-    /// Allowed origins.
+    /// Allowed origins: `scheme://host[:port]` in lowercase, without path, or `*` for any.
     cors: Option<Vec<String>>,
 }
 
@@ -383,7 +385,8 @@ struct Composition {
 struct Bff {
     /// kebab-case, unique.
     name: String,
-    /// web (adds the composed web front end), mobile, or any label; default any.
+    /// web (adds the composed web front end), mobile, or any label of letters, digits, spaces,
+    /// `-` and `_`; default any.
     client: Option<String>,
     /// Default: the next free port after the highest service port.
     port: Option<u16>,

@@ -10,6 +10,7 @@ pub mod paths;
 mod reader;
 pub mod reserved;
 pub mod validate;
+pub mod values;
 
 pub use model::*;
 

@@ -9,6 +9,7 @@ use toml::de::DeTable;
 use super::field_type::FieldType;
 use super::model::*;
 use super::reader::Reader;
+use super::values;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 
 /// The first port handed to services without an explicit `port`.
@@ -161,15 +162,7 @@ fn read_system(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> System {
     let version = r
         .string("version", d)
         .unwrap_or_else(|| Sp::new("0.1.0".into(), r.span.clone()));
-    if !is_semver(&version.value) {
-        d.push(
-            Diagnostic::error(
-                version.span.clone(),
-                format!("`{}` is not a version", version.value),
-            )
-            .with_hint("write MAJOR.MINOR.PATCH, for example \"0.1.0\""),
-        );
-    }
+    shape(&version, "a version", values::version_problem, d);
     let description = r.string("description", d).map(|s| s.value);
     r.finish(d);
     System {
@@ -179,13 +172,18 @@ fn read_system(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> System {
     }
 }
 
-fn is_semver(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+/// Reports `value` as not being `what` when `problem` (one of [`values`]) finds fault with
+/// its shape, with the problem as hint.
+fn shape(value: &Sp<String>, what: &str, problem: fn(&str) -> Option<String>, d: &mut Diagnostics) {
+    if let Some(hint) = problem(&value.value) {
+        d.push(
+            Diagnostic::error(
+                value.span.clone(),
+                format!("`{}` is not {what}", value.value),
+            )
+            .with_hint(hint),
+        );
+    }
 }
 
 fn read_platform(r: Option<Reader<'_, '_>>, system: &System, d: &mut Diagnostics) -> Platform {
@@ -285,9 +283,10 @@ fn read_platform(r: Option<Reader<'_, '_>>, system: &System, d: &mut Diagnostics
     let mesh = r
         .choice("mesh", &[("none", Mesh::None), ("istio", Mesh::Istio)], d)
         .unwrap_or(Sp::new(Mesh::None, span.clone()));
-    let image_registry = r
-        .string("image-registry", d)
-        .map_or(default_registry, |s| s.value);
+    let image_registry = r.string("image-registry", d).map_or(default_registry, |s| {
+        shape(&s, "an image registry", values::registry_problem, d);
+        s.value
+    });
     r.finish(d);
     Platform {
         broker,
@@ -361,6 +360,9 @@ fn read_gateway(r: Option<Reader<'_, '_>>, d: &mut Diagnostics) -> Gateway {
             RateLimit { per_second, burst }
         });
     let cors = r.strings("cors", d).unwrap_or_default();
+    for origin in &cors {
+        shape(origin, "a CORS origin", values::origin_problem, d);
+    }
     r.finish(d);
     Gateway {
         port,
@@ -764,9 +766,13 @@ fn read_saga(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Saga {
 fn read_bff(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Bff {
     let name = name_or_blank(&mut r, d);
     r.context = label(&r, "[[bffs]]", &name);
-    let client = r
-        .string("client", d)
-        .map_or_else(|| "any".to_string(), |s| s.value);
+    let client = r.string("client", d).map_or_else(
+        || "any".to_string(),
+        |s| {
+            shape(&s, "a client label", values::label_problem, d);
+            s.value
+        },
+    );
     // Without `port` (0 here), one is assigned after the services' (`assign_bff_ports`).
     let port = r
         .int("port", 1, 65535, d)

@@ -36,7 +36,7 @@ fn segment_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-fn shown(c: char) -> String {
+pub(super) fn shown(c: char) -> String {
     match c {
         ' ' => "a space".into(),
         '\t' => "a tab".into(),

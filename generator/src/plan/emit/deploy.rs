@@ -164,11 +164,7 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
     );
     for c in &crates {
         let name = c["name"].as_str().unwrap_or_default();
-        let image = format!(
-            "{}/{}-{name}",
-            system.image_registry.trim_end_matches('/'),
-            system.name
-        );
+        let image = format!("{}/{}-{name}", system.image_registry, system.name);
         let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "crate": c, "image": image });
         files.push(template(
             format!("{}/Dockerfile", c["dir"].as_str().unwrap_or_default()),
@@ -290,7 +286,7 @@ fn github_workflows(
     kubernetes: bool,
     compose: bool,
 ) {
-    let registry = system.image_registry.trim_end_matches('/');
+    let registry = system.image_registry.as_str();
     let registry_host = registry.split('/').next().unwrap_or(registry);
     for c in crates {
         let name = c["name"].as_str().unwrap_or_default();

@@ -1,7 +1,8 @@
 //! The plan's typed model: what every generated file needs, decided in Rust from the blueprint.
 //! Templates only place these values.
 //!
-//! Modules depend only downwards, in this order, so each is entered once: `field` (leaf) →
+//! Modules depend only downwards, in this order, so each is entered once: `field` and `text`
+//! (leaves: types, and free text escaped per target) →
 //! `entity`, `read_model`, `event`, `calls`, `aggregate`, `bff`, `saga` → `messaging` (uses the
 //! sagas' handlers) → `service` (assembles one service) → `gateway` → `system` (assembles the
 //! whole). No module here imports an emitter or the plan's file list.
@@ -18,4 +19,5 @@ pub mod read_model;
 pub mod saga;
 pub mod service;
 pub mod system;
+pub mod text;
 pub mod wire;

@@ -10,6 +10,7 @@ use super::messaging::has_messaging;
 use super::saga::orchestration::OrchestrationView;
 use super::saga::{choreography, orchestration};
 use super::service::{ServiceView, service_view};
+use super::text;
 use super::wire::BrokerIs;
 use crate::blueprint::{Blueprint, Broker, Style};
 
@@ -18,12 +19,17 @@ pub struct SystemView {
     pub name: String,
     pub snake: String,
     pub version: String,
-    pub description: String,
+    /// The version as an image tag: `+` (build metadata), which tags cannot hold, becomes `_`.
+    pub image_tag: String,
+    /// The blueprint's description as one Markdown line (README), escaped: see
+    /// [`text::markdown_line`]. Empty without one.
+    pub description_markdown: String,
     pub services: Vec<ServiceView>,
     pub events: Vec<EventView>,
     pub broker: Broker,
     /// The broker as booleans, for files whose text differs per broker.
     pub broker_is: BrokerIs,
+    /// `[platform] image-registry` without trailing slashes: image names append `/<image>`.
     pub image_registry: String,
     pub graph: String,
     /// Orchestration sagas: their data, command and reply types live in `contracts`.
@@ -71,12 +77,18 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         name: bp.system.name.value.clone(),
         snake: crate::names::to_snake(&bp.system.name.value),
         version: bp.system.version.value.clone(),
-        description: bp.system.description.clone().unwrap_or_default(),
+        image_tag: bp.system.version.value.replace('+', "_"),
+        description_markdown: bp
+            .system
+            .description
+            .as_deref()
+            .map(text::markdown_line)
+            .unwrap_or_default(),
         events: bp.events.iter().map(|e| event_view(e, bp)).collect(),
         services: services.clone(),
         broker: bp.platform.broker.value,
         broker_is: bp.platform.broker.value.into(),
-        image_registry: bp.platform.image_registry.clone(),
+        image_registry: bp.platform.image_registry.trim_end_matches('/').to_string(),
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
