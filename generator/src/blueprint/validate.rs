@@ -932,6 +932,13 @@ impl<'a> Validator<'a> {
         let publishers = self.publishers();
         for saga in &bp.sagas {
             let ctx = format!("saga `{}`", saga.name.value);
+            if bp.platform.broker.value == Broker::None {
+                self.d.push(hint_err(
+                    saga.name.span.clone(),
+                    format!("{ctx} needs a broker: its steps and replies are messages, but `broker` is `none`"),
+                    "choose a broker in [platform]: nats, rabbitmq or kafka".into(),
+                ));
+            }
             let owner = self.service_ref(&saga.owner, &ctx);
             let mut previous: Option<&Service> = owner;
             for step in &saga.steps {

@@ -639,11 +639,23 @@ async fn set_failing(sys: &System, service: &str, steps: &[&str]) -> Outcome {
     Ok(())
 }
 
-/// The composition answers for an entity the suite created.
+/// The composition answers for an entity the suite created: one a saga made, or else one it
+/// creates now from the entity's sample body, as a writer of it.
 pub async fn composition(sys: &System, c: &Composition, created: &Created) -> Outcome {
-    let id = created
-        .get(&c.entity)
-        .ok_or_else(|| format!("no {} was created to compose", c.entity))?;
+    let id = match created.get(&c.entity) {
+        Some(id) => id.clone(),
+        None => {
+            let e = sys
+                .manifest
+                .entities
+                .iter()
+                .find(|e| e.path == c.entity && !e.internal)
+                .ok_or_else(|| format!("no entity at {} to compose", c.entity))?;
+            let who = users(sys, &e.read, &e.write);
+            create(sys, &e.path, &json(&e.create)?, who.writer.as_deref()).await?
+        }
+    };
+    let id = &id;
     // Through the gateway, as clients reach a BFF (it swaps a session for its token).
     let url = format!("{}/{}{}", sys.gateway()?, c.bff, c.path.replace("{id}", id));
     let role = role_for(sys, &c.read);

@@ -119,16 +119,24 @@ pub fn has_events(s: &Service) -> bool {
     !s.publishes.is_empty() || !s.consumes.is_empty()
 }
 
+/// Whether `s` owns or takes part in a saga: it sends or receives its messages even when it
+/// publishes and consumes no event of its own.
+pub fn in_saga(s: &Service, bp: &Blueprint) -> bool {
+    bp.sagas.iter().any(|g| {
+        g.owner.value == s.name.value || g.steps.iter().any(|st| st.service.value == s.name.value)
+    })
+}
+
 /// Whether this version generates event messaging for `s`: a CRUD service or read model with a
-/// database, or a worker, on a broker the runtime has an adapter for, that publishes or
-/// consumes.
+/// database, or a worker, on a broker the runtime has an adapter for, that publishes, consumes
+/// or takes part in a saga.
 pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
     let style_ok = match s.style.value {
         Style::Crud | Style::ReadModel => s.store.value == Store::Postgres,
         Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
         Style::EventSourced => s.store.value == Store::Postgres,
     };
-    bp.platform.broker.value != Broker::None && style_ok && has_events(s)
+    bp.platform.broker.value != Broker::None && style_ok && (has_events(s) || in_saga(s, bp))
 }
 
 /// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
@@ -244,4 +252,23 @@ pub fn messaging_view(
             .flat_map(|e| auto_publish(s, e, bp))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_saga_participant_without_events_of_its_own_gets_the_saga_messages() {
+        // TeaStore's `payment` publishes and consumes nothing, but runs a step of `place-order`:
+        // without messaging it silently got no command handler and the saga never ended.
+        let text = include_str!("../../../../blueprints/teastore.toml");
+        let bp = crate::blueprint::load(text).expect("valid").blueprint;
+        let system = crate::plan::system_view(&bp);
+        let payment = system
+            .services
+            .iter()
+            .find(|s| s.name == "payment")
+            .expect("payment");
+        assert!(payment.messaging.is_some(), "no messaging");
+        assert_eq!(payment.participations.len(), 1);
+    }
 }
