@@ -102,7 +102,6 @@ pub async fn on_command(
     conn: &mut sqlx::PgConnection,
     command: &Envelope<contracts::CheckoutCustomersCommand>,
 ) -> Result<(), HandlerError> {
-    let id = command.payload.saga_id;
     match command.payload.action.as_str() {
         "reserve-credit" => {
             run_once(conn, command, "reserve-credit", |conn, data| {
@@ -111,9 +110,14 @@ pub async fn on_command(
             .await
         }
         "release-credit" => {
-            if runtime::messaging::saga::take_for_compensation(conn, SAGA, id, "reserve-credit")
-                .await?
-                .is_some()
+            if runtime::messaging::saga::take_for_compensation(
+                conn,
+                SAGA,
+                command.payload.saga_id,
+                "reserve-credit",
+            )
+            .await?
+            .is_some()
             {
                 crate::steps::checkout::release_credit(conn, &command.payload.data).await?;
             }

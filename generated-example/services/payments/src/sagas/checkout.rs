@@ -102,7 +102,6 @@ pub async fn on_command(
     conn: &mut sqlx::PgConnection,
     command: &Envelope<contracts::CheckoutPaymentsCommand>,
 ) -> Result<(), HandlerError> {
-    let id = command.payload.saga_id;
     match command.payload.action.as_str() {
         "charge" => {
             run_once(conn, command, "charge", |conn, data| {
@@ -111,9 +110,14 @@ pub async fn on_command(
             .await
         }
         "refund" => {
-            if runtime::messaging::saga::take_for_compensation(conn, SAGA, id, "charge")
-                .await?
-                .is_some()
+            if runtime::messaging::saga::take_for_compensation(
+                conn,
+                SAGA,
+                command.payload.saga_id,
+                "charge",
+            )
+            .await?
+            .is_some()
             {
                 crate::steps::checkout::refund(conn, &command.payload.data).await?;
             }

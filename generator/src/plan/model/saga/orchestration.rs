@@ -158,6 +158,14 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
                 v.rust_base = "String".into();
                 v.copy = false;
             }
+            if is_enum_list(&f.ty.value.kind) {
+                v.rust_type = if f.ty.value.optional {
+                    "Option<Vec<String>>".into()
+                } else {
+                    "Vec<String>".into()
+                };
+                v.rust_base = "Vec<String>".into();
+            }
             v
         })
         .collect();
@@ -178,6 +186,17 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
                     format!("row.{}.map(|v| v.as_str().to_string())", f.ident)
                 } else {
                     format!("row.{}.as_str().to_string()", f.ident)
+                }
+            } else if entity
+                .fields
+                .get(i - 1)
+                .is_some_and(|x| is_enum_list(&x.ty.value.kind))
+            {
+                let texts = ".iter().map(|v| v.as_str().to_string()).collect()";
+                if f.optional {
+                    format!("row.{}.as_ref().map(|l| l{texts})", f.ident)
+                } else {
+                    format!("row.{}{texts}", f.ident)
                 }
             } else if f.copy {
                 format!("row.{}", f.ident)
@@ -305,6 +324,11 @@ pub fn participates(bp: &Blueprint, service_name: &str) -> Vec<ParticipantView> 
 }
 
 /// The blueprint type of a data field (for the reserve recipe: uuid and decimal matter).
+/// A list of an enum: it travels in contracts as a list of its wire texts.
+fn is_enum_list(kind: &Kind) -> bool {
+    matches!(kind, Kind::List(inner) if matches!(inner.as_ref(), Kind::Enum(_)))
+}
+
 fn field_type(f: &FieldView) -> FieldType {
     let kind = match f.rust_base.as_str() {
         "uuid::Uuid" => Kind::Uuid,
