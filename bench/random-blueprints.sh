@@ -15,5 +15,5 @@ seed="${2:-1000}"
 start=$SECONDS
 MSA_RANDOM_SYSTEMS="$n" MSA_RANDOM_SEED="$seed" \
   cargo test -q -p msa-gen-tests --test random_blueprints random_workspaces_compile \
-  -- --nocapture 2>&1 | tee target/random-blueprints.log | grep -E "^random systems:|^seed " || true
+  -- --nocapture 2>&1 | tee target/random-blueprints.log | grep -E "^random systems:|^seed |FAILED" || true
 echo "took $((SECONDS - start))s; log in target/random-blueprints.log"

@@ -60,6 +60,34 @@ proptest! {
     }
 }
 
+/// Deletes the build artifacts of the system `text` describes from the shared target
+/// directory: every crate of a system is its own (named for it), so a long run would otherwise
+/// keep about half a gigabyte per system.
+fn forget(text: &str) {
+    let Ok(loaded) = msa_gen::blueprint::load(text) else {
+        return;
+    };
+    let name = loaded.blueprint.system.name.value.clone();
+    let prefixes = [format!("{name}-"), format!("{}_", name.replace('-', "_"))];
+    let debug = msa_gen_tests::target_dir().join("debug");
+    for dir in ["deps", ".fingerprint", "build", "incremental"] {
+        let Ok(entries) = std::fs::read_dir(debug.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            if prefixes.iter().any(|p| file.starts_with(p.as_str())) {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+}
+
 /// How many random systems the suite compiles (`MSA_RANDOM_SYSTEMS`; the bench script runs
 /// more, see `bench/random-blueprints.sh`).
 fn compiled_systems() -> u64 {
@@ -116,6 +144,7 @@ fn random_workspaces_compile() {
                 .output()
                 .expect("cargo")
         };
+        let before = failed.len();
         for args in [
             &["fmt", "--all", "--check"][..],
             &[
@@ -147,6 +176,13 @@ fn random_workspaces_compile() {
                 break;
             }
         }
+        let verdict = if failed.len() == before {
+            "compiled"
+        } else {
+            "FAILED"
+        };
+        eprintln!("{label}: {verdict}");
+        forget(&text);
     }
     eprintln!(
         "random systems: {} of {total} compiled",
