@@ -25,7 +25,7 @@ fn problems(text: &str) -> Vec<String> {
 }
 
 fn keep(text: &str, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/random-failures");
+    let dir = msa_gen_tests::target_dir().join("random-failures");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(format!("{name}.toml")), text);
 }
@@ -135,15 +135,6 @@ fn random_workspaces_compile() {
         }
         let name = format!("random-{}", i % 4);
         let dir = msa_gen_tests::generated_from(&name, &text);
-        let run = |args: &[&str]| {
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(args)
-                .current_dir(&dir)
-                .env("CARGO_TARGET_DIR", msa_gen_tests::target_dir())
-                .env_remove("RUSTFLAGS")
-                .output()
-                .expect("cargo")
-        };
         let before = failed.len();
         for args in [
             &["fmt", "--all", "--check"][..],
@@ -157,7 +148,7 @@ fn random_workspaces_compile() {
                 "warnings",
             ][..],
         ] {
-            let out = run(args);
+            let out = msa_gen_tests::cargo_output(&dir, args);
             if !out.status.success() {
                 keep(&text, &format!("compile-{i}"));
                 let err = String::from_utf8_lossy(&out.stderr);

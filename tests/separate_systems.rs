@@ -6,25 +6,8 @@
 //! other's crates. Packages are therefore named for their system (`alpha-notes`), binaries
 //! keep the service's name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Writes the generation of `text` to `.msa-gen-tests/<name>` as a user would (no test-only
-/// version change), with the repository's lock file.
-fn workspace(name: &str, text: &str) -> PathBuf {
-    let dir = msa_gen_tests::workspaces_dir().join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("clean");
-    }
-    let files = msa_gen::generate_in_memory(text).expect("generation");
-    msa_gen::write::apply(&dir, &files, text.as_bytes()).expect("write");
-    std::fs::copy(
-        msa_gen_tests::repo().join("Cargo.lock"),
-        dir.join("Cargo.lock"),
-    )
-    .expect("lock file");
-    dir
-}
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
@@ -53,8 +36,8 @@ fn a_system_built_after_another_links_its_own_crates() {
                 &format!("  title = \"string\"\n  {system}-marker = \"string?\""),
             )
     };
-    let alpha = workspace("alpha", &variant("alpha"));
-    let beta = workspace("beta", &variant("beta"));
+    let alpha = msa_gen_tests::write_as_given("alpha", &variant("alpha"));
+    let beta = msa_gen_tests::write_as_given("beta", &variant("beta"));
     // Beta's sources are older than alpha's build: without distinct packages, cargo would
     // take alpha's artifacts as beta's, fresh.
     age(&beta);

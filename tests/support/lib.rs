@@ -27,16 +27,21 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
 }
 
-/// Runs `cargo ARGS` in `dir` with the shared target directory; panics with its output on failure.
-pub fn cargo(dir: &Path, args: &[&str]) -> String {
-    let started = std::time::Instant::now();
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+/// Runs `cargo ARGS` in `dir` with the shared target directory and returns how it ended.
+pub fn cargo_output(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUSTFLAGS")
         .output()
-        .expect("run cargo");
+        .expect("run cargo")
+}
+
+/// Runs `cargo ARGS` in `dir` with the shared target directory; panics with its output on failure.
+pub fn cargo(dir: &Path, args: &[&str]) -> String {
+    let started = std::time::Instant::now();
+    let out = cargo_output(dir, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -74,8 +79,8 @@ pub fn generated(name: &'static str) -> PathBuf {
     dir
 }
 
-/// Generates `text` (a blueprint) into a fixed folder named `name` under the target directory
-/// and returns it; unlike [`generated`], each call writes it again.
+/// Generates `text` (a blueprint) into the fixed folder `.msa-gen-tests/<name>` and returns it;
+/// unlike [`generated`], each call writes it again.
 pub fn generated_from(name: &str, text: &str) -> PathBuf {
     write_fresh(name, text)
 }
@@ -93,7 +98,12 @@ pub fn workspaces_dir() -> PathBuf {
 /// repository's lock file), rewriting only files whose bytes differ: unchanged files keep their
 /// modification times, so cargo does not rebuild what did not change between test binaries.
 fn write_fresh(name: &str, text: &str) -> PathBuf {
-    let text = &with_version_of(name, text);
+    write_as_given(name, &with_version_of(name, text))
+}
+
+/// Makes `.msa-gen-tests/<name>` exactly a fresh generation of `text` as a user would have it:
+/// its `[system] version` unchanged (see [`with_version_of`] for why tests change it).
+pub fn write_as_given(name: &str, text: &str) -> PathBuf {
     let files = msa_gen::generate_in_memory(text).expect("generation");
     let root = workspaces_dir();
     let dir = root.join(name);

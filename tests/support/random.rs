@@ -12,6 +12,8 @@
 
 use std::fmt::Write as _;
 
+use msa_gen::names::{to_kebab, to_pascal};
+
 /// A small deterministic generator (SplitMix64), so cases depend on nothing but the seed.
 pub struct Rng(u64);
 
@@ -220,7 +222,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
                     let e = entity(&mut r, name, &roles);
                     // Events the generated CRUD code publishes, and one of the user's.
                     let own_id = Field {
-                        name: format!("{}-id", kebab(&e.name)),
+                        name: format!("{}-id", to_kebab(&e.name)),
                         ty: "uuid".into(),
                     };
                     for suffix in ["Created", "Updated", "Deleted", "Flagged"] {
@@ -241,7 +243,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
             Style::EventSourced => {
                 let a = noun(&mut r);
                 let id = Field {
-                    name: format!("{}-id", kebab(&a)),
+                    name: format!("{}-id", to_kebab(&a)),
                     ty: "uuid".into(),
                 };
                 let item = Field {
@@ -281,7 +283,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
                     if r.chance(50) {
                         let mut f = vec![id.clone()];
                         f.extend(fields(&mut r, 1));
-                        shapes.push((verb.into(), format!("{a}{}", pascal(verb)), f));
+                        shapes.push((verb.into(), format!("{a}{}", to_pascal(verb)), f));
                     }
                 }
                 let mut commands = Vec::new();
@@ -298,7 +300,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
                 }
                 let expose = r.chance(80).then(|| {
                     (
-                        format!("/{}s", kebab(&a)),
+                        format!("/{}s", to_kebab(&a)),
                         r.subset(&roles, 50),
                         r.subset(&roles, 50),
                     )
@@ -340,7 +342,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
                 let name = format!("{}Summary", noun(&mut r));
                 let expose = r
                     .chance(80)
-                    .then(|| (format!("/{}", kebab(&name)), r.subset(&roles, 50)));
+                    .then(|| (format!("/{}", to_kebab(&name)), r.subset(&roles, 50)));
                 s.consumes = from.clone();
                 s.views.push(View {
                     name,
@@ -358,7 +360,7 @@ pub fn blueprint(seed: u64, services: usize) -> String {
                     s.consumes.push(r.pick(&events).name.clone());
                 }
                 if s.postgres && r.chance(50) {
-                    let ev = format!("{}Noted", pascal(name));
+                    let ev = format!("{}Noted", to_pascal(name));
                     events.push(Event {
                         name: ev.clone(),
                         fields: vec![Field {
@@ -428,33 +430,6 @@ pub fn blueprint(seed: u64, services: usize) -> String {
     out
 }
 
-fn kebab(pascal: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in pascal.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('-');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn pascal(kebab: &str) -> String {
-    kebab
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 fn field_type(r: &mut Rng) -> String {
     let base = match r.below(10) {
         0 => "enum(low, mid, high)".to_string(),
@@ -494,12 +469,12 @@ fn entity(r: &mut Rng, name: String, roles: &[String]) -> Entity {
         });
     }
     let expose = r.chance(80).then(|| {
-        let base = kebab(&name);
+        let base = to_kebab(&name);
         let path = match r.below(4) {
             0 => format!("/v1/{base}s"),
             1 => format!("/{}s", {
                 // camelCase, as real APIs write it
-                let p = pascal(&base);
+                let p = to_pascal(&base);
                 let mut c = p.chars();
                 c.next()
                     .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
@@ -687,7 +662,7 @@ fn sagas(r: &mut Rng, svcs: &mut [Service], events: &mut Vec<Event>) -> String {
         );
         // Choreography: the owner starts it with its own event; each step reacts to the event
         // before it and answers with its own.
-        let mut previous = format!("{}Started{k}", pascal(&name));
+        let mut previous = format!("{}Started{k}", to_pascal(&name));
         if !orchestration {
             events.push(Event {
                 name: previous.clone(),
@@ -709,8 +684,8 @@ fn sagas(r: &mut Rng, svcs: &mut [Service], events: &mut Vec<Event>) -> String {
             if orchestration {
                 continue;
             }
-            let done = format!("{}Done{k}{n}", pascal(&action));
-            let failed = format!("{}Failed{k}{n}", pascal(&action));
+            let done = format!("{}Done{k}{n}", to_pascal(&action));
+            let failed = format!("{}Failed{k}{n}", to_pascal(&action));
             let _ = writeln!(out, "  on-success = \"{done}\"");
             let with_failure = r.chance(60);
             if with_failure {
