@@ -201,7 +201,7 @@ fn history(dir: Option<&Path>) -> Result<Option<crate::plan::migrations::History
 }
 
 /// Plans and renders; `dir` is the workspace being updated (`None` for a new one). Returns the
-/// files and the lines to print (not generated sections, then warnings).
+/// files and the warnings to print.
 fn render_all(
     l: &Loaded,
     text: &str,
@@ -211,8 +211,11 @@ fn render_all(
     let plan = crate::plan::plan(&l.blueprint, text, history.as_ref());
     let files =
         crate::render::render(&plan).map_err(|e| Failure::Usage(format!("internal error: {e}")))?;
-    let mut lines = plan.not_generated;
-    lines.extend(plan.warnings.iter().map(|w| format!("warning: {w}")));
+    let lines = plan
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {w}"))
+        .collect();
     Ok((files, lines))
 }
 
@@ -230,10 +233,10 @@ fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
         )));
     }
     let started = std::time::Instant::now();
-    let (files, not_generated) = render_all(&loaded, &text, None)?;
+    let (files, warnings) = render_all(&loaded, &text, None)?;
     let changes = crate::write::apply(&dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    for line in &not_generated {
+    for line in &warnings {
         println!("{line}");
     }
     println!(
@@ -279,10 +282,10 @@ fn cmd_generate(dir: &Path, dry_run: bool) -> Outcome {
     }
     let (path, text) = workspace_blueprint(dir)?;
     let loaded = load_text(&path, &text)?;
-    let (files, not_generated) = render_all(&loaded, &text, Some(dir))?;
+    let (files, warnings) = render_all(&loaded, &text, Some(dir))?;
     let changes = crate::write::apply(dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    for line in &not_generated {
+    for line in &warnings {
         println!("{line}");
     }
     for c in changes.iter().filter(|c| c.action.is_change()) {

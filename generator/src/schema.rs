@@ -351,6 +351,11 @@ struct Saga {
     style: Option<SagaStyle>,
     /// The service that starts it (and, for orchestration, runs it).
     owner: String,
+    /// An event the owner publishes that starts an instance when it is published. Default:
+    /// for choreography the first event the owner publishes that the first step's service
+    /// consumes; for orchestration none (started by `POST {entity path}/{saga}`, or
+    /// `POST /sagas/{saga}` when the owner has no entity).
+    trigger: Option<String>,
     /// After this the saga compensates; default 30s.
     timeout: Option<Duration>,
     /// In order.

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod paths;
 mod reader;
 pub mod reserved;
+pub mod saga_shape;
 pub mod validate;
 pub mod values;
 

@@ -307,6 +307,10 @@ pub struct Saga {
     pub name: Sp<String>,
     pub style: SagaStyle,
     pub owner: Sp<String>,
+    /// Optional key added to v1: an event the owner publishes that starts an instance
+    /// (choreography: default the first event the owner publishes that the first step's
+    /// service consumes; orchestration: default none, started by its HTTP endpoint).
+    pub trigger: Option<Sp<String>>,
     pub timeout: Duration,
     pub steps: Vec<Step>,
 }

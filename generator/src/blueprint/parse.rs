@@ -721,6 +721,7 @@ fn read_saga(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Saga {
     let owner = r
         .required_string("owner", d)
         .unwrap_or_else(|| Sp::new(String::new(), r.span.clone()));
+    let trigger = r.string("trigger", d);
     let timeout = r
         .duration("timeout", d)
         .map_or(Duration { millis: 30_000 }, |s| s.value);
@@ -758,6 +759,7 @@ fn read_saga(mut r: Reader<'_, '_>, d: &mut Diagnostics) -> Saga {
         name,
         style,
         owner,
+        trigger,
         timeout,
         steps,
     }

@@ -593,7 +593,11 @@ impl<'a> Validator<'a> {
                     "list the events its views are built from in `consumes` and in each view's `from`".into(),
                 ));
             }
-            if style == Style::Worker && s.consumes.is_empty() {
+            let in_saga = self.bp.sagas.iter().any(|g| {
+                g.owner.value == s.name.value
+                    || g.steps.iter().any(|st| st.service.value == s.name.value)
+            });
+            if style == Style::Worker && s.consumes.is_empty() && !in_saga {
                 self.d.push(Diagnostic::warning(
                     s.name.span.clone(),
                     format!("worker `{name}` consumes no events; it will do nothing"),
@@ -940,6 +944,8 @@ impl<'a> Validator<'a> {
                 ));
             }
             let owner = self.service_ref(&saga.owner, &ctx);
+            self.saga_trigger(saga, owner, &ctx);
+            self.saga_types(saga, &ctx);
             let mut previous: Option<&Service> = owner;
             for step in &saga.steps {
                 let Some(svc) = self.service_ref(&step.service, &ctx) else {
@@ -1000,6 +1006,71 @@ impl<'a> Validator<'a> {
                     }
                 }
                 previous = Some(svc);
+            }
+        }
+    }
+
+    /// The optional `trigger`: an event the owner publishes (and, for a choreography, that the
+    /// first step's service consumes).
+    fn saga_trigger(&mut self, saga: &Saga, owner: Option<&Service>, ctx: &str) {
+        let Some(t) = &saga.trigger else { return };
+        if !self.event_ref(t, ctx) {
+            return;
+        }
+        if let Some(o) = owner
+            && !super::saga_shape::published_by(o).contains(&t.value.as_str())
+        {
+            self.d.push(hint_err(
+                t.span.clone(),
+                format!(
+                    "the trigger `{}` of {ctx} is not published by its owner `{}`",
+                    t.value, o.name.value
+                ),
+                format!("add \"{}\" to `publishes` of `{}`", t.value, o.name.value),
+            ));
+        }
+        let first = saga
+            .steps
+            .first()
+            .and_then(|s| self.bp.service(&s.service.value));
+        if saga.style == SagaStyle::Choreography
+            && let Some(f) = first
+            && !f.consumes.iter().any(|c| c.value == t.value)
+        {
+            self.d.push(hint_err(
+                t.span.clone(),
+                format!(
+                    "the trigger `{}` of {ctx} is not consumed by `{}`, which runs its first step",
+                    t.value, f.name.value
+                ),
+                format!("add \"{}\" to `consumes` of `{}`", t.value, f.name.value),
+            ));
+        }
+    }
+
+    /// The messages generated for a saga (`<Saga>Data`, `<Saga>Reply`, `<Saga>Failed`,
+    /// `<Saga><Participant>Command`) are contracts types: no event may take their names.
+    fn saga_types(&mut self, saga: &Saga, ctx: &str) {
+        let pascal = to_pascal(&saga.name.value);
+        let generated: Vec<String> = ["Data", "Reply", "Failed"]
+            .iter()
+            .map(|s| format!("{pascal}{s}"))
+            .chain(
+                saga.steps
+                    .iter()
+                    .map(|s| format!("{pascal}{}Command", to_pascal(&s.service.value))),
+            )
+            .collect();
+        for e in &self.bp.events {
+            if generated.contains(&e.name.value) {
+                self.d.push(hint_err(
+                    e.name.span.clone(),
+                    format!(
+                        "event `{}` takes the name of a message generated for {ctx}",
+                        e.name.value
+                    ),
+                    "rename the event (or the saga)".into(),
+                ));
             }
         }
     }

@@ -12,18 +12,17 @@ pub mod model;
 
 pub use emit::{code, deploy, e2e, mesh, migrations};
 pub use file::{Ownership, PlannedFile, SHARED_SYSTEM, Source};
-pub use model::system::{not_generated, system_view};
+pub use model::system::system_view;
 
 use crate::blueprint::Blueprint;
 
-/// Every file of a workspace, sorted by path, plus one line per section that is not generated.
+/// Every file of a workspace, sorted by path, and what the user should know about them.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// The system view, serialized once: a template context whose `system` is
     /// [`SHARED_SYSTEM`] sees this value there (contexts stay small however big the system).
     pub system: serde_json::Value,
-    pub not_generated: Vec<String>,
     /// Things the user should know about this generation (columns a new migration drops).
     pub warnings: Vec<String>,
 }
@@ -65,7 +64,6 @@ pub fn plan(bp: &Blueprint, blueprint_text: &str, history: Option<&migrations::H
     Plan {
         files,
         system: serde_json::to_value(&system).unwrap_or(serde_json::Value::Null),
-        not_generated: system.not_generated,
         warnings,
     }
 }

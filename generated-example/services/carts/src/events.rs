@@ -30,7 +30,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
-pub trait Published: Event {}
+pub trait Published: Event + Send + Sync + 'static {}
 impl Published for contracts::CartCreated {}
 impl Published for contracts::ItemAdded {}
 impl Published for contracts::ItemRemoved {}

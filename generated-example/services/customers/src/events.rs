@@ -32,7 +32,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
-pub trait Published: Event {}
+pub trait Published: Event + Send + Sync + 'static {}
 impl Published for contracts::CreditReserved {}
 impl Published for contracts::CreditLimitExceeded {}
 impl Published for contracts::CreditReleased {}

@@ -33,7 +33,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
-pub trait Published: Event {}
+pub trait Published: Event + Send + Sync + 'static {}
 
 /// Publishes `event` in the caller's transaction: it reaches the broker if and only if the
 /// transaction commits. `correlation_id` ties it to the business transaction that caused it

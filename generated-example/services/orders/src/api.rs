@@ -116,7 +116,7 @@ async fn create_order(
     OrderHooks::before_create(&state.logic, &mut tx, &mut input).await?;
     let created = model::insert_order(&mut tx, &input).await?;
     OrderHooks::after_create(&state.logic, &mut tx, &created).await?;
-    let published = crate::events::publish(
+    crate::events::publish(
         &mut tx,
         contracts::OrderCreated {
             order_id: created.id,
@@ -126,7 +126,6 @@ async fn create_order(
         None,
     )
     .await?;
-    crate::sagas::place_order::start(&mut tx, &created, published.correlation_id).await?;
     tx.commit().await?;
     let location = format!("/orders/{}", created.id);
     Ok((

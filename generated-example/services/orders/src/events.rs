@@ -32,7 +32,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
-pub trait Published: Event {}
+pub trait Published: Event + Send + Sync + 'static {}
 impl Published for contracts::OrderCreated {}
 impl Published for contracts::OrderApproved {}
 impl Published for contracts::OrderRejected {}
@@ -61,6 +61,7 @@ pub async fn publish<E: Published>(
         &json,
     )
     .await?;
+    crate::sagas::started_by(conn, &envelope).await?;
     Ok(envelope)
 }
 

@@ -32,7 +32,7 @@ pub const TOPOLOGY: &[(&str, &str)] = &[
 ];
 
 /// The events this service may publish (its `publishes` in the blueprint).
-pub trait Published: Event {}
+pub trait Published: Event + Send + Sync + 'static {}
 impl Published for contracts::PaymentProcessed {}
 impl Published for contracts::PaymentFailed {}
 impl Published for contracts::CheckoutReply {}

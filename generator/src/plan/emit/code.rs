@@ -130,6 +130,23 @@ fn saga_files(files: &mut Vec<PlannedFile>, dir: &str, s: &ServiceView, ctx: &se
             &pctx,
         ));
     }
+    if !s.outcomes.is_empty() {
+        files.push(template(
+            format!("{dir}/src/outcomes/mod.rs"),
+            Ownership::Generated,
+            "services/sagas/outcomes_mod.rs.tera",
+            ctx,
+        ));
+    }
+    for o in &s.outcomes {
+        let octx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "saga": o });
+        files.push(template(
+            format!("{dir}/src/outcomes/{}.rs", o.snake),
+            Ownership::User,
+            "services/sagas/outcomes.rs.tera",
+            &octx,
+        ));
+    }
     for g in &s.sagas {
         let gctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "saga": g });
         files.push(template(

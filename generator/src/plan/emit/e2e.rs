@@ -27,10 +27,12 @@ use self::manifest::{
     Aggregate, Command, Composition, Entity, EventFlow, Kind as ProcessKind, Manifest, Process,
     Route, Saga, Setup, View,
 };
-use crate::blueprint::{Blueprint, Discovery, Expose, Field, FieldType, Kind, SagaStyle, Sessions};
+use crate::blueprint::{
+    Blueprint, Discovery, Expose, Field, FieldType, Kind, SagaStyle, Sessions, saga_shape,
+};
 use crate::names::{to_kebab, to_snake};
 use crate::plan::file::{Ownership, PlannedFile, Source, template};
-use crate::plan::model::saga::{choreography, orchestration};
+use crate::plan::model::saga::orchestration;
 use crate::plan::model::service::ServiceView;
 use crate::plan::model::system::SystemView;
 
@@ -408,57 +410,46 @@ fn read_write(x: Option<&Expose>) -> (Vec<String>, Vec<String>) {
 fn sagas(bp: &Blueprint) -> Vec<Saga> {
     let mut out = Vec::new();
     for saga in &bp.sagas {
-        let unsupported = match saga.style {
-            SagaStyle::Choreography => choreography::unsupported(bp, saga),
-            SagaStyle::Orchestration => orchestration::unsupported(bp, saga),
-        };
-        if unsupported.is_some() {
-            continue;
-        }
+        // Sagas that move an exposed owner entity through its statuses, started by creating it
+        // (choreography on `<Entity>Created`, orchestration by its HTTP endpoint). Other sagas are
+        // checked through their instances (`saga_runs`).
         let Some(owner) = bp.service(&saga.owner.value) else {
             continue;
         };
-        let (entity, start) = match saga.style {
+        let Some(entity) = saga_shape::status_entity(bp, saga).filter(|e| e.expose.is_some())
+        else {
+            continue;
+        };
+        let Some(statuses) = saga_shape::statuses(entity) else {
+            continue;
+        };
+        let start = match saga.style {
             SagaStyle::Choreography => {
-                let Some(entity) = owner.entities.iter().find(|e| {
-                    e.expose.is_some()
-                        && choreography::status_values(e).is_some()
-                        && saga.steps.first().is_some_and(|s| {
-                            bp.service(&s.service.value).is_some_and(|p| {
-                                p.consumes
-                                    .iter()
-                                    .any(|c| c.value == format!("{}Created", e.name.value))
-                            })
-                        })
-                }) else {
+                let created = format!("{}Created", entity.name.value);
+                let trigger = saga_shape::trigger(bp, saga);
+                if trigger.is_none_or(|t| t.name.value != created)
+                    || saga_shape::keyed(bp, saga).is_none()
+                {
                     continue;
-                };
-                let path = entity
+                }
+                entity
                     .expose
                     .as_ref()
                     .map(|x| x.path.value.clone())
-                    .unwrap_or_default();
-                (entity, path)
+                    .unwrap_or_default()
             }
             SagaStyle::Orchestration => {
-                let Ok(view) = orchestration::view(bp, saga) else {
+                let Some(path) = orchestration::view(bp, saga).and_then(|v| v.path) else {
                     continue;
                 };
-                let Some(entity) = owner
-                    .entities
-                    .iter()
-                    .find(|e| e.expose.is_some() && choreography::status_values(e).is_some())
-                else {
+                if saga.trigger.is_some() {
                     continue;
-                };
-                (entity, view.path)
+                }
+                path
             }
         };
-        let Ok(outcomes) = choreography::outcomes(bp, owner, entity) else {
-            continue;
-        };
         let mut start_body = body(&entity.fields, 1, None);
-        start_body.insert("status".into(), json!(outcomes.running));
+        start_body.insert(statuses.field.clone(), json!(statuses.running));
         let setups = saga
             .steps
             .iter()
@@ -494,9 +485,9 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
                 .as_ref()
                 .map(|x| x.path.value.clone())
                 .unwrap_or_default(),
-            running: outcomes.running,
-            success: outcomes.success,
-            failure: outcomes.failure,
+            running: statuses.running,
+            success: statuses.success,
+            failure: statuses.failure,
             setups,
             fail_step,
             read,

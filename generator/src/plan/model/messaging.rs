@@ -100,8 +100,6 @@ pub struct AutoPublishView {
     pub on: Trigger,
     pub event: String,
     pub assignments: Vec<AssignView>,
-    /// Sagas (snake) whose instance starts when this event is published.
-    pub starts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,7 +186,6 @@ fn auto_publish(s: &Service, e: &Entity, bp: &Blueprint) -> Vec<AutoPublishView>
                 on,
                 event: name,
                 assignments,
-                starts: Vec::new(),
             });
         }
     }

@@ -54,6 +54,10 @@ pub struct ServiceView {
     pub saga_steps: bool,
     /// It owns a saga.
     pub saga_owner: bool,
+    /// The events whose publication starts a saga it owns (`sagas::started_by`).
+    pub saga_triggers: Vec<SagaTriggerView>,
+    /// The sagas it owns without a status entity: their user-owned outcome hooks.
+    pub outcomes: Vec<OutcomeView>,
     /// Orchestration sagas it owns.
     pub orchestrations: Vec<OrchestrationView>,
     /// Orchestration sagas it takes part in.
@@ -161,21 +165,72 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
                     sagas: vec![format!("{}::on_command", p.snake)],
                 });
             }
-            for a in &mut m.auto {
-                a.starts = sagas
-                    .iter()
-                    .filter(|g| {
-                        g.owner
-                            .as_ref()
-                            .is_some_and(|o| o.trigger == a.event && o.entity == a.entity)
-                    })
-                    .map(|g| g.snake.clone())
-                    .collect();
+            // Choreography: `<Saga>Failed` out at the owner, in at the participants that
+            // compensate on it.
+            for g in &sagas {
+                if let Some(failed) = g.owner.as_ref().and_then(|o| o.failed_message.clone()) {
+                    m.publishes.push(failed);
+                }
+                for st in &g.steps {
+                    let Some(c) = &st.compensation else { continue };
+                    if c.on != choreography::failed_message_of(&g.name)
+                        || m.handlers.iter().any(|h| h.event == c.on)
+                    {
+                        continue;
+                    }
+                    m.handlers.push(HandlerView {
+                        event: c.on.clone(),
+                        module: c.on_snake.clone(),
+                        projects: Vec::new(),
+                        sagas: saga_calls
+                            .iter()
+                            .filter(|x| x.event == c.on)
+                            .map(|x| x.path.clone())
+                            .collect(),
+                    });
+                }
             }
             m
         }),
         saga_steps: sagas.iter().any(|g| !g.steps.is_empty()) || !participations.is_empty(),
         saga_owner: sagas.iter().any(|g| g.owner.is_some()) || !orchestrations.is_empty(),
+        saga_triggers: sagas
+            .iter()
+            .filter_map(|g| {
+                let o = g.owner.as_ref()?;
+                Some(SagaTriggerView {
+                    event: o.trigger.clone(),
+                    saga: g.snake.clone(),
+                })
+            })
+            .chain(orchestrations.iter().filter_map(|o| {
+                Some(SagaTriggerView {
+                    event: o.trigger.as_ref()?.event.clone(),
+                    saga: o.snake.clone(),
+                })
+            }))
+            .collect(),
+        outcomes: sagas
+            .iter()
+            .filter_map(|g| {
+                let o = g.owner.as_ref()?;
+                o.status.is_none().then(|| OutcomeView {
+                    saga: g.name.clone(),
+                    snake: g.snake.clone(),
+                    data: o.trigger.clone(),
+                })
+            })
+            .chain(
+                orchestrations
+                    .iter()
+                    .filter(|o| o.status.is_none())
+                    .map(|o| OutcomeView {
+                        saga: o.name.clone(),
+                        snake: o.snake.clone(),
+                        data: format!("{}Data", o.pascal),
+                    }),
+            )
+            .collect(),
         orchestrations,
         participations,
         sagas,
@@ -199,6 +254,22 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         }
     }
     view
+}
+
+/// Publishing `event` starts saga `saga` (snake).
+#[derive(Debug, Clone, Serialize)]
+pub struct SagaTriggerView {
+    pub event: String,
+    pub saga: String,
+}
+
+/// The user-owned outcome hooks of a saga whose owner has no status entity.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeView {
+    pub saga: String,
+    pub snake: String,
+    /// The data the hooks get (a contracts type: the trigger, or `<Saga>Data`).
+    pub data: String,
 }
 
 /// See [`ServiceView::client_example`].

@@ -1,5 +1,5 @@
 //! Assembles the system view every template sees: the generated services, events, platform
-//! services, gateway and BFFs, and the lines of what this blueprint leaves ungenerated.
+//! services, gateway and BFFs.
 
 use serde::Serialize;
 
@@ -34,11 +34,10 @@ pub struct SystemView {
     pub graph: String,
     /// Orchestration sagas: their data, command and reply types live in `contracts`.
     pub orchestrations: Vec<OrchestrationView>,
+    /// Choreography sagas' `<Saga>Failed` messages (their participants compensate on them).
+    pub failed_messages: Vec<String>,
     /// Backends for frontends.
     pub bffs: Vec<BffView>,
-    pub not_generated: Vec<String>,
-    /// The same lines without their `not generated yet: ` prefix (the README lists them).
-    pub not_generated_parts: Vec<String>,
     /// The service the README's "run one service" example starts: the first with a database.
     pub run_example: Option<PlatformServiceView>,
     /// Every (consumer group, event type) served by generated consumers.
@@ -55,7 +54,7 @@ pub struct SystemView {
 /// The system as every template sees it: the generated services, events, platform services,
 /// gateway and BFFs of the blueprint.
 pub fn system_view(bp: &Blueprint) -> SystemView {
-    let not_generated = not_generated(bp);
+    let failed = choreography::failed_messages(bp);
     let services: Vec<ServiceView> = bp
         .services
         .iter()
@@ -92,11 +91,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
-        not_generated_parts: not_generated
-            .iter()
-            .map(|l| l.trim_start_matches("not generated yet: ").to_string())
-            .collect(),
-        not_generated,
+        failed_messages: failed.iter().map(|(m, _, _)| m.clone()).collect(),
         run_example: services
             .iter()
             .find(|s| s.has_db)
@@ -119,6 +114,9 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
                     .into_iter()
                     .map(|p| (p.service, p.command))
                     .chain(std::iter::once(owner))
+            }))
+            .chain(failed.iter().flat_map(|(m, _, participants)| {
+                participants.iter().map(move |p| (p.clone(), m.clone()))
             }))
             .collect(),
         registry: (bp.platform.discovery == crate::blueprint::Discovery::Registry).then(|| {
@@ -145,30 +143,8 @@ fn platform_port(name: &str) -> u16 {
         .map_or(0, |(_, p)| *p)
 }
 
-/// One line per declared section that this version of msa-gen does not generate yet: sagas that
-/// do not follow the conventions of `docs/sagas.md`. Everything else a valid blueprint declares
-/// is generated (`check` refuses what could not be, with a located error).
-pub fn not_generated(bp: &Blueprint) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in &bp.sagas {
-        let why = match s.style {
-            crate::blueprint::SagaStyle::Choreography => choreography::unsupported(bp, s),
-            crate::blueprint::SagaStyle::Orchestration => orchestration::unsupported(bp, s),
-        };
-        if let Some(why) = why {
-            out.push(format!(
-                "not generated yet: saga `{}` ({why})",
-                s.name.value
-            ));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// Calls from an event-sourced service, a read model and two workers (with and without a
     /// database), to a CRUD service, an event-sourced one and a read model.
     const CALLERS: &str = r#"
@@ -235,8 +211,7 @@ consumes = ["CartCreated"]
 
     #[test]
     fn calls_are_generated_from_every_style() {
-        let bp = crate::blueprint::load(CALLERS).expect("valid").blueprint;
-        assert_eq!(not_generated(&bp), Vec::<String>::new());
+        crate::blueprint::load(CALLERS).expect("valid");
         let files = crate::generate_in_memory(CALLERS).expect("generates");
         let text = |path: &str| {
             files

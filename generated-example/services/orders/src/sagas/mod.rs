@@ -5,6 +5,21 @@
 pub mod checkout;
 pub mod place_order;
 
+/// Starts the sagas that `envelope`'s event triggers, in the transaction that publishes it
+/// (`events::publish` calls it for every event). Boxed: a saga's start publishes too.
+pub fn started_by<'c, E: Send + Sync + 'static>(
+    conn: &'c mut sqlx::PgConnection,
+    envelope: &'c contracts::Envelope<E>,
+) -> runtime::messaging::broker::BoxFuture<'c, Result<(), runtime::ApiError>> {
+    Box::pin(async move {
+        let any: &(dyn std::any::Any + Send + Sync) = envelope;
+        if let Some(trigger) = any.downcast_ref::<contracts::Envelope<contracts::OrderCreated>>() {
+            place_order::start(conn, trigger).await?;
+        }
+        Ok(())
+    })
+}
+
 /// Starts the background work of the sagas this service owns (timeouts, resuming).
 #[allow(unused_variables)]
 pub fn spawn(pool: &sqlx::PgPool) {

@@ -1,32 +1,29 @@
 //! View models of choreography sagas: what the owner and each participant generate.
 //!
-//! The owner starts an instance when it publishes the saga's trigger (the first event it
-//! publishes that the first step's service consumes) on creating its entity, ends it on the last
-//! step's `on-success` (entity → success status, success event) or on any step's `on-failure` or
-//! the timeout (entity → failure status with a reason, failure event). Each participant runs its
-//! action on the event before it and publishes `on-success` or `on-failure`; participants with a
-//! compensation undo their action when the owner's failure event arrives.
+//! The owner starts an instance in the transaction that publishes the saga's trigger
+//! (`blueprint::saga_shape::trigger`), ends it on the last step's `on-success` or on any step's
+//! `on-failure` or the timeout. Each participant runs its action on the event before it and
+//! publishes `on-success` or `on-failure`; participants with a compensation undo their action
+//! when the saga fails.
 //!
-//! Conventions (documented in the blueprint reference):
-//! - the owner's entity is the one whose `<Entity>Created` is the trigger; its `status` enum's
-//!   first value is the running state, the success value is the first of `approved`,
-//!   `completed`, `confirmed`, `accepted` it has (else the second value), the failure value the
-//!   first of `rejected`, `failed`, `cancelled` (else the third);
-//! - the success and failure events are `<Entity><Status>` (`OrderApproved`, `OrderRejected`)
-//!   when the owner publishes them;
-//! - every event of the saga carries the trigger's aggregate id field (`order-id`), the saga id;
+//! What the blueprint does not say is filled in, never required (`docs/sagas.md`):
+//! - the instance id is the trigger's key field when every saga event carries it, else the
+//!   trigger's correlation id (every saga event is published with it);
+//! - an owner entity with statuses (`saga_shape::status_entity`) moves to its success or failure
+//!   status (and `reason`), and publishes `<Entity><Status>` when the owner publishes it;
+//!   without one, the owner's user-owned outcome hooks get the trigger's data;
+//! - participants compensate on the owner's failure event when they consume it and it carries
+//!   the key, else on the generated `<Saga>Failed { saga_id, reason }`;
 //! - a `reserve-<x>` action on a participant whose entity has decimal `<x>-limit` and
 //!   `<x>-reserved` fields, named by the trigger's `<entity>-id`, reserves the trigger's first
 //!   decimal field against the limit by default (and its compensation releases it); other
 //!   actions accept by default.
-//!
-//! A saga that does not fit is reported by `not_generated`, never half generated.
 
 use serde::Serialize;
 
-use crate::blueprint::{Blueprint, Entity, Event, Kind, Saga, SagaStyle, Service};
+use crate::blueprint::{Blueprint, Entity, Event, Kind, Saga, SagaStyle, Service, saga_shape};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
-use crate::plan::model::field::field_view;
+use crate::plan::model::field::{enum_name, field_view};
 
 /// An event built field by field from Rust expressions.
 #[derive(Debug, Clone, Serialize)]
@@ -45,24 +42,38 @@ pub struct FieldExpr {
 pub struct OwnerView {
     pub timeout_ms: u64,
     pub trigger: String,
+    /// The instance id, from the trigger's envelope `trigger` (`trigger.payload.order_id`, or
+    /// `trigger.correlation_id` when the saga's events carry no common id).
+    pub start_id: String,
+    /// The owner entity that follows the saga, if one has statuses.
+    pub status: Option<StatusView>,
+    /// `<Saga>Failed`, published when the saga fails, for participants that compensate on it.
+    pub failed_message: Option<String>,
+    /// The last step's `on-success`: the saga completes.
+    pub completes_on: StepEvent,
+    /// Intermediate steps' `on-success` events: the saga advances.
+    pub advances_on: Vec<StepEvent>,
+    /// Every step's `on-failure`: the saga fails with a reason.
+    pub fails_on: Vec<FailureView>,
+}
+
+/// The owner entity a saga moves through its statuses (both styles).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
     pub entity: String,
     pub table: String,
-    /// The saga id field of every saga event (`order_id`).
-    pub key: String,
+    /// The status column (`status`, `state`).
+    pub column: String,
     pub running: String,
+    /// The running status as the Rust value of the entity's input field
+    /// (`crate::model::OrderStatus::Pending`, in `Some(…)` when optional).
+    pub running_value: String,
     pub success_status: String,
     pub failure_status: String,
     /// The entity has a `reason` text column, set on failure.
     pub reason_column: bool,
     pub success_event: Option<BuildView>,
     pub failure_event: Option<BuildView>,
-    /// The last step's `on-success`: the saga completes.
-    pub completes_on: String,
-    pub completes_snake: String,
-    /// Intermediate steps' `on-success` events: the saga advances.
-    pub advances_on: Vec<StepEvent>,
-    /// Every step's `on-failure`: the saga fails with a reason.
-    pub fails_on: Vec<FailureView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,14 +81,17 @@ pub struct StepEvent {
     pub event: String,
     pub snake: String,
     pub step: usize,
+    /// The instance id in the handled `event`.
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureView {
     pub event: String,
     pub snake: String,
-    /// Expression of the reason (`event.payload.reason.clone()` or a fixed text).
+    /// Expression of the reason (`event.payload.reason.as_str()` or a fixed text).
     pub reason: String,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,7 +100,8 @@ pub struct StepView {
     pub action_snake: String,
     pub trigger: String,
     pub trigger_snake: String,
-    pub key: String,
+    /// The instance id in the handled `event`.
+    pub id: String,
     pub success: BuildView,
     pub failure: Option<BuildView>,
     pub compensation: Option<CompensationView>,
@@ -100,6 +115,8 @@ pub struct CompensationView {
     /// The owner's failure event that triggers it.
     pub on: String,
     pub on_snake: String,
+    /// The instance id in the failure `event`.
+    pub id: String,
     /// The event the compensation publishes (`CreditReleased` for `release-credit`), if any.
     pub event: Option<BuildView>,
 }
@@ -121,6 +138,7 @@ pub struct ReserveView {
 pub struct SagaFileView {
     pub name: String,
     pub snake: String,
+    pub pascal: String,
     pub owner: Option<OwnerView>,
     pub steps: Vec<StepView>,
 }
@@ -135,10 +153,6 @@ pub struct SagaCall {
 
 fn event<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Event> {
     bp.events.iter().find(|e| e.name.value == name)
-}
-
-fn has_field(e: &Event, snake: &str) -> bool {
-    e.fields.iter().any(|f| to_snake(&f.name.value) == snake)
 }
 
 /// `CreditLimitExceeded` → `credit limit exceeded`.
@@ -222,73 +236,66 @@ pub fn service<'a>(bp: &'a Blueprint, name: &str) -> Option<&'a Service> {
     bp.services.iter().find(|s| s.name.value == name)
 }
 
-/// The trigger of a choreography saga: the first event the owner publishes that the first
-/// step's service consumes.
-fn trigger<'a>(bp: &'a Blueprint, saga: &Saga) -> Option<&'a Event> {
+/// The id of an instance in the envelope `var`: its `key` field, or its correlation id.
+fn id_expr(var: &str, key: Option<&str>) -> String {
+    key.map_or_else(
+        || format!("{var}.correlation_id"),
+        |k| format!("{var}.payload.{}", rust_ident(&to_snake(k))),
+    )
+}
+
+/// `<Saga>Failed`: the message the owner publishes when a saga fails, for participants that
+/// cannot compensate on a failure event of the owner's.
+pub fn failed_message(saga: &Saga) -> String {
+    failed_message_of(&saga.name.value)
+}
+
+/// `<Saga>Failed` of the saga named `saga`.
+pub fn failed_message_of(saga: &str) -> String {
+    format!("{}Failed", to_pascal(saga))
+}
+
+/// The owner's failure event a participant compensates on: the status entity's failure event,
+/// when the participant consumes it and it carries the saga's key. Otherwise `<Saga>Failed`.
+fn compensates_on(owner: &OwnerView, svc: &Service, key: Option<&str>) -> Option<String> {
+    let failure = owner.status.as_ref()?.failure_event.as_ref()?;
+    let carries = key.is_some_and(|k| {
+        let k = rust_ident(&to_snake(k));
+        failure.fields.iter().any(|f| f.ident == k)
+    });
+    (carries && svc.consumes.iter().any(|c| c.value == failure.event))
+        .then(|| failure.event.clone())
+}
+
+fn owner_view(bp: &Blueprint, saga: &Saga) -> Option<OwnerView> {
     let owner = service(bp, &saga.owner.value)?;
-    let first = service(bp, &saga.steps.first()?.service.value)?;
-    let name = owner
-        .publishes
-        .iter()
-        .find(|p| first.consumes.iter().any(|c| c.value == p.value))?;
-    event(bp, &name.value)
-}
-
-fn pick(values: &[String], preferred: &[&str], nth: usize) -> Option<String> {
-    preferred
-        .iter()
-        .find(|p| values.iter().any(|v| v == *p))
-        .map(|p| (*p).to_string())
-        .or_else(|| values.get(nth).cloned())
-}
-
-fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
-    let owner = service(bp, &saga.owner.value).ok_or("unknown owner")?;
-    let trigger = trigger(bp, saga).ok_or(
-        "no trigger event (an event the owner publishes that the first step's service consumes)",
-    )?;
-    let entity = owner
-        .entities
-        .iter()
-        .find(|e| format!("{}Created", e.name.value) == trigger.name.value)
-        .ok_or_else(|| {
-            format!(
-                "the trigger `{}` is not `<Entity>Created` of an entity of `{}`",
-                trigger.name.value, owner.name.value
-            )
-        })?;
-    let Outcomes {
-        running,
-        success,
-        failure,
-        reason_column,
-        success_event,
-        failure_event,
-    } = outcomes(bp, owner, entity)?;
-    let key = trigger
-        .fields
-        .iter()
-        .find(|f| f.ty.value.kind == Kind::Uuid && !f.ty.value.optional)
-        .map(|f| to_snake(&f.name.value))
-        .ok_or("the trigger has no uuid field")?;
+    let trigger = saga_shape::trigger(bp, saga)?;
+    let key = saga_shape::keyed(bp, saga);
+    let status = key
+        .as_ref()
+        .and_then(|_| saga_shape::status_entity(bp, saga))
+        .and_then(|e| status_view(bp, owner, e));
     let last = saga.steps.len().saturating_sub(1);
     let mut advances_on = Vec::new();
     let mut fails_on = Vec::new();
-    let mut completes_on = String::new();
+    let mut completes_on = None;
+    let id = id_expr("event", key.as_deref());
     for (i, step) in saga.steps.iter().enumerate() {
         if let Some(ev) = &step.on_success {
+            let seen = StepEvent {
+                event: ev.value.clone(),
+                snake: to_snake(&ev.value),
+                step: i + 1,
+                id: id.clone(),
+            };
             if i == last {
-                completes_on = ev.value.clone();
+                completes_on = Some(seen);
             } else {
-                advances_on.push(StepEvent {
-                    event: ev.value.clone(),
-                    snake: to_snake(&ev.value),
-                    step: i + 1,
-                });
+                advances_on.push(seen);
             }
         }
         if let Some(ev) = &step.on_failure {
-            let e = event(bp, &ev.value).ok_or("unknown failure event")?;
+            let e = event(bp, &ev.value)?;
             let reason = e
                 .fields
                 .iter()
@@ -305,93 +312,71 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Result<OwnerView, String> {
                 event: ev.value.clone(),
                 snake: to_snake(&ev.value),
                 reason,
+                id: id.clone(),
             });
         }
     }
-    for name in std::iter::once(&completes_on)
-        .chain(advances_on.iter().map(|a| &a.event))
-        .chain(fails_on.iter().map(|f| &f.event))
-    {
-        let e = event(bp, name).ok_or("unknown saga event")?;
-        if !has_field(e, &key) {
-            return Err(format!("`{name}` does not carry the saga id `{key}`"));
-        }
-    }
-    Ok(OwnerView {
+    let mut view = OwnerView {
         timeout_ms: saga.timeout.millis,
         trigger: trigger.name.value.clone(),
-        entity: entity.name.value.clone(),
-        table: to_snake(&entity.name.value),
-        key,
-        running,
-        reason_column,
-        completes_snake: to_snake(&completes_on),
-        success_event,
-        failure_event,
-        success_status: success,
-        failure_status: failure,
-        completes_on,
+        start_id: id_expr("trigger", key.as_deref()),
+        status,
+        failed_message: None,
+        completes_on: completes_on?,
         advances_on,
         fails_on,
-    })
+    };
+    let needs_failed = saga.steps.iter().any(|st| {
+        st.compensation.is_some()
+            && service(bp, &st.service.value)
+                .is_some_and(|p| compensates_on(&view, p, key.as_deref()).is_none())
+    });
+    view.failed_message = needs_failed.then(|| failed_message(saga));
+    Some(view)
 }
 
-/// The values of an entity's `status` enum, if it has one.
-pub fn status_values(entity: &Entity) -> Option<Vec<String>> {
-    entity
-        .fields
-        .iter()
-        .find(|f| f.name.value == "status")
-        .and_then(|f| match &f.ty.value.kind {
-            Kind::Enum(v) => Some(v.clone()),
-            _ => None,
-        })
-}
-
-/// How a saga ends for the owner's entity, by the conventions both saga styles share: the
-/// statuses (first = running; success and failure by name or position), whether the entity has
-/// a `reason`, and the `<Entity><Status>` events the owner publishes.
-pub struct Outcomes {
-    pub running: String,
-    pub success: String,
-    pub failure: String,
-    pub reason_column: bool,
-    pub success_event: Option<BuildView>,
-    pub failure_event: Option<BuildView>,
-}
-
-pub fn outcomes(bp: &Blueprint, owner: &Service, entity: &Entity) -> Result<Outcomes, String> {
-    let values = status_values(entity)
-        .ok_or_else(|| format!("`{}` has no `status` enum field", entity.name.value))?;
-    let running = values.first().cloned().ok_or("empty status enum")?;
-    let success = pick(
-        &values,
-        &["approved", "completed", "confirmed", "accepted"],
-        1,
-    )
-    .ok_or("no success status")?;
-    let failure =
-        pick(&values, &["rejected", "failed", "cancelled"], 2).ok_or("no failure status")?;
+/// How a saga moves `entity` (an entity of `owner` with statuses): its statuses, its `reason`
+/// column, and the `<Entity><Status>` events the owner publishes.
+pub fn status_view(bp: &Blueprint, owner: &Service, entity: &Entity) -> Option<StatusView> {
+    let st = saga_shape::statuses(entity)?;
     let own_id = format!("{}-id", to_kebab(&entity.name.value));
     let final_event = |status: &str| {
         let name = format!("{}{}", entity.name.value, to_pascal(status));
-        owner
-            .publishes
-            .iter()
-            .any(|p| p.value == name)
+        saga_shape::published_by(owner)
+            .contains(&name.as_str())
             .then(|| event(bp, &name))
             .flatten()
             .map(|e| build_from_row(e, entity, &own_id))
     };
-    Ok(Outcomes {
+    let running_value = {
+        let value = format!(
+            "crate::model::{}::{}",
+            enum_name(&entity.name.value, &st.field),
+            to_pascal(&st.running)
+        );
+        let optional = entity
+            .fields
+            .iter()
+            .any(|f| f.name.value == st.field && f.ty.value.optional);
+        if optional {
+            format!("Some({value})")
+        } else {
+            value
+        }
+    };
+    Some(StatusView {
+        entity: entity.name.value.clone(),
+        table: to_snake(&entity.name.value),
+        column: to_snake(&st.field),
         reason_column: entity.fields.iter().any(|f| {
             f.name.value == "reason" && matches!(f.ty.value.kind, Kind::String | Kind::Text)
         }),
-        success_event: final_event(&success),
-        failure_event: final_event(&failure),
-        running,
-        success,
-        failure,
+        success_event: final_event(&st.success),
+        failure_event: final_event(&st.failure),
+        running_value,
+        running: st.running,
+        success_status: st.success,
+        failure_status: st.failure,
     })
 }
 
@@ -451,6 +436,8 @@ fn fields_of(e: &Event) -> Vec<(String, crate::blueprint::FieldType)> {
 }
 
 fn step_views(bp: &Blueprint, saga: &Saga, svc: &Service, owner: &OwnerView) -> Vec<StepView> {
+    let key = saga_shape::keyed(bp, saga);
+    let id = id_expr("event", key.as_deref());
     let mut out = Vec::new();
     for (i, step) in saga.steps.iter().enumerate() {
         if step.service.value != svc.name.value {
@@ -475,33 +462,32 @@ fn step_views(bp: &Blueprint, saga: &Saga, svc: &Service, owner: &OwnerView) -> 
             .as_ref()
             .and_then(|e| event(bp, &e.value))
             .map(|e| build_from_event(e, trigger, "trigger", &[]));
-        let compensation = step.compensation.as_ref().and_then(|c| {
-            let on = owner.failure_event.as_ref()?.event.clone();
-            if !svc.consumes.iter().any(|x| x.value == on) {
-                return None;
-            }
+        let compensation = step.compensation.as_ref().map(|c| {
+            let (on, id) = match compensates_on(owner, svc, key.as_deref()) {
+                Some(on) => (on, id.clone()),
+                None => (failed_message(saga), "event.payload.saga_id".to_string()),
+            };
             let published = compensation_event_name(&c.value);
-            let ev = svc
-                .publishes
-                .iter()
-                .any(|p| p.value == published)
+            let ev = saga_shape::published_by(svc)
+                .contains(&published.as_str())
                 .then(|| event(bp, &published))
                 .flatten()
                 .map(|e| build_from_event(e, trigger, "trigger", &[]));
-            Some(CompensationView {
+            CompensationView {
                 name: c.value.clone(),
                 snake: to_snake(&c.value),
                 on_snake: to_snake(&on),
                 on,
+                id,
                 event: ev,
-            })
+            }
         });
         out.push(StepView {
             action: step.action.value.clone(),
             action_snake: to_snake(&step.action.value),
             trigger_snake: to_snake(&trigger_name),
             trigger: trigger_name,
-            key: owner.key.clone(),
+            id: id.clone(),
             success: build_from_event(success, trigger, "trigger", &[]),
             failure,
             compensation,
@@ -511,29 +497,48 @@ fn step_views(bp: &Blueprint, saga: &Saga, svc: &Service, owner: &OwnerView) -> 
     out
 }
 
-/// Why a choreography saga cannot be generated, if it cannot.
-pub fn unsupported(bp: &Blueprint, saga: &Saga) -> Option<String> {
-    if saga.style != SagaStyle::Choreography {
-        return Some("orchestration".into());
-    }
-    owner_view(bp, saga).err()
-}
-
 /// The sagas `svc` owns or takes part in, one file each.
 pub fn saga_files(bp: &Blueprint, svc: &Service) -> Vec<SagaFileView> {
     bp.sagas
         .iter()
         .filter(|s| s.style == SagaStyle::Choreography)
         .filter_map(|saga| {
-            let owner = owner_view(bp, saga).ok()?;
+            let owner = owner_view(bp, saga)?;
             let steps = step_views(bp, saga, svc, &owner);
             let owns = saga.owner.value == svc.name.value;
             (owns || !steps.is_empty()).then(|| SagaFileView {
                 name: saga.name.value.clone(),
                 snake: to_snake(&saga.name.value),
+                pascal: to_pascal(&saga.name.value),
                 owner: owns.then_some(owner),
                 steps,
             })
+        })
+        .collect()
+}
+
+/// The `<Saga>Failed` messages of the system's choreography sagas: (saga, owner, the
+/// participants that compensate on it).
+pub fn failed_messages(bp: &Blueprint) -> Vec<(String, String, Vec<String>)> {
+    bp.sagas
+        .iter()
+        .filter(|s| s.style == SagaStyle::Choreography)
+        .filter_map(|saga| {
+            let owner = owner_view(bp, saga)?;
+            let name = owner.failed_message.clone()?;
+            let mut participants: Vec<String> = Vec::new();
+            for st in &saga.steps {
+                let Some(svc) = service(bp, &st.service.value) else {
+                    continue;
+                };
+                let on_it = step_views(bp, saga, svc, &owner)
+                    .iter()
+                    .any(|v| v.compensation.as_ref().is_some_and(|c| c.on == name));
+                if on_it && !participants.contains(&st.service.value) {
+                    participants.push(st.service.value.clone());
+                }
+            }
+            Some((name, saga.owner.value.clone(), participants))
         })
         .collect()
 }
@@ -555,11 +560,7 @@ pub fn calls(files: &[SagaFileView]) -> Vec<SagaCall> {
             }
         }
         if let Some(o) = &f.owner {
-            out.push(SagaCall {
-                event: o.completes_on.clone(),
-                path: format!("{}::on_{}", f.snake, to_snake(&o.completes_on)),
-            });
-            for a in &o.advances_on {
+            for a in std::iter::once(&o.completes_on).chain(&o.advances_on) {
                 out.push(SagaCall {
                     event: a.event.clone(),
                     path: format!("{}::on_{}", f.snake, a.snake),
@@ -593,18 +594,22 @@ mod tests {
         let files = saga_files(&bp, orders);
         let owner = files[0].owner.as_ref().expect("orders owns place-order");
         assert_eq!(owner.trigger, "OrderCreated");
+        let status = owner.status.as_ref().expect("Order follows the saga");
         assert_eq!(
             (
-                owner.running.as_str(),
-                owner.success_status.as_str(),
-                owner.failure_status.as_str()
+                status.running.as_str(),
+                status.success_status.as_str(),
+                status.failure_status.as_str()
             ),
             ("pending", "approved", "rejected")
         );
-        assert_eq!(owner.completes_on, "CreditReserved");
+        assert_eq!(owner.completes_on.event, "CreditReserved");
+        assert_eq!(owner.completes_on.id, "event.payload.order_id");
         assert_eq!(owner.fails_on[0].reason, "\"credit limit exceeded\"");
-        assert!(owner.reason_column);
-        let failure = owner.failure_event.as_ref().unwrap();
+        assert!(status.reason_column);
+        // Customers compensate on the owner's own failure event: no `<Saga>Failed` is needed.
+        assert_eq!(owner.failed_message, None);
+        let failure = status.failure_event.as_ref().unwrap();
         assert_eq!(failure.event, "OrderRejected");
         let exprs: Vec<&str> = failure.fields.iter().map(|f| f.expr.as_str()).collect();
         assert_eq!(exprs, ["row.id", "row.customer_id", "reason.to_string()"]);

@@ -1,14 +1,17 @@
-//! View models of orchestration sagas: the owner's state machine and start endpoint, the
-//! typed command and reply messages in `contracts`, and each participant's command handler.
+//! View models of orchestration sagas: the owner's state machine and how it starts, the typed
+//! command and reply messages in `contracts`, and each participant's command handler.
 //!
-//! - `POST {entity path}/{saga}` on the owner creates the entity (the first of the owner's
-//!   entities with a `status` enum, in its first status) and starts the instance. The saga's
-//!   data (`<Saga>Data` in contracts) is the entity: its id (`<entity>-id`) and its fields.
+//! - How an instance starts (`blueprint::saga_shape`): with `trigger`, in the transaction that
+//!   publishes that event (the data is the event); else `POST {entity path}/{saga}` creates the
+//!   owner's entity with statuses, or else its first entity, and starts it (the data is the
+//!   entity: `<entity>-id` and its fields); an owner without entities is started by
+//!   `POST /sagas/{saga}` (empty data), or by its code calling `sagas::<saga>::begin`.
 //! - The owner sends `<Saga><Participant>Command { saga_id, action, data }` to each step's
 //!   service in turn and waits for `<Saga>Reply { saga_id, action, ok, reason }`. A refused or
-//!   timed-out step makes it send the compensations of the completed steps in reverse order;
-//!   the entity ends in the success or failure status as for choreography (same conventions,
-//!   same `<Entity><Status>` events).
+//!   timed-out step makes it send the compensations of the completed steps in reverse order.
+//! - The end: an owner entity with statuses moves to its success or failure status (and
+//!   `<Entity><Status>` is published), as for choreography; without one, the owner's
+//!   user-owned outcome hooks (`outcomes/<saga>.rs`) get the data.
 //! - Participants run each action once per instance (step record) and answer again, from the
 //!   record, when a command is repeated (a resumed owner sends the current command again).
 //! - Defaults of the user-owned step bodies: `reserve-<x>` as in choreography; any other action
@@ -17,12 +20,10 @@
 
 use serde::Serialize;
 
-use super::choreography::{
-    BuildView, Outcomes, ReserveView, outcomes, reserve_view, service, status_values,
-};
-use crate::blueprint::{Blueprint, FieldType, Kind, Saga, SagaStyle};
+use super::choreography::{ReserveView, StatusView, reserve_view, service, status_view};
+use crate::blueprint::{Blueprint, FieldType, Kind, Saga, SagaStyle, saga_shape};
 use crate::names::{rust_ident, to_kebab, to_pascal, to_snake};
-use crate::plan::model::field::{FieldView, enum_name, field_view};
+use crate::plan::model::field::{FieldView, field_view};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestrationView {
@@ -31,28 +32,38 @@ pub struct OrchestrationView {
     pub pascal: String,
     pub owner: String,
     pub timeout_ms: u64,
-    pub entity: String,
-    pub table: String,
-    /// `POST {entity path}/{saga}` starts it.
-    pub path: String,
+    /// Started over HTTP: `POST {path}`; `None` when the trigger event starts it.
+    pub path: Option<String>,
     pub write_roles: Vec<String>,
-    /// The data: the entity id field, then the entity's fields.
+    /// The owner entity the HTTP start creates from the request body.
+    pub creates: Option<CreateView>,
+    /// Started when the owner publishes this event.
+    pub trigger: Option<TriggerView>,
+    /// The data's fields: the trigger's, or the created entity's id and fields, or none.
     pub data: Vec<FieldView>,
-    /// `order_id: row.id, customer_id: row.customer_id, …`
+    /// The data is the trigger event itself (`contracts::<Saga>Data` names it).
+    pub data_is: Option<String>,
+    /// `order_id: row.id, customer_id: row.customer_id, …` (with `creates`).
     pub data_from_row: Vec<super::choreography::FieldExpr>,
-    pub running: String,
-    /// The running status as the Rust value of the entity's `status` field
-    /// (`crate::model::OrderStatus::Pending`).
-    pub running_value: String,
-    pub success_status: String,
-    pub failure_status: String,
-    pub reason_column: bool,
-    pub success_event: Option<BuildView>,
-    pub failure_event: Option<BuildView>,
+    /// The owner entity that follows the saga, if one has statuses.
+    pub status: Option<StatusView>,
     pub reply: String,
     pub steps: Vec<OrchestratedStep>,
     /// One command type per participant service.
     pub participants: Vec<ParticipantCommand>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateView {
+    pub entity: String,
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerView {
+    pub event: String,
+    /// The instance id in the trigger's envelope `trigger`.
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,120 +102,108 @@ pub struct ParticipantStep {
     pub amount: Option<String>,
 }
 
-/// Why an orchestration saga cannot be generated, if it cannot.
-pub fn unsupported(bp: &Blueprint, saga: &Saga) -> Option<String> {
-    view(bp, saga).err()
+/// Contracts' view of a data field: enums of the owner entity travel as text.
+fn data_field(f: &crate::blueprint::Field, owner: &str, i: usize) -> FieldView {
+    let mut v = field_view(f, owner, i);
+    if matches!(f.ty.value.kind, Kind::Enum(_)) {
+        v.rust_type = if f.ty.value.optional {
+            "Option<String>".into()
+        } else {
+            "String".into()
+        };
+        v.rust_base = "String".into();
+        v.copy = false;
+    }
+    if is_enum_list(&f.ty.value.kind) {
+        v.rust_type = if f.ty.value.optional {
+            "Option<Vec<String>>".into()
+        } else {
+            "Vec<String>".into()
+        };
+        v.rust_base = "Vec<String>".into();
+    }
+    v
 }
 
-pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
-    if saga.style != SagaStyle::Orchestration {
-        return Err("choreography".into());
-    }
-    let owner = service(bp, &saga.owner.value).ok_or("unknown owner")?;
-    let entity = owner
-        .entities
-        .iter()
-        .find(|e| status_values(e).is_some())
-        .ok_or_else(|| format!("no entity of `{}` has a `status` enum", owner.name.value))?;
-    let Outcomes {
-        running,
-        success,
-        failure,
-        reason_column,
-        success_event,
-        failure_event,
-    } = outcomes(bp, owner, entity)?;
-    let own_id = format!("{}-id", to_kebab(&entity.name.value));
-    let running_value = {
-        let value = format!(
-            "crate::model::{}::{}",
-            enum_name(&entity.name.value, "status"),
-            to_pascal(&running)
-        );
-        let optional = entity
-            .fields
-            .iter()
-            .any(|f| f.name.value == "status" && f.ty.value.optional);
-        if optional {
-            format!("Some({value})")
+/// `field` of the entity row, as the data's field `f` holds it.
+fn from_row(entity_field: &crate::blueprint::Field, f: &FieldView) -> String {
+    let kind = &entity_field.ty.value.kind;
+    if matches!(kind, Kind::Enum(_)) {
+        if f.optional {
+            format!("row.{}.map(|v| v.as_str().to_string())", f.ident)
         } else {
-            value
+            format!("row.{}.as_str().to_string()", f.ident)
         }
-    };
+    } else if is_enum_list(kind) {
+        let texts = ".iter().map(|v| v.as_str().to_string()).collect()";
+        if f.optional {
+            format!("row.{}.as_ref().map(|l| l{texts})", f.ident)
+        } else {
+            format!("row.{}{texts}", f.ident)
+        }
+    } else if f.copy {
+        format!("row.{}", f.ident)
+    } else {
+        format!("row.{}.clone()", f.ident)
+    }
+}
+
+pub fn view(bp: &Blueprint, saga: &Saga) -> Option<OrchestrationView> {
+    if saga.style != SagaStyle::Orchestration {
+        return None;
+    }
+    let owner = service(bp, &saga.owner.value)?;
     let pascal = to_pascal(&saga.name.value);
-    let id_field = crate::blueprint::Field {
-        name: crate::blueprint::Sp::new(own_id.clone(), 0..0),
-        ty: crate::blueprint::Sp::new(
-            FieldType {
-                kind: Kind::Uuid,
-                optional: false,
-            },
-            0..0,
-        ),
+    let status_entity = saga_shape::status_entity(bp, saga);
+    let trigger = saga_shape::trigger(bp, saga);
+    let key = saga_shape::key(bp, saga);
+    // The HTTP start creates the status entity, or else the owner's first entity.
+    let created = match trigger {
+        Some(_) => None,
+        None => status_entity.or_else(|| owner.entities.first()),
     };
-    let data_name = format!("{pascal}Data");
-    let data: Vec<FieldView> = std::iter::once(&id_field)
-        .chain(entity.fields.iter())
-        .enumerate()
-        .map(|(i, f)| {
-            let mut v = field_view(f, &entity.name.value, i);
-            // Enums of the entity are the service's own types; in contracts they travel as text.
-            if matches!(f.ty.value.kind, Kind::Enum(_)) {
-                v.rust_type = if f.ty.value.optional {
-                    "Option<String>".into()
-                } else {
-                    "String".into()
-                };
-                v.rust_base = "String".into();
-                v.copy = false;
-            }
-            if is_enum_list(&f.ty.value.kind) {
-                v.rust_type = if f.ty.value.optional {
-                    "Option<Vec<String>>".into()
-                } else {
-                    "Vec<String>".into()
-                };
-                v.rust_base = "Vec<String>".into();
-            }
-            v
-        })
-        .collect();
-    let data_from_row = data
-        .iter()
-        .enumerate()
-        .map(|(i, f)| super::choreography::FieldExpr {
-            ident: f.ident.clone(),
-            expr: if i == 0 {
-                "row.id".into()
-            } else if f.rust_base == "String"
-                && matches!(
-                    entity.fields.get(i - 1).map(|x| &x.ty.value.kind),
-                    Some(Kind::Enum(_))
-                )
-            {
-                if f.optional {
-                    format!("row.{}.map(|v| v.as_str().to_string())", f.ident)
-                } else {
-                    format!("row.{}.as_str().to_string()", f.ident)
-                }
-            } else if entity
-                .fields
-                .get(i - 1)
-                .is_some_and(|x| is_enum_list(&x.ty.value.kind))
-            {
-                let texts = ".iter().map(|v| v.as_str().to_string()).collect()";
-                if f.optional {
-                    format!("row.{}.as_ref().map(|l| l{texts})", f.ident)
-                } else {
-                    format!("row.{}{texts}", f.ident)
-                }
-            } else if f.copy {
-                format!("row.{}", f.ident)
-            } else {
-                format!("row.{}.clone()", f.ident)
-            },
-        })
-        .collect();
+    let status = status_entity.and_then(|e| status_view(bp, owner, e));
+    let (data, data_from_row) = match (trigger, created) {
+        (Some(t), _) => (
+            t.fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| field_view(f, &t.name.value, i))
+                .collect(),
+            Vec::new(),
+        ),
+        (None, Some(entity)) => {
+            let own_id = format!("{}-id", to_kebab(&entity.name.value));
+            let id_field = crate::blueprint::Field {
+                name: crate::blueprint::Sp::new(own_id, 0..0),
+                ty: crate::blueprint::Sp::new(
+                    FieldType {
+                        kind: Kind::Uuid,
+                        optional: false,
+                    },
+                    0..0,
+                ),
+            };
+            let data: Vec<FieldView> = std::iter::once(&id_field)
+                .chain(entity.fields.iter())
+                .enumerate()
+                .map(|(i, f)| data_field(f, &entity.name.value, i))
+                .collect();
+            let from: Vec<super::choreography::FieldExpr> = data
+                .iter()
+                .enumerate()
+                .map(|(i, f)| super::choreography::FieldExpr {
+                    ident: f.ident.clone(),
+                    expr: match i.checked_sub(1).and_then(|i| entity.fields.get(i)) {
+                        None => "row.id".into(),
+                        Some(e) => from_row(e, f),
+                    },
+                })
+                .collect();
+            (data, from)
+        }
+        (None, None) => (Vec::new(), Vec::new()),
+    };
     let steps: Vec<OrchestratedStep> = saga
         .steps
         .iter()
@@ -224,36 +223,44 @@ pub fn view(bp: &Blueprint, saga: &Saga) -> Result<OrchestrationView, String> {
             });
         }
     }
-    let _ = data_name;
-    Ok(OrchestrationView {
+    let path = match (trigger, created) {
+        (Some(_), _) => None,
+        (None, Some(e)) => Some(format!(
+            "{}/{}",
+            e.expose.as_ref().map_or_else(
+                || format!("/{}", to_kebab(&e.name.value)),
+                |x| x.path.value.clone()
+            ),
+            saga.name.value
+        )),
+        (None, None) => Some(format!("/sagas/{}", saga.name.value)),
+    };
+    Some(OrchestrationView {
         name: saga.name.value.clone(),
         snake: to_snake(&saga.name.value),
         owner: owner.name.value.clone(),
         timeout_ms: saga.timeout.millis,
-        entity: entity.name.value.clone(),
-        table: to_snake(&entity.name.value),
-        path: format!(
-            "{}/{}",
-            entity.expose.as_ref().map_or_else(
-                || format!("/{}", to_kebab(&entity.name.value)),
-                |x| x.path.value.clone()
-            ),
-            saga.name.value
-        ),
-        write_roles: entity
-            .expose
+        path,
+        write_roles: created
+            .and_then(|e| e.expose.as_ref())
             .iter()
             .flat_map(|x| x.write.iter().map(|r| r.value.clone()))
             .collect(),
+        creates: created.map(|e| CreateView {
+            entity: e.name.value.clone(),
+            table: to_snake(&e.name.value),
+        }),
+        trigger: trigger.map(|t| TriggerView {
+            event: t.name.value.clone(),
+            id: key.as_deref().map_or_else(
+                || "trigger.correlation_id".to_string(),
+                |k| format!("trigger.payload.{}", rust_ident(&to_snake(k))),
+            ),
+        }),
         data,
+        data_is: trigger.map(|t| t.name.value.clone()),
         data_from_row,
-        running,
-        running_value,
-        reason_column,
-        success_event,
-        failure_event,
-        success_status: success,
-        failure_status: failure,
+        status,
         reply: format!("{pascal}Reply"),
         steps,
         participants,
@@ -266,13 +273,13 @@ pub fn owned(bp: &Blueprint, service: &str) -> Vec<OrchestrationView> {
     bp.sagas
         .iter()
         .filter(|s| s.owner.value == service)
-        .filter_map(|s| view(bp, s).ok())
+        .filter_map(|s| view(bp, s))
         .collect()
 }
 
 /// Every generated orchestration saga of the system.
 pub fn all(bp: &Blueprint) -> Vec<OrchestrationView> {
-    bp.sagas.iter().filter_map(|s| view(bp, s).ok()).collect()
+    bp.sagas.iter().filter_map(|s| view(bp, s)).collect()
 }
 
 /// The orchestration sagas `service` takes part in, with its steps.
@@ -354,8 +361,8 @@ mod tests {
         assert_eq!(o.len(), 1);
         let c = &o[0];
         assert_eq!(
-            (c.pascal.as_str(), c.path.as_str()),
-            ("Checkout", "/orders/checkout")
+            (c.pascal.as_str(), c.path.as_deref()),
+            ("Checkout", Some("/orders/checkout"))
         );
         let data: Vec<&str> = c.data.iter().map(|f| f.snake.as_str()).collect();
         assert_eq!(
