@@ -481,3 +481,200 @@ async fn checkout_saga() {
     assert_eq!(sent, ["charge", "refund", "release-credit"], "{entries:?}");
     assert_eq!(shop.reserved(carol).await, Decimal::ZERO);
 }
+
+/// A saga's instance at its owner (`/admin/sagas/{saga}/{id}`), once its status is not
+/// `running` any more (30 s at most).
+async fn ended(http: &reqwest::Client, port: u16, saga: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/admin/sagas/{saga}/{id}"))
+            .send()
+            .await
+            .expect("saga");
+        if r.status().is_success() {
+            let v: Value = r.json().await.expect("json");
+            let status = v["instance"]["status"].as_str().unwrap_or_default();
+            if status != "running" && status != "compensating" {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "saga {saga} {id} still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// POSTs `body` to `path` of the service on `port`; returns the answer's `id`.
+async fn post_id(http: &reqwest::Client, port: u16, path: &str, body: Value) -> String {
+    let r = http
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert!(r.status().is_success(), "POST {path}: {}", r.status());
+    let v: Value = r.json().await.expect("json");
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// Six sagas that follow none of the shop's conventions
+/// (`tests/random-regressions/sagas-without-conventions.toml`), run by the generated services
+/// on a real Postgres and NATS: a choreography ending in outcome hooks (and, with a participant
+/// down, timing out and compensated through the generated `BookTripFailed`), one correlated by
+/// its events' correlation id, orchestrations started over HTTP with and without an entity, and
+/// one moving a `state` enum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_without_conventions() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("random-regressions/sagas-without-conventions.toml"),
+    )
+    .expect("blueprint");
+    let names = [
+        "trips", "seats", "hotels", "parcels", "couriers", "ledger", "claims",
+    ];
+    let ws = msa_gen_tests::built("sagas-any", &text, &names);
+    let dbs: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+    let pg = infra::postgres(&dbs).await.expect("postgres");
+    let nats_service = infra::broker("nats").await.expect("nats");
+    let db = |name: &str| format!("{}/{name}", pg.url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let ports: BTreeMap<&str, u16> = names.iter().map(|n| (*n, free_port())).collect();
+    let mut running = BTreeMap::new();
+    for name in names {
+        let p = start(&ws, name, ports[name], &db(name), &nats_service.url);
+        running.insert(name, p);
+    }
+    for p in running.values_mut() {
+        wait_ready(&http, p).await;
+    }
+
+    // book-trip: Trip has no status, so the owner's outcome hooks end it; keyed by trip-id.
+    let trip = post_id(
+        &http,
+        ports["trips"],
+        "/trips",
+        json!({ "price": "120.00", "destination": "Lisbon" }),
+    )
+    .await;
+    let saga = ended(&http, ports["trips"], "book-trip", &trip).await;
+    assert_eq!(saga["instance"]["status"], "completed", "{saga}");
+
+    // plan-trip: started over HTTP, creating a Trip (no status): the outcome hooks end it.
+    let planned = post_id(
+        &http,
+        ports["trips"],
+        "/trips/plan-trip",
+        json!({ "price": "80.00", "destination": "Porto" }),
+    )
+    .await;
+    let saga = ended(&http, ports["trips"], "plan-trip", &planned).await;
+    assert_eq!(saga["instance"]["status"], "completed", "{saga}");
+
+    // settle: a worker without entities starts it at /sagas/settle.
+    let settle = post_id(&http, ports["ledger"], "/sagas/settle", json!({})).await;
+    let saga = ended(&http, ports["ledger"], "settle", &settle).await;
+    assert_eq!(saga["instance"]["status"], "completed", "{saga}");
+
+    // approve-claim: the Claim's `state` follows it; the default pay-out refuses a
+    // non-positive amount.
+    for (amount, state) in [("10.00", "done"), ("-1.00", "canceled")] {
+        let claim = post_id(
+            &http,
+            ports["claims"],
+            "/claims/approve-claim",
+            json!({ "amount": amount, "state": "open" }),
+        )
+        .await;
+        let saga = ended(&http, ports["claims"], "approve-claim", &claim).await;
+        let want = if state == "done" {
+            "completed"
+        } else {
+            "compensated"
+        };
+        assert_eq!(saga["instance"]["status"], want, "{saga}");
+        let r: Value = http
+            .get(format!(
+                "http://127.0.0.1:{}/claims/{claim}",
+                ports["claims"]
+            ))
+            .send()
+            .await
+            .expect("claim")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(r["state"], state, "{r}");
+    }
+
+    // ship-parcel: `CourierAssigned` carries no parcel id; the correlation id names the
+    // instance, and the event-sourced owner completes it.
+    post_id(
+        &http,
+        ports["parcels"],
+        "/parcels",
+        json!({ "weight": "2.5" }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: Value = http
+            .get(format!(
+                "http://127.0.0.1:{}/admin/sagas?status=completed",
+                ports["parcels"]
+            ))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        if done
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["saga"] == "ship-parcel"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ship-parcel never completed: {done}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // book-trip with `hotels` down: the owner times out and publishes `BookTripFailed`, on which
+    // `seats` compensates its `hold-seat`.
+    running.remove("hotels");
+    let stranded = post_id(
+        &http,
+        ports["trips"],
+        "/trips",
+        json!({ "price": "99.00", "destination": "Faro" }),
+    )
+    .await;
+    let saga = ended(&http, ports["trips"], "book-trip", &stranded).await;
+    assert_eq!(saga["instance"]["status"], "timed-out", "{saga}");
+    let seats_db = PgPool::connect(&db("seats")).await.expect("seats db");
+    let id: uuid::Uuid = stranded.parse().expect("uuid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM msa_saga_steps WHERE saga = 'book-trip' AND id = $1 AND action = 'hold-seat'",
+        )
+        .bind(id)
+        .fetch_optional(&seats_db)
+        .await
+        .expect("step record");
+        if status.as_deref() == Some("compensated") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hold-seat of {id} is {status:?}, never compensated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

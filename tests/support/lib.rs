@@ -190,14 +190,21 @@ fn sync_tree(from: &Path, to: &Path, rel: &Path) {
 /// cargo for the same feature set and no test's build undoes another's; calls are serialised,
 /// as tests of one binary run in parallel on the same directory.
 pub fn shop(broker: &str, packages: &[&str]) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
+        .expect("shop blueprint")
+        .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
+    built(&format!("shop-{broker}"), &text, packages)
+}
+
+/// The workspace generated from `text` under `label`, built, with the binaries of `packages`
+/// copied to its `bin/` (the shared target dir's binaries are named for services, which other
+/// systems share).
+pub fn built(label: &str, text: &str, packages: &[&str]) -> PathBuf {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
-        .expect("shop blueprint")
-        .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
-    let ws = generated_from(&format!("shop-{broker}"), &text);
+    let ws = generated_from(label, text);
     cargo(&ws, &["build", "--workspace"]);
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");

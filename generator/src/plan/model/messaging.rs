@@ -113,8 +113,29 @@ pub struct AssignView {
 }
 
 /// Whether `s` publishes or consumes any event.
-pub fn has_events(s: &Service) -> bool {
-    !s.publishes.is_empty() || !s.consumes.is_empty()
+pub fn has_events(s: &Service, bp: &Blueprint) -> bool {
+    !published_events(s, bp).is_empty() || !s.consumes.is_empty()
+}
+
+/// The events `s` puts on the broker: its `publishes`, then the events its aggregates record
+/// that another service consumes (recording one is publishing it, as `check` counts it).
+pub fn published_events(s: &Service, bp: &Blueprint) -> Vec<String> {
+    let mut out: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();
+    let consumed = |e: &str| {
+        bp.services
+            .iter()
+            .any(|x| x.consumes.iter().any(|c| c.value == e))
+    };
+    for e in s
+        .aggregates
+        .iter()
+        .flat_map(|a| a.commands.iter().map(|c| &c.event.value))
+    {
+        if consumed(e) && !out.contains(e) {
+            out.push(e.clone());
+        }
+    }
+    out
 }
 
 /// Whether `s` owns or takes part in a saga: it sends or receives its messages even when it
@@ -134,7 +155,7 @@ pub fn has_messaging(s: &Service, bp: &Blueprint) -> bool {
         Style::Worker => s.store.value == Store::Postgres || !s.consumes.is_empty(),
         Style::EventSourced => s.store.value == Store::Postgres,
     };
-    bp.platform.broker.value != Broker::None && style_ok && (has_events(s) || in_saga(s, bp))
+    bp.platform.broker.value != Broker::None && style_ok && (has_events(s, bp) || in_saga(s, bp))
 }
 
 /// The events of `entity` named `<Entity>Created|Updated|Deleted` that `s` publishes and whose
@@ -230,7 +251,7 @@ pub fn messaging_view(
             Broker::Nats | Broker::None => "Nats",
         },
         publishes: if in_tx {
-            s.publishes.iter().map(|p| p.value.clone()).collect()
+            published_events(s, bp)
         } else {
             Vec::new()
         },
@@ -253,6 +274,28 @@ pub fn messaging_view(
 
 #[cfg(test)]
 mod tests {
+    use super::published_events;
+
+    #[test]
+    fn a_recorded_event_another_service_consumes_is_published() {
+        // `parcels` lists nothing in `publishes`; its aggregate records `ParcelRegistered`,
+        // which `couriers` consumes: it must reach the broker (it did not, and the saga it
+        // triggers never ran).
+        let text =
+            include_str!("../../../../tests/random-regressions/sagas-without-conventions.toml");
+        let bp = crate::blueprint::load(text).expect("valid").blueprint;
+        let parcels = bp.service("parcels").expect("parcels");
+        assert_eq!(published_events(parcels, &bp), ["ParcelRegistered"]);
+        let system = crate::plan::system_view(&bp);
+        let view = system
+            .services
+            .iter()
+            .find(|s| s.name == "parcels")
+            .expect("view");
+        let m = view.messaging.as_ref().expect("messaging");
+        assert!(m.publishes.contains(&"ParcelRegistered".to_string()));
+    }
+
     #[test]
     fn a_saga_participant_without_events_of_its_own_gets_the_saga_messages() {
         // TeaStore's `payment` publishes and consumes nothing, but runs a step of `place-order`:

@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::aggregate::{AggregateView, aggregate_view};
 use super::calls::{CallView, call_views};
 use super::entity::{EntityView, entity_view};
-use super::messaging::{HandlerView, MessagingView, PublishedOn, has_messaging, messaging_view};
+use super::messaging::{
+    HandlerView, MessagingView, PublishedOn, has_messaging, messaging_view, published_events,
+};
 use super::read_model::{ViewView, view_view};
 use super::saga::choreography::{self, SagaFileView};
 use super::saga::orchestration::{self, OrchestrationView, ParticipantView};
@@ -124,7 +126,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         port: s.port.value,
         has_db: s.store.value == Store::Postgres,
         database: to_snake(&s.name.value),
-        publishes: s.publishes.iter().map(|p| p.value.clone()).collect(),
+        publishes: published_events(s, bp),
         consumes: s.consumes.iter().map(|p| p.value.clone()).collect(),
         entities: if s.style.value == Style::Crud {
             s.entities.iter().map(entity_view).collect()
@@ -237,7 +239,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
         client_example: String::new(),
         calls: call_views(s, bp),
         aggregates: if s.style.value == Style::EventSourced {
-            let publishes: Vec<String> = s.publishes.iter().map(|p| p.value.clone()).collect();
+            let publishes = published_events(s, bp);
             s.aggregates
                 .iter()
                 .map(|a| aggregate_view(a, &publishes, bp))
