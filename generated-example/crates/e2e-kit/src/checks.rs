@@ -544,7 +544,10 @@ async fn run_saga(
     let reader = sys.token(who.reader.as_deref());
     loop {
         let (_, entity) = call(sys, Method::GET, &url, reader, None).await?;
-        let status = entity["status"].as_str().unwrap_or_default().to_string();
+        let status = entity[&s.status_field]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !status.is_empty() && status != s.running {
             return Ok((status, id, setup_ids));
         }
@@ -566,6 +569,17 @@ pub async fn saga_success(sys: &System, s: &Saga, created: &mut Created) -> Outc
             "saga {} ended `{status}`, expected `{}`",
             s.name, s.success
         ));
+    }
+    // The flow goes on past the owner: each mailing worker that consumes the success event has
+    // mailed about this instance.
+    for worker in &s.mailed_by {
+        let sink = sys
+            .mail
+            .as_ref()
+            .ok_or_else(|| format!("{worker} mails, but no SMTP sink runs"))?;
+        sink.wait_for(&id)
+            .await
+            .map_err(|e| format!("saga {} succeeded, but {worker}: {e}", s.name))?;
     }
     created.insert(s.entity.clone(), id);
     Ok(())

@@ -30,7 +30,7 @@ use self::manifest::{
 use crate::blueprint::{
     Blueprint, Discovery, Expose, Field, FieldType, Kind, SagaStyle, Sessions, saga_shape,
 };
-use crate::names::{to_kebab, to_snake};
+use crate::names::{to_kebab, to_pascal, to_snake};
 use crate::plan::file::{Ownership, PlannedFile, Source, template};
 use crate::plan::model::saga::orchestration;
 use crate::plan::model::service::ServiceView;
@@ -92,6 +92,7 @@ fn processes(bp: &Blueprint, system: &SystemView) -> Vec<Process> {
         database: database.map(str::to_string),
         broker: false,
         replicas: 1,
+        mails: false,
     };
     let mut out = Vec::new();
     if bp.platform.discovery == Discovery::Registry {
@@ -111,6 +112,7 @@ fn processes(bp: &Blueprint, system: &SystemView) -> Vec<Process> {
             database: s.has_db.then(|| s.database.clone()),
             broker: s.messaging.is_some(),
             replicas,
+            mails: s.messaging.as_ref().is_some_and(|m| m.mails),
         });
     }
     for b in &bp.bffs {
@@ -448,6 +450,18 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
                 path
             }
         };
+        // Mailing workers that consume the success event the owner publishes.
+        let success_event = format!("{}{}", entity.name.value, to_pascal(&statuses.success));
+        let mailed_by = bp
+            .services
+            .iter()
+            .filter(|s| {
+                s.style.value == crate::blueprint::Style::Worker
+                    && s.consumes.iter().any(|c| c.value == success_event)
+                    && saga_shape::published_by(owner).contains(&success_event.as_str())
+            })
+            .map(|s| s.name.value.clone())
+            .collect();
         let mut start_body = body(&entity.fields, 1, None);
         start_body.insert(statuses.field.clone(), json!(statuses.running));
         let setups = saga
@@ -492,6 +506,8 @@ fn sagas(bp: &Blueprint) -> Vec<Saga> {
             fail_step,
             read,
             write,
+            status_field: statuses.field.clone(),
+            mailed_by,
         });
     }
     out

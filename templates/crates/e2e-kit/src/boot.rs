@@ -28,6 +28,8 @@ pub struct System {
     pub postgres: Option<infra::Service>,
     pub broker: Option<infra::Service>,
     pub redis: Option<infra::Service>,
+    /// Where the mailing workers send their mails.
+    pub mail: Option<crate::mail::Sink>,
     /// Bearer token per role (`admin` is the first admin); empty without auth.
     pub tokens: BTreeMap<String, String>,
 }
@@ -66,6 +68,11 @@ impl System {
         } else {
             None
         };
+        let mail = if manifest.processes.iter().any(|p| p.mails) {
+            Some(crate::mail::Sink::start().await?)
+        } else {
+            None
+        };
         let mut system = Self {
             http,
             logs,
@@ -73,6 +80,7 @@ impl System {
             postgres,
             broker,
             redis,
+            mail,
             tokens: BTreeMap::new(),
             manifest,
         };
@@ -152,6 +160,10 @@ impl System {
                     }
                     if kind == Kind::Service {
                         env.push(("APP_TEST_HOOKS".into(), "true".into()));
+                    }
+                    if let (true, Some(sink)) = (p.mails, &self.mail) {
+                        env.push(("APP_MAIL_SENDER".into(), "smtp".into()));
+                        env.push(("APP_SMTP_URL".into(), sink.url()));
                     }
                     if !self.manifest.registry {
                         for other in &self.manifest.processes {

@@ -14,6 +14,7 @@
 //! | [`access`] | who signs in for what: writer, reader, the refusals to expect (shared with the generator) |
 //! | [`infra`] | Postgres, broker and Redis containers; images from env vars |
 //! | [`kafka`] | the official Kafka image as one KRaft node (shared with the generator) |
+//! | [`mail`] | an SMTP sink the mailing workers send to |
 //! | [`process`] | one instance of a workspace binary (or any command): start, log file, readiness, signals, kill |
 //! | [`boot`] | the system in dependency order, users per role |
 //! | [`checks`] | every check |
@@ -23,6 +24,7 @@ pub mod boot;
 pub mod checks;
 pub mod infra;
 pub mod kafka;
+pub mod mail;
 pub mod manifest;
 pub mod process;
 
@@ -170,7 +172,15 @@ pub async fn run_checks(sys: &mut System) -> Report {
     for s in &m.sagas {
         check!(
             report,
-            format!("saga {} succeeds", s.name),
+            if s.mailed_by.is_empty() {
+                format!("saga {} succeeds", s.name)
+            } else {
+                format!(
+                    "saga {} succeeds and {} mails",
+                    s.name,
+                    s.mailed_by.join(", ")
+                )
+            },
             checks::saga_success(sys, s, &mut created)
         );
         let what = if s.fail_step.is_some() {

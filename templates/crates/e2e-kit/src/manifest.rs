@@ -68,6 +68,9 @@ pub struct Process {
     pub broker: bool,
     /// Instances to start (2 at most, enough to prove balancing and eviction).
     pub replicas: u32,
+    /// A worker that mails: the suite points it at its SMTP sink (`mail.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mails: bool,
 }
 
 /// A path the gateway exposes, probed with `GET`: the declared roles pass, another role gets
@@ -169,6 +172,9 @@ pub struct Saga {
     pub body: String,
     /// `GET {entity}/{id}` shows the status.
     pub entity: String,
+    /// The entity's field holding the status (`status`, `state`).
+    #[serde(default = "status_field")]
+    pub status_field: String,
     pub running: String,
     pub success: String,
     pub failure: String,
@@ -184,6 +190,14 @@ pub struct Saga {
     pub read: Vec<String>,
     #[serde(default)]
     pub write: Vec<String>,
+    /// The mailing workers that consume the saga's success event: after a success, each has
+    /// mailed about the instance (the whole chain runs, nothing injected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mailed_by: Vec<String>,
+}
+
+fn status_field() -> String {
+    "status".into()
 }
 
 /// An entity a saga step reads, created before the saga starts.
