@@ -161,12 +161,32 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, WriteError> {
     let Some(bytes) = read_optional(&path)? else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| WriteError::Manifest {
-            path,
-            message: e.to_string(),
-        })
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| WriteError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    // A cloned workspace is not trusted: every path must stay inside it (a generated entry is
+    // deleted when the plan drops it), and every hash must name an object.
+    for (file, entry) in &manifest.files {
+        let inside = !file.is_empty()
+            && Path::new(file)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(WriteError::Manifest {
+                path,
+                message: format!("`{file}` is not a relative path inside the workspace"),
+            });
+        }
+        let hash = entry.sha256.len() == 64 && entry.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hash {
+            return Err(WriteError::Manifest {
+                path,
+                message: format!("`{file}` has no SHA-256 (`{}`)", entry.sha256),
+            });
+        }
+    }
+    Ok(Some(manifest))
 }
 
 /// The last rendering of `path`, from the object store.
@@ -394,6 +414,45 @@ mod tests {
 
     fn read(d: &Path, p: &str) -> String {
         std::fs::read_to_string(d.join(p)).unwrap()
+    }
+
+    #[test]
+    fn a_manifest_path_outside_the_workspace_is_refused_and_nothing_is_deleted() {
+        let outer = tempfile::tempdir().unwrap();
+        let d = outer.path().join("ws");
+        let v1 = vec![file("gen.rs", Ownership::Generated, "v1\n")];
+        apply(&d, &v1, b"bp").unwrap();
+        // A hostile clone marks a file outside the workspace as generated, with its hash:
+        // generate would delete it as dropped from the plan.
+        let victim = outer.path().join("victim.txt");
+        std::fs::write(&victim, "keep me\n").unwrap();
+        for bad in ["../victim.txt", victim.to_str().unwrap()] {
+            let mut m: Manifest =
+                serde_json::from_slice(&std::fs::read(d.join(MANIFEST)).unwrap()).unwrap();
+            m.files.retain(|k, _| k == "gen.rs");
+            m.files.insert(
+                bad.into(),
+                ManifestEntry {
+                    ownership: Ownership::Generated,
+                    sha256: sha256(b"keep me\n"),
+                },
+            );
+            std::fs::write(d.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+            let e = apply(&d, &v1, b"bp").unwrap_err();
+            assert!(e.to_string().contains("not a relative path"), "{e}");
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+        }
+        let mut m: Manifest =
+            serde_json::from_slice(&std::fs::read(d.join(MANIFEST)).unwrap()).unwrap();
+        m.files.retain(|k, _| k == "gen.rs");
+        m.files.get_mut("gen.rs").unwrap().sha256 = "../../victim".into();
+        std::fs::write(d.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(
+            apply(&d, &v1, b"bp")
+                .unwrap_err()
+                .to_string()
+                .contains("SHA-256")
+        );
     }
 
     #[test]

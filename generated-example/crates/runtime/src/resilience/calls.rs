@@ -254,8 +254,11 @@ impl ServiceClient {
                     }
                     return Ok(bytes);
                 }
-                // A 4xx is the caller's answer, not a failure of the service.
-                Err(e @ CallError::Status { status, .. }) if status < 500 => {
+                // A 4xx, or a 500, is the service's answer, not a failure of the service:
+                // only unavailability counts (and is retried).
+                Err(e @ CallError::Status { status, .. })
+                    if !crate::resilience::breaker::is_failure(status) =>
+                {
                     permit.record(true);
                     return Err(e);
                 }

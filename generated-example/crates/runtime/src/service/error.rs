@@ -141,6 +141,11 @@ impl From<sqlx::Error> for ApiError {
                     db.message(),
                 )])
             }
+            // Class 22, data exception: a value the column cannot hold (a NUL byte in text,
+            // a number out of range). The request is wrong, not the server.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                ApiError::BadRequest("a value of the request cannot be stored".into())
+            }
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
                 ApiError::Unavailable("database".into())
             }
@@ -160,6 +165,49 @@ mod tests {
         let json = serde_json::to_value(e.problem()).unwrap();
         assert_eq!(json["type"], "urn:problem:validation");
         assert_eq!(json["errors"][0]["field"], "total");
+    }
+
+    /// A database error with a given SQLSTATE, as Postgres reports it.
+    #[derive(Debug)]
+    struct Refused(&'static str);
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "refused with {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    impl sqlx::error::DatabaseError for Refused {
+        fn message(&self) -> &str {
+            "invalid byte sequence for encoding \"UTF8\": 0x00"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_value_the_database_cannot_store_is_400() {
+        // SQLSTATE 22021 (a NUL byte in text) was a 500, which the gateway's breaker counted.
+        let e = ApiError::from(sqlx::Error::Database(Box::new(Refused("22021"))));
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(!e.problem().detail.contains("0x00"));
+        let other = ApiError::from(sqlx::Error::Database(Box::new(Refused("42P01"))));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

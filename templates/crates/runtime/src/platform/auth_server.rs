@@ -9,7 +9,7 @@
 //! | `GET /.well-known/jwks.json` | the public keys: the active one and those retired less than an access-token lifetime ago |
 //! | `GET /userinfo` | the bearer's claims |
 //! | `POST /users`, `POST /clients` | (role `admin`) create a user or a client with roles of `[auth].roles` |
-//! | `POST /admin/keys/rotate` | (role `admin`) a new signing key; the old one stays published until its tokens expire |
+//! | `POST /admin/keys/rotate` | (role `admin`) a new signing key; the old one stays published until its tokens expire, or, with `?revoke=true`, leaves the JWKS at once |
 //!
 //! Refresh tokens are opaque, stored as SHA-256 hashes, single use: each refresh revokes the
 //! presented token and issues a new one; presenting a revoked token again (a stolen token
@@ -76,7 +76,13 @@ enum OAuthError {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Server(e.to_string())
+        // Class 22 (data exception): the request held a value no column takes.
+        match &e {
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                Self::InvalidRequest("a value of the request cannot be stored".into())
+            }
+            _ => Self::Server(e.to_string()),
+        }
     }
 }
 
@@ -195,7 +201,7 @@ impl Auth {
         .await?;
         let (kid, seed) = match row {
             Some(r) => r,
-            None => self.new_key().await?,
+            None => self.new_key(false).await?,
         };
         let seed: [u8; 32] = seed
             .try_into()
@@ -203,12 +209,21 @@ impl Auth {
         Ok(Signer::from_seed(&kid, &seed))
     }
 
-    async fn new_key(&self) -> Result<(String, Vec<u8>), OAuthError> {
+    /// Makes a new signing key and retires the active one: it stays published for a token
+    /// lifetime (its tokens stay valid), or, with `revoke`, leaves the JWKS at once (a leaked
+    /// key: verifiers drop it within their keys' maximum age, its tokens with it).
+    async fn new_key(&self, revoke: bool) -> Result<(String, Vec<u8>), OAuthError> {
         let seed = random_seed().map_err(|e| OAuthError::Server(e.to_string()))?;
         let kid = uuid::Uuid::new_v4().simple().to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE auth_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(now_secs() as i64)
+        let retired_at = if revoke { 0 } else { now_secs() as i64 };
+        let retire = if revoke {
+            "UPDATE auth_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > 0"
+        } else {
+            "UPDATE auth_keys SET retired_at = $1 WHERE retired_at IS NULL"
+        };
+        sqlx::query(retire)
+            .bind(retired_at)
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO auth_keys (kid, seed, created_at) VALUES ($1, $2, $3)")
@@ -485,13 +500,22 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_string(), secret.to_string()))
 }
 
-/// Creates the first admin (every role) when `username` does not exist yet.
+/// The shortest first-admin password accepted: the account holds every role.
+pub const MIN_ADMIN_PASSWORD: usize = 12;
+
+/// Creates the first admin (every role) when `username` does not exist yet; refuses a password
+/// shorter than [`MIN_ADMIN_PASSWORD`].
 pub async fn ensure_admin(
     pool: &PgPool,
     config: &AuthConfig,
     username: &str,
     password: &str,
 ) -> Result<bool, String> {
+    if password.chars().count() < MIN_ADMIN_PASSWORD {
+        return Err(format!(
+            "admin-password must be at least {MIN_ADMIN_PASSWORD} characters"
+        ));
+    }
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth_users WHERE username = $1)")
             .bind(username)
@@ -559,6 +583,17 @@ fn parse_form<T: serde::de::DeserializeOwned + Default>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    let control = if json {
+        crate::service::json::json_control(body)
+    } else {
+        crate::service::json::url_control(&String::from_utf8_lossy(body))
+    };
+    if let Some(c) = control {
+        return Err(OAuthError::InvalidRequest(format!(
+            "a control character (U+{:04X}) is not accepted",
+            u32::from(c)
+        )));
+    }
     if json {
         serde_json::from_slice(body).map_err(|e| OAuthError::InvalidRequest(e.to_string()))
     } else {
@@ -727,11 +762,22 @@ async fn create_client(
     }
 }
 
-async fn rotate(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
+/// `POST /admin/keys/rotate[?revoke=true]`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RotateParams {
+    #[serde(default)]
+    revoke: bool,
+}
+
+async fn rotate(
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    axum::extract::Query(p): axum::extract::Query<RotateParams>,
+) -> Response {
     if let Err(e) = auth.admin(&headers).await {
         return e.into_response();
     }
-    match auth.new_key().await {
+    match auth.new_key(p.revoke).await {
         Ok((kid, _)) => Json(serde_json::json!({ "kid": kid })).into_response(),
         Err(e) => e.into_response(),
     }
@@ -740,6 +786,23 @@ async fn rotate(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_short_admin_password_is_refused_before_anything_is_stored() {
+        // Never connects: the length is checked first.
+        let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:9/none").unwrap();
+        let config = AuthConfig {
+            issuer: "i".into(),
+            audience: "a".into(),
+            roles: vec!["admin".into()],
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(60),
+        };
+        let e = ensure_admin(&pool, &config, "admin", "hunter2")
+            .await
+            .unwrap_err();
+        assert!(e.contains("at least 12"), "{e}");
+    }
 
     #[tokio::test]
     async fn passwords_hash_with_salt_and_verify() {

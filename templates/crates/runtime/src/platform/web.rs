@@ -203,15 +203,17 @@ pub fn table(fragment: &Fragment, page: &serde_json::Value) -> String {
 
 /// A cell: ids (UUIDs) shortened to their first 8 digits, the whole id in the tooltip.
 fn cell_html(text: &str) -> String {
-    let uuid = text.len() == 36 && text.chars().filter(|c| *c == '-').count() == 4;
-    if uuid {
-        format!(
-            "<code title=\"{}\">{}…</code>",
-            escape(text),
-            escape(&text[..8])
-        )
-    } else {
-        escape(text)
+    // Only a real hyphenated UUID: slicing any 36-byte text with four dashes panicked on a
+    // multi-byte character.
+    match uuid::Uuid::try_parse(text)
+        .ok()
+        .filter(|_| text.len() == 36)
+    {
+        Some(id) => {
+            let id = id.hyphenated().to_string();
+            format!("<code title=\"{id}\">{}…</code>", &id[..8])
+        }
+        None => escape(text),
     }
 }
 
@@ -391,6 +393,18 @@ async fn fragment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uuid_shaped_text_with_wide_characters_is_escaped_not_sliced() {
+        let tricky = "aaaaaaaé-aaaa-bbbb-cccc-ddddddddddd";
+        assert_eq!(tricky.len(), 36);
+        assert_eq!(cell_html(tricky), escape(tricky));
+        let id = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+        assert_eq!(
+            cell_html(id),
+            format!("<code title=\"{id}\">67e55044…</code>")
+        );
+    }
 
     const ORDERS: Fragment = Fragment {
         name: "orders",

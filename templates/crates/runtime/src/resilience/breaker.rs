@@ -3,12 +3,21 @@
 //! `failure_rate`, the breaker opens and refuses calls for `open_for`; then it lets
 //! `half_open_probes` calls through: all succeed → closed (window cleared), any fails → open
 //! again. A call abandoned by its client records nothing and gives its permission back.
+//!
+//! What counts as a failure ([`is_failure`]): no connection, a timeout, and the upstream saying
+//! it cannot serve (502, 503, 504). Any other answer, a 500 included, is the upstream working:
+//! one request's bad input must not open the breaker for everyone.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// Whether an answer with `status` counts against the upstream's breaker.
+pub fn is_failure(status: u16) -> bool {
+    matches!(status, 502..=504)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
@@ -202,6 +211,12 @@ impl Drop for Permit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unavailability_counts_as_failure() {
+        assert!([502, 503, 504].into_iter().all(is_failure));
+        assert!(![200, 400, 404, 422, 500, 501].into_iter().any(is_failure));
+    }
 
     fn breaker() -> Breaker {
         Breaker::new(BreakerConfig {

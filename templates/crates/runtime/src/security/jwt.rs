@@ -4,9 +4,13 @@
 //! header says `none`, `HS256` or anything but `EdDSA` is refused before any key is looked at,
 //! and every token must name its key (`kid`). [`Signer`] issues tokens (the auth service);
 //! [`Verifier`] checks signature, expiry, not-before and audience against keys from a JWKS
-//! endpoint, cached and fetched again (at most every few seconds) when a token names an
-//! unknown `kid`, so a key rotation needs no restart anywhere. A token's signature is verified
-//! once; the verified claims are remembered (bounded) and re-checked for expiry at every use.
+//! endpoint, cached and fetched again when a token names an unknown `kid` (at most every few
+//! seconds) and whenever the cached set is older than its maximum age ([`KEYS_MAX_AGE`], or
+//! `with_max_age`): a key the auth service no longer lists (rotated out, revoked) stops being
+//! trusted within that age, and the tokens it signed with it. A rotation needs no restart
+//! anywhere. If the endpoint cannot be reached, the keys held are kept (and the refresh tried
+//! again at the next token). A token's signature is verified once; the verified claims are
+//! remembered (bounded) and re-checked for expiry, key and audience at every use.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -22,6 +26,12 @@ use crate::service::http_client::HttpClient;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;
+
+/// How long fetched signing keys are trusted before they are fetched again.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The shortest pause between two fetches for an unknown `kid`.
+const UNKNOWN_KID_PAUSE: Duration = Duration::from_secs(5);
 
 /// Verified tokens remembered (the cache is emptied when it is full).
 const VERIFIED_CACHE: usize = 10_000;
@@ -170,7 +180,11 @@ pub struct Verifier {
     issuer: Option<String>,
     jwks_url: Option<String>,
     keys: RwLock<HashMap<String, VerifyingKey>>,
+    /// When the keys were last fetched (successfully or not).
     refresh: Mutex<Option<std::time::Instant>>,
+    /// Until when the keys held are fresh.
+    fresh_until: RwLock<Option<std::time::Instant>>,
+    max_age: Duration,
     http: HttpClient,
 }
 
@@ -193,6 +207,8 @@ impl Verifier {
             jwks_url,
             keys: RwLock::new(HashMap::new()),
             refresh: Mutex::new(None),
+            fresh_until: RwLock::new(None),
+            max_age: KEYS_MAX_AGE,
             http: HttpClient::new(),
         };
         v.set_keys(&jwks);
@@ -204,6 +220,22 @@ impl Verifier {
     pub fn with_issuer(mut self, issuer: &str) -> Self {
         self.issuer = Some(issuer.to_string());
         self
+    }
+
+    /// Trusts fetched keys for `max_age` instead of [`KEYS_MAX_AGE`].
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Whether the remote keys are due to be fetched again.
+    fn stale(&self) -> bool {
+        self.jwks_url.is_some()
+            && self
+                .fresh_until
+                .read()
+                .map_or(true, |f| f.is_none_or(|t| std::time::Instant::now() >= t))
     }
 
     fn set_keys(&self, jwks: &Jwks) {
@@ -221,13 +253,13 @@ impl Verifier {
         self.keys.read().ok()?.get(kid).copied()
     }
 
-    /// Fetches the JWKS again, at most once every 5 seconds.
-    async fn refresh(&self) -> Result<(), TokenError> {
+    /// Fetches the JWKS again, unless it was fetched within `pause`.
+    async fn refresh(&self, pause: Duration) -> Result<(), TokenError> {
         let Some(url) = &self.jwks_url else {
             return Ok(());
         };
         let mut last = self.refresh.lock().await;
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+        if last.is_some_and(|t| t.elapsed() < pause) {
             return Ok(());
         }
         *last = Some(std::time::Instant::now());
@@ -237,13 +269,21 @@ impl Verifier {
             .await
             .map_err(|e| TokenError::Keys(e.to_string()))?;
         let jwks = jwks.ok_or_else(|| TokenError::Keys(format!("JWKS answered {status}")))?;
-        tracing::info!(keys = jwks.keys.len(), "signing keys refreshed");
+        tracing::debug!(keys = jwks.keys.len(), "signing keys refreshed");
         self.set_keys(&jwks);
+        if let Ok(mut f) = self.fresh_until.write() {
+            *f = Some(std::time::Instant::now() + self.max_age);
+        }
         Ok(())
     }
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if self.stale()
+            && let Err(e) = self.refresh(self.max_age.min(UNKNOWN_KID_PAUSE)).await
+        {
+            tracing::warn!(error = %e, "signing keys not refreshed; keeping those held");
+        }
         let cached = self
             .verified
             .lock()
@@ -301,7 +341,7 @@ impl Verifier {
         let key = match self.key(&kid) {
             Some(k) => k,
             None => {
-                self.refresh().await?;
+                self.refresh(UNKNOWN_KID_PAUSE).await?;
                 self.key(&kid).ok_or(TokenError::UnknownKey)?
             }
         };
@@ -355,6 +395,40 @@ mod tests {
             "shop",
         );
         (signer, verifier)
+    }
+
+    /// Attack (issue 22): after a rotation, a leaked old key kept minting accepted tokens until
+    /// every process restarted, because keys were fetched only for an unknown `kid`.
+    #[tokio::test]
+    async fn a_key_no_longer_published_is_distrusted_within_the_max_age() {
+        let old = Signer::from_seed("old", &[1u8; 32]);
+        let new = Signer::from_seed("new", &[2u8; 32]);
+        let published = std::sync::Arc::new(RwLock::new(Jwks {
+            keys: vec![old.jwk(), new.jwk()],
+        }));
+        let served = published.clone();
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = served.read().map(|j| j.clone()).unwrap_or_default();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let verifier = Verifier::remote(&format!("http://{addr}/jwks"), "shop")
+            .with_max_age(Duration::from_millis(200));
+        let leaked = old.sign(&claims("shop", now_secs() + 600));
+        assert!(verifier.verify(&leaked).await.is_ok());
+        // Rotated out: the auth service lists only the new key.
+        *published.write().unwrap() = Jwks {
+            keys: vec![new.jwk()],
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(verifier.verify(&leaked).await, Err(TokenError::UnknownKey));
+        let fresh = new.sign(&claims("shop", now_secs() + 600));
+        assert!(verifier.verify(&fresh).await.is_ok());
     }
 
     #[tokio::test]

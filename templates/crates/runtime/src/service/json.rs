@@ -1,5 +1,8 @@
-//! [`ValidJson`]: a JSON body extractor whose rejections are problem documents. A body that is
-//! not JSON is a 400; JSON of the wrong shape is a 422 naming the offending field path.
+//! [`ValidJson`], [`ValidQuery`] and [`ValidPath`]: extractors whose rejections are problem
+//! documents. A body that is not JSON is a 400; JSON of the wrong shape is a 422 naming the
+//! offending field path. Text holding a control character (NUL and the other C0 and C1
+//! controls but tab, line feed and carriage return) is refused with 400 wherever it comes from:
+//! no store takes it, and it must never reach one as a server error.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -33,8 +36,78 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        if let Some(c) = json_control(&bytes) {
+            return Err(control_refused(c, "the body"));
+        }
         parse(&bytes).map(ValidJson)
     }
+}
+
+/// The first control character a text must not hold (see the module doc).
+pub fn forbidden_control(text: &str) -> Option<char> {
+    text.chars().find(|c| is_forbidden(*c))
+}
+
+fn is_forbidden(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+fn control_refused(c: char, place: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "{place} holds a control character (U+{:04X}), which no field accepts",
+        u32::from(c)
+    ))
+}
+
+/// The first forbidden control character of a JSON text's strings, written as a `\u` escape
+/// (raw ones are a syntax error already) or as raw UTF-8 (C1 controls). Keys count too.
+pub(crate) fn json_control(bytes: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if let Some(c) = forbidden_control(text) {
+        return Some(c);
+    }
+    let mut chars = text.chars();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (false, '"') => in_string = true,
+            (true, '"') => in_string = false,
+            (true, '\\') => {
+                // The escaped character; only `\uXXXX` can spell a control character.
+                if chars.next() != Some('u') {
+                    continue;
+                }
+                let hex: String = chars.by_ref().take(4).collect();
+                let decoded = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                if let Some(d) = decoded.filter(|d| is_forbidden(*d)) {
+                    return Some(d);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The first forbidden control character of a URL part once percent-decoded.
+pub(crate) fn url_control(raw: &str) -> Option<char> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            if is_forbidden(char::from(b)) {
+                return Some(char::from(b));
+            }
+            i += 3;
+            continue;
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Parses a JSON body, mapping shape errors to field errors.
@@ -122,6 +195,9 @@ where
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some(c) = url_control(query) {
+            return Err(control_refused(c, "the query"));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ValidQuery)
@@ -153,6 +229,9 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(c) = url_control(parts.uri.path()) {
+            return Err(control_refused(c, "the path"));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| ValidPath(v))
@@ -173,6 +252,35 @@ mod query_tests {
     async fn extract(uri: &str) -> Result<ValidQuery<Filter>, ApiError> {
         let (mut parts, ()) = axum::http::Request::get(uri).body(()).unwrap().into_parts();
         ValidQuery::<Filter>::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn control_characters_are_refused_with_400() {
+        // `GET /products?name=%00` made Postgres refuse the text and the service answer 500,
+        // which opened the gateway's breaker for everyone.
+        for uri in ["/x?size=%00", "/x?name=a%1Fb", "/x?%00=1"] {
+            assert!(
+                matches!(extract(uri).await, Err(ApiError::BadRequest(_))),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            extract("/x?size=5&note=a%09b").await.unwrap().0.size,
+            Some(5)
+        );
+        assert_eq!(json_control(br#"{"name": "a\u0000"}"#), Some('\0'));
+        assert_eq!(json_control(br#"{"a\u001b": 1}"#), Some('\u{1b}'));
+        assert_eq!(
+            json_control("{\"n\": \"\u{85}\"}".as_bytes()),
+            Some('\u{85}')
+        );
+        assert_eq!(
+            json_control(br#"{"text": "tab\t, line\n, \\u0000 as text"}"#),
+            None
+        );
+        assert_eq!(json_control(br#"{"text": "caf\u00e9 \ud83d\ude00"}"#), None);
+        assert_eq!(url_control("/orders/%00"), Some('\0'));
+        assert_eq!(url_control("/orders/100%25"), None);
     }
 
     #[tokio::test]

@@ -40,6 +40,13 @@ use crate::service::http_client::{HttpClient, HttpError};
 /// Largest request body the gateway buffers (it keeps it to retry on another instance).
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
+/// The largest body of a caller without a token (a public route, a login): 400 slow uploads to
+/// `/oauth` held about 3 GiB with the signed-in limit.
+pub const ANONYMOUS_MAX_BODY: usize = 256 * 1024;
+
+/// How long a request body may take to arrive (a slow upload holds memory and a connection).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A route of the blueprint: requests under `prefix` go to `service`.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -461,15 +468,30 @@ async fn handle(
     if let Some(r) = limited(&identity) {
         return (route.prefix, r);
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return (
-                route.prefix,
-                problem(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
-            );
-        }
+    let limit = if subject.is_some() {
+        MAX_BODY
+    } else {
+        ANONYMOUS_MAX_BODY
     };
+    let body =
+        match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                return (
+                    route.prefix,
+                    problem(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("request body over {limit} bytes"),
+                    ),
+                );
+            }
+            Err(_) => {
+                return (
+                    route.prefix,
+                    problem(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
+                );
+            }
+        };
     if let Some(b) = gw.breakers.get(route.service)
         && let Err(wait) = b.admit()
     {
@@ -550,7 +572,7 @@ async fn handle(
         };
         match gw.attempt(route.service, address, &out, h).await {
             Attempt::Answered(r) => {
-                outcome.record(!r.status().is_server_error());
+                outcome.record(!crate::resilience::breaker::is_failure(r.status().as_u16()));
                 return (route.prefix, r);
             }
             Attempt::NotSent(m) => last = (StatusCode::BAD_GATEWAY, m),
@@ -737,6 +759,52 @@ mod tests {
         assert!(matches("/orders", "/orders/1"));
         assert!(!matches("/orders", "/orders-archive"));
         assert!(!matches("/orders", "/order"));
+    }
+
+    /// Attack (issue 22): one request's 500 (bad input the upstream could not store) was
+    /// counted against the breaker, so a few of them shut the route for everyone. Only
+    /// unavailability counts now; and an anonymous body over the small limit is refused.
+    #[tokio::test]
+    async fn server_errors_do_not_open_the_breaker_and_anonymous_bodies_are_small() {
+        use tower::ServiceExt;
+        let upstream = Router::new().route(
+            "/auth",
+            axum::routing::post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, upstream).await });
+        let mut config = config(
+            "/auth",
+            Upstreams::Fixed([("auth".to_string(), addr.to_string())].into()),
+        );
+        config.breaker = BreakerConfig {
+            window: 4,
+            min_calls: 2,
+            failure_rate: 0.5,
+            open_for: Duration::from_secs(30),
+            half_open_probes: 1,
+        };
+        let app = router(config);
+        let post = |size: usize| {
+            Request::post("/auth")
+                .body(Body::from(vec![b'x'; size]))
+                .unwrap()
+        };
+        for _ in 0..10 {
+            let r = app.clone().oneshot(post(10)).await.unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "passed on, not 503"
+            );
+        }
+        let r = app
+            .clone()
+            .oneshot(post(ANONYMOUS_MAX_BODY + 1))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     /// A request the client abandons still counts: without the drop guard, abandoned requests
