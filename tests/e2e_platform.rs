@@ -13,6 +13,7 @@
 //! - A burst from one client over its limit: 429 with `Retry-After`.
 //! - SIGTERM: the instance deregisters before it exits.
 //! - Attack: NUL bytes in logins and filters are 400s and open no breaker; sign-in still works.
+//! - Attack: password guessing for one user backs off (429 with `Retry-After`); others sign in.
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service,
 //!   and a route configured there by a running gateway.
@@ -289,6 +290,32 @@ async fn gateway_and_registry_keep_requests_flowing() {
         StatusCode::OK,
         "sign-in after the NUL requests: {body}"
     );
+    // Attack: password guessing backs off per user name (429 with Retry-After after 5
+    // failures), before any hash is computed; other users sign in meanwhile.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let r = http
+            .post(format!("http://127.0.0.1:{}/oauth/token", shop.gateway))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "mallory"),
+                ("password", "guess"),
+            ])
+            .send()
+            .await
+            .expect("guess");
+        statuses.push((r.status(), r.headers().contains_key("retry-after")));
+    }
+    assert_eq!(
+        statuses,
+        [
+            [(StatusCode::BAD_REQUEST, false); 5].as_slice(),
+            &[(StatusCode::TOO_MANY_REQUESTS, true); 2]
+        ]
+        .concat(),
+        "guessing backs off"
+    );
+    shop.login("admin", "admin-secret-1").await;
     let first_refresh = login["refresh_token"]
         .as_str()
         .expect("refresh")

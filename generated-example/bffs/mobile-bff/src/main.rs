@@ -62,6 +62,7 @@ async fn main() -> std::process::ExitCode {
                 auth: Some(Arc::new(verifier)),
                 sessions: None,
                 configured_routes: None,
+                trusted_proxies: Vec::new(),
             }
             .with_settings(&ctx.settings),
         );

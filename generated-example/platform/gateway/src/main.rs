@@ -149,6 +149,8 @@ async fn main() -> std::process::ExitCode {
                 auth: Some(Arc::new(verifier)),
                 // `sessions = "redis"`: opaque session tokens, looked up in Redis on every request.
                 sessions: runtime::platform::sessions::store(),
+                // Behind an ingress or load balancer, list it in `trusted-proxies`.
+                trusted_proxies: Vec::new(),
             }
             .with_settings(&ctx.settings),
         )

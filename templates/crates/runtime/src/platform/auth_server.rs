@@ -56,6 +56,7 @@ pub struct AuthConfig {
 struct Auth {
     pool: PgPool,
     config: AuthConfig,
+    throttle: crate::security::login_throttle::LoginThrottle,
     /// The central session store when `sessions = "redis"`: users get opaque session tokens.
     sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
 }
@@ -72,6 +73,9 @@ enum OAuthError {
     UnsupportedGrant,
     #[error("server_error: {0}")]
     Server(String),
+    /// Too many failed logins for this user: try again after the wait.
+    #[error("too many failed logins")]
+    Throttled(Duration),
 }
 
 impl From<sqlx::Error> for OAuthError {
@@ -101,6 +105,21 @@ impl IntoResponse for OAuthError {
                 "unsupported_grant_type",
                 "use password, refresh_token or client_credentials".into(),
             ),
+            Self::Throttled(wait) => {
+                let secs = wait.as_secs().max(1);
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        (header::CACHE_CONTROL, "no-store".to_string()),
+                        (header::RETRY_AFTER, secs.to_string()),
+                    ],
+                    Json(serde_json::json!({
+                        "error": "invalid_grant",
+                        "error_description": format!("too many failed logins; try again in {secs} s"),
+                    })),
+                )
+                    .into_response();
+            }
             Self::Server(d) => {
                 tracing::error!(error = %d, "auth failure");
                 (
@@ -329,6 +348,9 @@ impl Auth {
                 "username and password are required".into(),
             ));
         };
+        // Guessing backs off per user name, refused before any hash is computed.
+        let key = username.to_lowercase();
+        self.throttle.check(&key).map_err(OAuthError::Throttled)?;
         let row: Option<(uuid::Uuid, String, Vec<String>)> =
             sqlx::query_as("SELECT id, password_hash, roles FROM auth_users WHERE username = $1")
                 .bind(&username)
@@ -341,11 +363,13 @@ impl Auth {
             None => (uuid::Uuid::nil(), dummy_hash().await, Vec::new()),
         };
         if !password_matches(password, hash).await || id.is_nil() {
+            self.throttle.failed(&key);
             metrics::counter!("auth_logins_total", "outcome" => "refused").increment(1);
             return Err(OAuthError::InvalidGrant(
                 "wrong username or password".into(),
             ));
         }
+        self.throttle.succeeded(&key);
         metrics::counter!("auth_logins_total", "outcome" => "ok").increment(1);
         let mut conn = self.pool.acquire().await?;
         self.for_user(&mut conn, id, username, roles).await
@@ -562,6 +586,7 @@ pub fn routes(
     let auth = Arc::new(Auth {
         pool,
         config,
+        throttle: crate::security::login_throttle::LoginThrottle::new(),
         sessions: crate::platform::sessions::store(),
     });
     Router::new()

@@ -2,3 +2,4 @@
 
 pub mod auth;
 pub mod jwt;
+pub mod login_throttle;

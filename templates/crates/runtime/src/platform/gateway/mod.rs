@@ -15,6 +15,7 @@
 //! configured `routes`, which change at run time through the config server ([`routes`]);
 //! upstream instances change at run time through the registry watch, both without restart.
 
+pub mod client_ip;
 mod cors;
 pub mod docs;
 pub mod routes;
@@ -130,12 +131,14 @@ pub struct GatewayConfig {
     /// The central session store (`sessions = "redis"`): opaque tokens are looked up there and
     /// the JWT behind them is forwarded. `None` = tokens are JWTs.
     pub sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted-proxies`, [`client_ip`]).
+    pub trusted_proxies: Vec<client_ip::Cidr>,
 }
 
 impl GatewayConfig {
     /// Applies the settings that tune the blueprint's values without regenerating:
     /// `timeout-ms`, `rate-limit-per-second`, `rate-limit-burst`, `breaker-window`,
-    /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`.
+    /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`, `trusted-proxies`.
     #[must_use]
     pub fn with_settings(mut self, settings: &crate::service::config::Settings) -> Self {
         let int = |k: &str| settings.int(k).and_then(|v| u64::try_from(v).ok());
@@ -164,6 +167,9 @@ impl GatewayConfig {
         if let Some(ms) = int("breaker_open_ms") {
             self.breaker.open_for = Duration::from_millis(ms);
         }
+        if let Some(list) = settings.text("trusted_proxies") {
+            self.trusted_proxies = client_ip::parse_list(list);
+        }
         if let Some(routes) = settings.extra.get("routes") {
             match serde_json::to_value(routes) {
                 Ok(v) => self.configured_routes = Some(v),
@@ -188,6 +194,7 @@ pub(crate) struct Gateway {
     http: HttpClient,
     auth: Option<Arc<crate::security::jwt::Verifier>>,
     sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
+    trusted_proxies: Vec<client_ip::Cidr>,
     series: std::sync::RwLock<
         std::collections::HashMap<(&'static str, u16), crate::service::metrics::Series>,
     >,
@@ -223,6 +230,7 @@ pub fn router(config: GatewayConfig) -> Router {
         http: HttpClient::new(),
         auth: config.auth,
         sessions: config.sessions,
+        trusted_proxies: config.trusted_proxies,
         series: std::sync::RwLock::default(),
     };
     let gw = Arc::new(gw);
@@ -296,10 +304,11 @@ impl Gateway {
             .copied()
     }
 
-    /// The rate-limit identity of a caller without a verified token: its socket address only
-    /// (headers such as `Authorization` or `X-Forwarded-For` are the client's to choose).
-    fn identity(peer: Option<SocketAddr>) -> String {
-        peer.map_or_else(|| "anonymous".into(), |p| format!("ip:{}", p.ip()))
+    /// The rate-limit identity of a caller without a verified token: its address, read from
+    /// `X-Forwarded-For` only behind a trusted proxy ([`client_ip`]).
+    fn identity(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> String {
+        client_ip::client_ip(peer, headers, &self.trusted_proxies)
+            .map_or_else(|| "anonymous".into(), |ip| format!("ip:{ip}"))
     }
 
     /// The service's healthy addresses, starting at its round-robin position.
@@ -456,13 +465,13 @@ async fn handle(
         Ok(s) => s,
         Err(r) => {
             // Refused callers are limited by address, so a flood of bad tokens is throttled.
-            let r = limited(&Gateway::identity(peer)).unwrap_or(r);
+            let r = limited(&gw.identity(peer, &parts.headers)).unwrap_or(r);
             return (route.prefix, r);
         }
     };
     let identity = match &subject {
         Some(caller) => format!("sub:{}", caller.sub),
-        None => Gateway::identity(peer),
+        None => gw.identity(peer, &parts.headers),
     };
     if let Some(r) = limited(&identity) {
         return (route.prefix, r);
@@ -747,6 +756,7 @@ mod tests {
             breaker: BreakerConfig::default(),
             auth: None,
             sessions: None,
+            trusted_proxies: Vec::new(),
             services: Vec::new(),
             configured_routes: None,
         }
