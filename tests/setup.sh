@@ -67,19 +67,4 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
     || python3 -m pip install --quiet kubernetes-validate
 fi
 
-if ! docker info >/dev/null 2>&1; then
-  if ! command -v dockerd >/dev/null 2>&1; then
-    echo "setup: installing docker.io"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-  fi
-  echo "setup: starting dockerd"
-  setsid dockerd >"${HOME:-/root}/dockerd.log" 2>&1 </dev/null &
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
-    sleep 1
-  done
-  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see ~/dockerd.log" >&2; exit 1; }
-fi
-
-bash "$here/images/provision.sh" "$@"
+bash "$here/setup-docker.sh" "$@"

@@ -89,6 +89,16 @@ pub enum Cmd {
         #[arg(long)]
         markdown: bool,
     },
+    /// Run the whole system locally: build the workspace, start its databases and broker in
+    /// containers (images from MSA_IMAGE_* env vars, official images by default) and every
+    /// process, print the gateway, API docs and BFF URLs, show every log line prefixed with its
+    /// process, and restart a process that exits. Ctrl-C or SIGTERM stops everything and
+    /// removes the containers. Needs Docker.
+    Dev {
+        /// The workspace (default: the current directory).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Prove a workspace works: build it and run its generated end-to-end suite.
     ///
     /// Builds every crate, then runs `tests/e2e` (ignored by a plain `cargo test`): the whole
@@ -140,6 +150,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Plan { dir, diff } => cmd_plan(&dir.unwrap_or_else(|| PathBuf::from(".")), diff),
         Cmd::Graph { blueprint } => {
             load_file(&blueprint).map(|l| print!("{}", crate::graph::mermaid(&l.blueprint)))
+        }
+        Cmd::Dev { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let error = crate::dev::run(&dir, &crate::verify::Options::default());
+            Err(Failure::Usage(error.to_string()))
         }
         Cmd::Verify { dir, images } => {
             cmd_verify(&dir.unwrap_or_else(|| PathBuf::from(".")), images)

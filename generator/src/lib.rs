@@ -8,6 +8,7 @@
 pub mod blueprint;
 pub mod cargo_template;
 pub mod cli;
+pub mod dev;
 pub mod diagnostics;
 pub mod embedded;
 pub mod graph;

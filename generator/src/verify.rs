@@ -97,7 +97,7 @@ pub enum VerifyError {
     Image(String, String),
 }
 
-fn bar(message: &str) -> ProgressBar {
+pub(crate) fn bar(message: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
@@ -129,7 +129,7 @@ pub struct Options {
 }
 
 impl Options {
-    fn cargo(&self, dir: &Path) -> Command {
+    pub(crate) fn cargo(&self, dir: &Path) -> Command {
         let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c.current_dir(dir);
         if let Some(t) = &self.target_dir {

@@ -16,7 +16,8 @@ use crate::process::{Instance, Launch};
 const READY: Duration = Duration::from_secs(120);
 /// Heartbeat interval given to the registry and its clients: 3 missed beats evict.
 pub const HEARTBEAT_MS: u64 = 500;
-const ADMIN_PASSWORD: &str = "e2e-admin-secret";
+/// The first admin's password of a booted system.
+pub const ADMIN_PASSWORD: &str = "e2e-admin-secret";
 
 /// A running system.
 pub struct System {
@@ -33,12 +34,41 @@ pub struct System {
     pub mail: Option<crate::mail::Sink>,
     /// Bearer token per role (`admin` is the first admin); empty without auth.
     pub tokens: BTreeMap<String, String>,
+    purpose: Purpose,
+}
+
+/// What a system is booted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The suite: test hooks on, a user per role signed in.
+    Test,
+    /// By hand (`msa-gen dev`): no test hooks, no users but the first admin.
+    Dev,
 }
 
 impl System {
     /// Starts everything; `workspace` is the generated workspace's root (processes run there,
     /// so they find `config/`).
     pub async fn boot(manifest: Manifest, workspace: &Path, logs: PathBuf) -> Result<Self, String> {
+        Self::boot_as(manifest, workspace, logs, Purpose::Test).await
+    }
+
+    /// Starts everything to be used by hand (`msa-gen dev`): without the test hooks and without
+    /// the suite's users (the first admin only).
+    pub async fn boot_dev(
+        manifest: Manifest,
+        workspace: &Path,
+        logs: PathBuf,
+    ) -> Result<Self, String> {
+        Self::boot_as(manifest, workspace, logs, Purpose::Dev).await
+    }
+
+    async fn boot_as(
+        manifest: Manifest,
+        workspace: &Path,
+        logs: PathBuf,
+        purpose: Purpose,
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(&logs).map_err(|e| format!("logs dir: {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -84,9 +114,10 @@ impl System {
             mail,
             tokens: BTreeMap::new(),
             manifest,
+            purpose,
         };
         system.start_processes(workspace).await?;
-        if !system.manifest.roles.is_empty() {
+        if purpose == Purpose::Test && !system.manifest.roles.is_empty() {
             let started = Instant::now();
             system.sign_in_users().await?;
             println!(
@@ -159,7 +190,7 @@ impl System {
                         env.push(("APP_SESSIONS".into(), "redis".into()));
                         env.push(("APP_REDIS_URL".into(), r.url.clone()));
                     }
-                    if kind == Kind::Service {
+                    if kind == Kind::Service && self.purpose == Purpose::Test {
                         env.push(("APP_TEST_HOOKS".into(), "true".into()));
                     }
                     if let (true, Some(sink)) = (p.mails, &self.mail) {

@@ -39,7 +39,8 @@ use crate::plan::model::system::SystemView;
 /// An id no entity has: probes a route of an aggregate (404 means it reached the service).
 const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
-/// The suite's crate: its manifest (`system.toml`), `Cargo.toml` and the one test.
+/// The suite's crate: its manifest (`system.toml`), `Cargo.toml`, the one test, and the
+/// `<system>-dev` binary of `msa-gen dev`.
 pub fn files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) {
     let manifest = manifest(bp, system);
     let text = toml::to_string(&manifest).unwrap_or_default();
@@ -53,6 +54,7 @@ pub fn files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blueprint) 
     for (path, name) in [
         ("tests/e2e/Cargo.toml", "tests/e2e/Cargo.toml.tera"),
         ("tests/e2e/tests/system.rs", "tests/e2e/system.rs.tera"),
+        ("tests/e2e/dev.rs", "tests/e2e/dev.rs.tera"),
     ] {
         files.push(template(path, Ownership::Generated, name, system));
     }

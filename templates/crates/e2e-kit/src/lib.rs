@@ -18,10 +18,12 @@
 //! | [`process`] | one instance of a workspace binary (or any command): start, log file, readiness, signals, kill |
 //! | [`boot`] | the system in dependency order, users per role |
 //! | [`checks`] | every check |
+//! | [`dev`] | `msa-gen dev`: the system booted for use by hand, logs on the console, restarts, clean stop |
 
 pub mod access;
 pub mod boot;
 pub mod checks;
+pub mod dev;
 pub mod infra;
 pub mod kafka;
 pub mod mail;
