@@ -14,6 +14,8 @@
 //! - SIGTERM: the instance deregisters before it exits.
 //! - Attack: NUL bytes in logins and filters are 400s and open no breaker; sign-in still works.
 //! - Attack: password guessing for one user backs off (429 with `Retry-After`); others sign in.
+//! - With redis sessions, the web BFF's shell and pass-through swap the session token for its
+//!   JWT: the orders fragment loads.
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service,
 //!   and a route configured there by a running gateway.
@@ -742,7 +744,10 @@ async fn gateway_and_registry_keep_requests_flowing() {
 /// and a replayed refresh token ends every session of its user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_sessions_are_revoked_at_once() {
-    let ws = msa_gen_tests::shop("nats", &["registry", "gateway", "auth", "orders"]);
+    let ws = msa_gen_tests::shop(
+        "nats",
+        &["registry", "gateway", "auth", "orders", "web-bff"],
+    );
     let pg = infra::postgres(&["orders".into(), "auth".into()])
         .await
         .expect("postgres");
@@ -785,6 +790,20 @@ async fn redis_sessions_are_revoked_at_once() {
             sessions[1].clone(),
         ],
     );
+    let web_port = free_port();
+    let mut web = spawn_with(
+        &ws,
+        "web-bff",
+        web_port,
+        "",
+        NO_BROKER,
+        &[
+            registry_url.clone(),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{}", shop.auth)),
+            sessions[0].clone(),
+            sessions[1].clone(),
+        ],
+    );
     let mut gateway = spawn_with(
         &ws,
         "gateway",
@@ -798,6 +817,7 @@ async fn redis_sessions_are_revoked_at_once() {
             sessions[1].clone(),
         ],
     );
+    wait_ready(&http, &mut web).await;
     wait_ready(&http, &mut orders).await;
     wait_ready(&http, &mut auth).await;
     wait_ready(&http, &mut gateway).await;
@@ -842,6 +862,33 @@ async fn redis_sessions_are_revoked_at_once() {
         direct.status(),
         StatusCode::UNAUTHORIZED,
         "services accept JWTs only: the session token alone is no credential"
+    );
+
+    // The web shell with redis sessions (issue 22): its cookie holds the session token, which
+    // the BFF swaps for the JWT behind it, so the orders fragment loads (it answered "orders is
+    // unavailable" for every signed-in user). And its pass-through swaps it the same way.
+    let fragment = http
+        .get(format!("http://127.0.0.1:{web_port}/fragments/orders"))
+        .header("cookie", format!("msa_token={session}"))
+        .send()
+        .await
+        .expect("fragment");
+    assert_eq!(fragment.status(), StatusCode::OK);
+    let html = fragment.text().await.expect("html");
+    assert!(
+        (html.contains("<table") || html.contains("Nothing yet")) && !html.contains("unavailable"),
+        "the orders fragment with a session cookie: {html}"
+    );
+    let passed = http
+        .get(format!("http://127.0.0.1:{web_port}/orders"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("pass-through");
+    assert_eq!(
+        passed.status(),
+        StatusCode::OK,
+        "the BFF's pass-through with a session token"
     );
 
     // Revocation: refused on the very next request.

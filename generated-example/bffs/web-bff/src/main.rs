@@ -131,7 +131,8 @@ async fn main() -> std::process::ExitCode {
                 cors: Vec::new(),
                 breaker: BreakerConfig::default(),
                 auth: Some(Arc::new(verifier)),
-                sessions: None,
+                // `sessions = "redis"`: opaque session tokens swapped for their JWT.
+                sessions: runtime::platform::sessions::store(),
                 configured_routes: None,
                 trusted_proxies: Vec::new(),
             }

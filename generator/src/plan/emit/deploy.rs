@@ -55,7 +55,10 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         {
             depends.push((c.name.clone(), "service_healthy".into()));
         }
-        let sessions = redis && (name == "auth" || name == "gateway");
+        // The auth service, the gateway and every BFF (its pass-through and web shell swap
+        // session tokens for JWTs) use the central session store.
+        let is_bff = bp.bffs.iter().any(|b| b.name.value == name);
+        let sessions = redis && (name == "auth" || name == "gateway" || is_bff);
         if sessions {
             depends.push(("redis".into(), "service_healthy".into()));
         }

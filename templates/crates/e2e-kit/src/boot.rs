@@ -184,7 +184,7 @@ impl System {
                         env.push(("APP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
                     }
                     if let Some(r) = &self.redis
-                        && matches!(kind, Kind::Auth | Kind::Gateway)
+                        && matches!(kind, Kind::Auth | Kind::Gateway | Kind::Bff)
                     {
                         env.push(("APP_SESSIONS".into(), "redis".into()));
                         env.push(("APP_REDIS_URL".into(), r.url.clone()));

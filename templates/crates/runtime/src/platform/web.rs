@@ -93,6 +93,25 @@ fn token(headers: &HeaderMap) -> Option<&str> {
     crate::security::jwt::bearer(headers).or_else(|| cookie(headers, TOKEN_COOKIE))
 }
 
+/// The token to call services with: a JWT as it is; an opaque session token (`sessions =
+/// "redis"`) swapped for the JWT behind it in the central store (`None` when it is unknown,
+/// expired or revoked: the caller is signed out). Services accept only JWTs.
+async fn service_token(token: Option<&str>) -> Option<String> {
+    let token = token?;
+    match crate::platform::sessions::store() {
+        Some(store) if crate::platform::sessions::is_session_token(token) => {
+            match store.lookup(token).await {
+                Ok(jwt) => jwt,
+                Err(e) => {
+                    tracing::warn!(error = %e, "session store unavailable");
+                    None
+                }
+            }
+        }
+        _ => Some(token.to_string()),
+    }
+}
+
 const STYLE: &str = "
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,sans-serif;background:#f4f6f9;color:#1d2330}
 header{background:#1d3557;color:#fff;padding:1rem 2rem;display:flex;align-items:center;justify-content:space-between}
@@ -373,8 +392,9 @@ async fn fragment(
             .into_response();
     };
     let path = format!("{}?page=0&size=20", f.path);
+    let token = service_token(token(&headers)).await;
     match client
-        .get::<serde_json::Value>(&path, token(&headers))
+        .get::<serde_json::Value>(&path, token.as_deref())
         .await
     {
         Ok(page) => Html(table(f, &page)).into_response(),
