@@ -202,6 +202,7 @@ http {{
                 "bench",
             ))),
             sessions: None,
+            trusted_proxies: Vec::new(),
             services: Vec::new(),
             configured_routes: None,
         });
