@@ -737,6 +737,16 @@ async fn gateway_and_registry_keep_requests_flowing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Attack (issue 22): the gateway's own `/admin/config` answered anyone on its public port.
+    let admin_config = |token: Option<String>| {
+        let mut r = http.get(format!("http://127.0.0.1:{live_port}/admin/config"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("admin config").status() }
+    };
+    assert_eq!(admin_config(None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(admin_config(Some(shop.token.clone())).await, StatusCode::OK);
 }
 
 /// `sessions = "redis"` (set by environment on the same binaries): users get opaque session
