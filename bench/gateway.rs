@@ -203,6 +203,7 @@ http {{
             ))),
             sessions: None,
             trusted_proxies: Vec::new(),
+            max_in_flight: runtime::platform::gateway::MAX_IN_FLIGHT,
             services: Vec::new(),
             configured_routes: None,
         });

@@ -64,6 +64,7 @@ async fn main() -> std::process::ExitCode {
                 sessions: runtime::platform::sessions::store(),
                 configured_routes: None,
                 trusted_proxies: Vec::new(),
+                max_in_flight: runtime::platform::gateway::MAX_IN_FLIGHT,
             }
             .with_settings(&ctx.settings),
         );

@@ -124,7 +124,12 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "gateway",
         version: "0.1.0",
-        auth: None,
+        // Its own admin endpoints (`/admin/config`) need the admin role; the proxied routes
+        // are checked by the router below.
+        auth: Some(runtime::AuthSpec {
+            audience: "shop",
+            default_url: "http://127.0.0.1:9000",
+        }),
         default_port: 8080,
         // The gateway serves the merged document of its services itself.
         openapi: serde_json::Value::Null,
@@ -151,6 +156,7 @@ async fn main() -> std::process::ExitCode {
                 sessions: runtime::platform::sessions::store(),
                 // Behind an ingress or load balancer, list it in `trusted-proxies`.
                 trusted_proxies: Vec::new(),
+                max_in_flight: runtime::platform::gateway::MAX_IN_FLIGHT,
             }
             .with_settings(&ctx.settings),
         )

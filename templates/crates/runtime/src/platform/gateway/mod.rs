@@ -47,6 +47,10 @@ pub const ANONYMOUS_MAX_BODY: usize = 256 * 1024;
 /// How long a request body may take to arrive (a slow upload holds memory and a connection).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Requests in flight at most by default (`max-in-flight`); more are answered 503 at once, so
+/// a flood costs bounded memory instead of queueing.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// A route of the blueprint: requests under `prefix` go to `service`.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -133,12 +137,15 @@ pub struct GatewayConfig {
     pub sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
     /// Proxies whose `X-Forwarded-For` names the client (`trusted-proxies`, [`client_ip`]).
     pub trusted_proxies: Vec<client_ip::Cidr>,
+    /// Requests in flight at most (`max-in-flight`, default [`MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 impl GatewayConfig {
     /// Applies the settings that tune the blueprint's values without regenerating:
     /// `timeout-ms`, `rate-limit-per-second`, `rate-limit-burst`, `breaker-window`,
-    /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`, `trusted-proxies`.
+    /// `breaker-min-calls`, `breaker-failure-rate`, `breaker-open-ms`, `trusted-proxies`,
+    /// `max-in-flight`.
     #[must_use]
     pub fn with_settings(mut self, settings: &crate::service::config::Settings) -> Self {
         let int = |k: &str| settings.int(k).and_then(|v| u64::try_from(v).ok());
@@ -166,6 +173,9 @@ impl GatewayConfig {
         }
         if let Some(ms) = int("breaker_open_ms") {
             self.breaker.open_for = Duration::from_millis(ms);
+        }
+        if let Some(n) = int("max_in_flight") {
+            self.max_in_flight = usize::try_from(n).unwrap_or(MAX_IN_FLIGHT).max(1);
         }
         if let Some(list) = settings.text("trusted_proxies") {
             self.trusted_proxies = client_ip::parse_list(list);
@@ -195,6 +205,7 @@ pub(crate) struct Gateway {
     auth: Option<Arc<crate::security::jwt::Verifier>>,
     sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
     trusted_proxies: Vec<client_ip::Cidr>,
+    in_flight: tokio::sync::Semaphore,
     series: std::sync::RwLock<
         std::collections::HashMap<(&'static str, u16), crate::service::metrics::Series>,
     >,
@@ -231,6 +242,7 @@ pub fn router(config: GatewayConfig) -> Router {
         auth: config.auth,
         sessions: config.sessions,
         trusted_proxies: config.trusted_proxies,
+        in_flight: tokio::sync::Semaphore::new(config.max_in_flight.max(1)),
         series: std::sync::RwLock::default(),
     };
     let gw = Arc::new(gw);
@@ -424,6 +436,16 @@ impl Gateway {
 
 async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
     let started = Instant::now();
+    let Ok(_permit) = gw.in_flight.try_acquire() else {
+        metrics::counter!("gateway_shed_total").increment(1);
+        return retry_after(
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is at capacity; try again",
+            ),
+            Duration::from_secs(1),
+        );
+    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -757,6 +779,7 @@ mod tests {
             auth: None,
             sessions: None,
             trusted_proxies: Vec::new(),
+            max_in_flight: MAX_IN_FLIGHT,
             services: Vec::new(),
             configured_routes: None,
         }
@@ -814,6 +837,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    /// Attack (issue 22): requests beyond the in-flight cap are shed with 503 at once instead of
+    /// queueing (400 slow uploads held about 3 GiB).
+    #[tokio::test]
+    async fn requests_beyond_the_in_flight_cap_are_shed() {
+        use tower::ServiceExt;
+        let slow = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "late"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, slow).await });
+        let mut config = config(
+            "/slow",
+            Upstreams::Fixed([("slow".to_string(), addr.to_string())].into()),
+        );
+        config.max_in_flight = 1;
+        let app = router(config);
+        let get = || Request::get("/slow").body(Body::empty()).unwrap();
+        let first = tokio::spawn(app.clone().oneshot(get()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(second.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        let third = app.oneshot(get()).await.unwrap();
+        assert_eq!(third.status(), StatusCode::OK, "the permit came back");
     }
 
     /// A request the client abandons still counts: without the drop guard, abandoned requests
