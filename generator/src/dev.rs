@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::verify::{Options, bar};
+use crate::verify::{Options, bar, collect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -55,15 +55,7 @@ pub fn build(dir: &Path, options: &Options) -> Result<PathBuf, DevError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(DevError::Cargo)?;
-    let stderr = child.stderr.take().map(|err| {
-        std::thread::spawn(move || {
-            BufReader::new(err)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-    });
+    let stderr = child.stderr.take().map(collect);
     let mut binary = None;
     let mut compiled = 0usize;
     if let Some(out) = child.stdout.take() {

@@ -108,6 +108,20 @@ pub(crate) fn bar(message: &str) -> ProgressBar {
     pb
 }
 
+/// Reads `stream` to its end on a thread: what a child wrote, for a failure report.
+pub(crate) fn collect(
+    stream: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    })
+}
+
 /// Prints above the bar, or plainly when there is no terminal to draw it on.
 fn say(pb: &ProgressBar, text: &str) {
     if pb.is_hidden() {
@@ -195,16 +209,7 @@ pub fn verify_with(dir: &Path, options: &Options) -> Result<Summary, VerifyError
         .spawn()
         .map_err(VerifyError::Cargo)?;
     // cargo's own messages and the panic go to stderr: keep them for a failure report.
-    let stderr = child.stderr.take().map(|err| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                text.push_str(&line);
-                text.push('\n');
-            }
-            text
-        })
-    });
+    let stderr = child.stderr.take().map(collect);
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             match parse(&line) {
