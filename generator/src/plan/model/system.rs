@@ -91,7 +91,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         graph: crate::graph::mermaid(bp),
         orchestrations: orchestration::all(bp),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
-        failed_messages: failed.iter().map(|(m, _, _)| m.clone()).collect(),
+        failed_messages: failed.iter().map(|(m, _)| m.clone()).collect(),
         run_example: services
             .iter()
             .find(|s| s.has_db)
@@ -115,7 +115,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
                     .map(|p| (p.service, p.command))
                     .chain(std::iter::once(owner))
             }))
-            .chain(failed.iter().flat_map(|(m, _, participants)| {
+            .chain(failed.iter().flat_map(|(m, participants)| {
                 participants.iter().map(move |p| (p.clone(), m.clone()))
             }))
             .collect(),

@@ -326,13 +326,28 @@ fn owner_view(bp: &Blueprint, saga: &Saga) -> Option<OwnerView> {
         advances_on,
         fails_on,
     };
-    let needs_failed = saga.steps.iter().any(|st| {
-        st.compensation.is_some()
-            && service(bp, &st.service.value)
-                .is_some_and(|p| compensates_on(&view, p, key.as_deref()).is_none())
-    });
+    let needs_failed = !on_failed_message(bp, saga, &view, key.as_deref()).is_empty();
     view.failed_message = needs_failed.then(|| failed_message(saga));
     Some(view)
+}
+
+/// The participants with a compensation that no failure event of the owner reaches: they
+/// compensate on `<Saga>Failed` (each once, in step order).
+fn on_failed_message(
+    bp: &Blueprint,
+    saga: &Saga,
+    owner: &OwnerView,
+    key: Option<&str>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for st in saga.steps.iter().filter(|st| st.compensation.is_some()) {
+        let falls_back =
+            service(bp, &st.service.value).is_some_and(|p| compensates_on(owner, p, key).is_none());
+        if falls_back && !out.contains(&st.service.value) {
+            out.push(st.service.value.clone());
+        }
+    }
+    out
 }
 
 /// How a saga moves `entity` (an entity of `owner` with statuses): its statuses, its `reason`
@@ -517,28 +532,17 @@ pub fn saga_files(bp: &Blueprint, svc: &Service) -> Vec<SagaFileView> {
         .collect()
 }
 
-/// The `<Saga>Failed` messages of the system's choreography sagas: (saga, owner, the
-/// participants that compensate on it).
-pub fn failed_messages(bp: &Blueprint) -> Vec<(String, String, Vec<String>)> {
+/// The `<Saga>Failed` messages of the system's choreography sagas, each with the participants
+/// that compensate on it.
+pub fn failed_messages(bp: &Blueprint) -> Vec<(String, Vec<String>)> {
     bp.sagas
         .iter()
         .filter(|s| s.style == SagaStyle::Choreography)
         .filter_map(|saga| {
             let owner = owner_view(bp, saga)?;
             let name = owner.failed_message.clone()?;
-            let mut participants: Vec<String> = Vec::new();
-            for st in &saga.steps {
-                let Some(svc) = service(bp, &st.service.value) else {
-                    continue;
-                };
-                let on_it = step_views(bp, saga, svc, &owner)
-                    .iter()
-                    .any(|v| v.compensation.as_ref().is_some_and(|c| c.on == name));
-                if on_it && !participants.contains(&st.service.value) {
-                    participants.push(st.service.value.clone());
-                }
-            }
-            Some((name, saga.owner.value.clone(), participants))
+            let key = saga_shape::keyed(bp, saga);
+            Some((name, on_failed_message(bp, saga, &owner, key.as_deref())))
         })
         .collect()
 }
