@@ -200,6 +200,7 @@ fn compose_files_pass_docker_compose_config() {
                 .current_dir(tmp.path())
                 .env_remove("ADMIN_PASSWORD");
             if let Some(p) = password {
+                c.envs(compose_secrets(tmp.path()));
                 c.env("ADMIN_PASSWORD", p);
             }
             c.output()
@@ -233,10 +234,50 @@ fn compose_files_pass_docker_compose_config() {
                 !refused.status.success(),
                 "{name}: compose must require ADMIN_PASSWORD"
             );
+            // Each process's client secret is required too, by reference.
+            let mut c = Command::new("docker-compose");
+            c.args(["-f", "deploy/compose.yaml", "config", "-q"])
+                .current_dir(tmp.path())
+                .env("ADMIN_PASSWORD", "secret")
+                .envs(
+                    compose_secrets(tmp.path())
+                        .into_iter()
+                        .filter(|(k, _)| k != "GATEWAY_CLIENT_SECRET"),
+                );
+            let without = c.output().expect("docker-compose");
+            assert!(
+                !without.status.success()
+                    && String::from_utf8_lossy(&without.stderr).contains("GATEWAY_CLIENT_SECRET"),
+                "{name}: compose must require each client secret: {}",
+                String::from_utf8_lossy(&without.stderr)
+            );
         }
         checked += 1;
     }
     assert!(checked >= 2, "only {checked} compose files");
+}
+
+/// The secrets `deploy/secrets.sh` makes for the compose file of the workspace at `dir`
+/// (`NAME=value` lines; none without the script).
+fn compose_secrets(dir: &Path) -> Vec<(String, String)> {
+    if !dir.join("deploy/secrets.sh").exists() {
+        return Vec::new();
+    }
+    let out = Command::new("sh")
+        .arg("deploy/secrets.sh")
+        .current_dir(dir)
+        .output()
+        .expect("sh deploy/secrets.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Stops and removes a compose project when the test ends, passed or not.
@@ -313,24 +354,28 @@ async fn the_compose_stack_starts_and_the_gateway_answers() {
     let project = ComposeProject {
         dir: ws.clone(),
         name: format!("msa{}", std::process::id()),
-        env: vec![
-            ("IMAGE_REGISTRY".into(), "msa-gen-local".into()),
-            ("TAG".into(), tag.clone()),
-            ("ADMIN_PASSWORD".into(), "compose-secret".into()),
-            ("GATEWAY_PORT".into(), gateway.to_string()),
-            ("WEB_BFF_PORT".into(), free_port().to_string()),
-            ("MOBILE_BFF_PORT".into(), free_port().to_string()),
-            ("PROMETHEUS_PORT".into(), prometheus.to_string()),
-            (
-                "POSTGRES_IMAGE".into(),
-                image("MSA_IMAGE_POSTGRES", "postgres:16-alpine"),
-            ),
-            ("NATS_IMAGE".into(), image("MSA_IMAGE_NATS", "nats:2")),
-            (
-                "PROMETHEUS_IMAGE".into(),
-                image("MSA_IMAGE_PROMETHEUS", "prom/prometheus:v2.53.0"),
-            ),
-        ],
+        env: [
+            compose_secrets(&ws),
+            vec![
+                ("IMAGE_REGISTRY".into(), "msa-gen-local".into()),
+                ("TAG".into(), tag.clone()),
+                ("ADMIN_PASSWORD".into(), "compose-secret".into()),
+                ("GATEWAY_PORT".into(), gateway.to_string()),
+                ("WEB_BFF_PORT".into(), free_port().to_string()),
+                ("MOBILE_BFF_PORT".into(), free_port().to_string()),
+                ("PROMETHEUS_PORT".into(), prometheus.to_string()),
+                (
+                    "POSTGRES_IMAGE".into(),
+                    image("MSA_IMAGE_POSTGRES", "postgres:16-alpine"),
+                ),
+                ("NATS_IMAGE".into(), image("MSA_IMAGE_NATS", "nats:2")),
+                (
+                    "PROMETHEUS_IMAGE".into(),
+                    image("MSA_IMAGE_PROMETHEUS", "prom/prometheus:v2.53.0"),
+                ),
+            ],
+        ]
+        .concat(),
     };
     let up = project.run(&["up", "-d", "--no-build"]);
     assert!(

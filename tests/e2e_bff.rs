@@ -77,7 +77,15 @@ async fn web_bff_composes_order_details() {
         env
     }
     let common = |extra: &[(&'static str, String)]| common(registry_port, auth_port, extra);
-    let mut registry = spawn_with(&ws, "registry", registry_port, "", nats, &[]);
+    // Registry writes need a service identity, checked against the auth service's keys.
+    let mut registry = spawn_with(
+        &ws,
+        "registry",
+        registry_port,
+        "",
+        nats,
+        &[("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}"))],
+    );
     wait_ready(&http, &mut registry).await;
     let mut auth = spawn_with(
         &ws,
@@ -201,6 +209,41 @@ async fn web_bff_composes_order_details() {
         .await
         .expect("json");
     let customer_id = customer["id"].as_str().expect("id").to_string();
+    // Service identities (issue 22): orders owns the checkout saga whose steps customers
+    // takes, so a call from orders on its own behalf (no user: a saga step, an event) reaches
+    // the protected customers API; order-history declares no call to customers: 403.
+    let identity = |name: &'static str| {
+        let http = http.clone();
+        async move {
+            let secret = msa_gen_tests::processes::test_secret(name);
+            let r = http
+                .post(format!("http://127.0.0.1:{auth_port}/oauth/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", name),
+                    ("client_secret", secret.as_str()),
+                ])
+                .send()
+                .await
+                .expect("token");
+            assert_eq!(r.status(), StatusCode::OK, "identity of {name}");
+            let v: Value = r.json().await.expect("json");
+            v["access_token"].as_str().expect("token").to_string()
+        }
+    };
+    let as_service = |token: String| {
+        let r = http
+            .get(format!(
+                "http://127.0.0.1:{customers_port}/customers/{customer_id}"
+            ))
+            .bearer_auth(token);
+        async move { r.send().await.expect("customers").status() }
+    };
+    assert_eq!(as_service(identity("orders").await).await, StatusCode::OK);
+    assert_eq!(
+        as_service(identity("order-history").await).await,
+        StatusCode::FORBIDDEN
+    );
     // A route passed through the BFF with the caller's token.
     let created = http
         .post(format!("http://127.0.0.1:{bff_port}/orders"))

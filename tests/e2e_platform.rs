@@ -16,6 +16,9 @@
 //! - Attack: password guessing for one user backs off (429 with `Retry-After`); others sign in.
 //! - With redis sessions, the web BFF's shell and pass-through swap the session token for its
 //!   JWT: the orders fragment loads.
+//! - Attack: a rogue registration of `auth` (no token: 401; another service's identity: 403),
+//!   a read of another service's configuration (403), and an undeclared service-to-service
+//!   call (403); the gateway's identity, declared for orders, gets in.
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service,
 //!   and a route configured there by a running gateway.
@@ -140,6 +143,20 @@ impl Shop {
     }
 }
 
+/// The service identity token of process `name` (its test secret), through the gateway.
+async fn identity_token(shop: &Shop, name: &str) -> String {
+    let secret = processes::test_secret(name);
+    let (status, body) = shop
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", name),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "identity of {name}: {body}");
+    body["access_token"].as_str().expect("token").to_string()
+}
+
 async fn requests_served(http: &reqwest::Client, port: u16) -> u64 {
     let text = processes::metrics(http, port).await;
     text.lines()
@@ -171,13 +188,17 @@ async fn gateway_and_registry_keep_requests_flowing() {
     };
     let auth_port = shop.auth;
     let heartbeat = ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string());
+    // Registry writes need a service identity, checked against the auth service's keys.
     let mut registry = spawn_with(
         &ws,
         "registry",
         shop.registry,
         "",
         NO_BROKER,
-        std::slice::from_ref(&heartbeat),
+        &[
+            heartbeat.clone(),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+        ],
     );
     wait_ready(&http, &mut registry).await;
     let (port_a, port_b) = (free_port(), free_port());
@@ -434,6 +455,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             jti: "x".into(),
             roles: vec!["admin".into()],
             name: None,
+            svc: None,
         },
     );
     let claims_part = shop.token.split('.').nth(1).expect("claims").to_string();
@@ -605,6 +627,69 @@ async fn gateway_and_registry_keep_requests_flowing() {
     );
     assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
 
+    // Attack (issue 22): anyone could register an instance of `auth` and get a share of its
+    // traffic, passwords included. Registry writes now need the service's own identity.
+    let rogue = json!({ "service": "auth", "id": "rogue", "address": "127.0.0.1:1" });
+    let register = |token: Option<String>| {
+        let mut r = http
+            .post(format!(
+                "http://127.0.0.1:{}/registry/instances",
+                shop.registry
+            ))
+            .json(&rogue);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("registry").status() }
+    };
+    assert_eq!(register(None).await, StatusCode::UNAUTHORIZED);
+    let orders_identity = identity_token(&shop, "orders").await;
+    assert_eq!(
+        register(Some(orders_identity.clone())).await,
+        StatusCode::FORBIDDEN,
+        "orders registers an instance of auth"
+    );
+    let heartbeat_other = http
+        .delete(format!(
+            "http://127.0.0.1:{}/registry/instances/auth/anything",
+            shop.registry
+        ))
+        .bearer_auth(&orders_identity)
+        .send()
+        .await
+        .expect("registry");
+    assert_eq!(heartbeat_other.status(), StatusCode::FORBIDDEN);
+    let auths: Vec<serde_json::Value> = http
+        .get(format!(
+            "http://127.0.0.1:{}/registry/services/auth",
+            shop.registry
+        ))
+        .send()
+        .await
+        .expect("registry")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        auths.iter().all(|i| i["id"] != "rogue") && !auths.is_empty(),
+        "auth registered itself, and only itself: {auths:?}"
+    );
+    // An undeclared service-to-service call is 403: the config server's identity calling
+    // orders, whose declared callers are the gateway and the BFFs. The gateway's identity gets
+    // in, without any user role.
+    let config_identity = identity_token(&shop, "config-server").await;
+    let direct = |token: String| {
+        let r = http
+            .get(format!("http://127.0.0.1:{port_b}/orders"))
+            .bearer_auth(token);
+        async move { r.send().await.expect("orders").status() }
+    };
+    assert_eq!(direct(config_identity).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        direct(identity_token(&shop, "gateway").await).await,
+        StatusCode::OK
+    );
+
     // SIGTERM: deregistered at once, not after 3 missed heartbeats.
     shop.wait_instances(1, Duration::from_secs(5), "b registered again")
         .await;
@@ -633,9 +718,39 @@ async fn gateway_and_registry_keep_requests_flowing() {
         config_port,
         "",
         NO_BROKER,
-        &[("APP_SERVE_DIR", served.display().to_string())],
+        &[
+            ("APP_SERVE_DIR", served.display().to_string()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+        ],
     );
     wait_ready(&http, &mut config_server).await;
+    std::fs::write(
+        served.join("gateway.toml"),
+        "secret-ish = \"gateway only\"\n",
+    )
+    .expect("write");
+    // Attack (issue 22): the config server served every file to anyone. Now a process reads
+    // only its own configuration: none without a token, another's is 403.
+    let orders_identity = identity_token(&shop, "orders").await;
+    let read_config = |service: &'static str, token: Option<String>| {
+        let mut r = http.get(format!(
+            "http://127.0.0.1:{config_port}/config/{service}/default"
+        ));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("config server").status() }
+    };
+    assert_eq!(read_config("orders", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        read_config("gateway", Some(orders_identity.clone())).await,
+        StatusCode::FORBIDDEN,
+        "orders reads the gateway's configuration"
+    );
+    assert_eq!(
+        read_config("orders", Some(orders_identity.clone())).await,
+        StatusCode::OK
+    );
     let port_c = free_port();
     let mut c = spawn_with(
         &ws,
@@ -783,7 +898,14 @@ async fn redis_sessions_are_revoked_at_once() {
         ("APP_SESSIONS", "redis".to_string()),
         ("APP_REDIS_URL", redis.url.clone()),
     ];
-    let mut registry = spawn_with(&ws, "registry", shop.registry, "", NO_BROKER, &[]);
+    let mut registry = spawn_with(
+        &ws,
+        "registry",
+        shop.registry,
+        "",
+        NO_BROKER,
+        &[("APP_AUTH_URL", format!("http://127.0.0.1:{}", shop.auth))],
+    );
     wait_ready(&http, &mut registry).await;
     let orders_port = free_port();
     let mut orders = shop.orders(&ws, orders_port);

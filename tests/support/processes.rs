@@ -24,6 +24,11 @@ pub fn spawn(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Instan
     )
 }
 
+/// The client secret of process `name` in these tests.
+pub fn test_secret(name: &str) -> String {
+    format!("{name}-test-client-secret")
+}
+
 /// [`spawn`] with extra environment variables.
 pub fn spawn_with(
     ws: &Path,
@@ -37,6 +42,22 @@ pub fn spawn_with(
         ("DATABASE_URL".to_string(), db.to_string()),
         ("BROKER_URL".into(), broker.into()),
     ];
+    // Every process has its service identity; the auth service provisions those of every
+    // process built into the workspace.
+    vars.push(("APP_CLIENT_SECRET".into(), test_secret(name)));
+    if name == "auth" {
+        for other in std::fs::read_dir(ws.join("bin"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let other = other.file_name().to_string_lossy().into_owned();
+            vars.push((
+                e2e_kit::boot::client_secret_env(&other),
+                test_secret(&other),
+            ));
+        }
+    }
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     vars.extend([
         ("APP_PORT".into(), port.to_string()),

@@ -39,6 +39,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &[],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8091,
         // The pass-through routes serve the merged document of their services.

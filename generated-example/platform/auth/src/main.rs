@@ -11,7 +11,12 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "auth",
         version: "0.1.0",
-        auth: None,
+        auth: Some(runtime::AuthSpec {
+            audience: "shop",
+            default_url: "http://127.0.0.1:9000",
+            callers: &[],
+            identity: runtime::IdentitySource::Issuer,
+        }),
         default_port: 9000,
         openapi: serde_json::json!({
             "openapi": "3.1.0",
@@ -27,6 +32,20 @@ async fn main() -> std::process::ExitCode {
             roles: vec!["customer".into(), "admin".into()],
             access_ttl: Duration::from_millis(900000),
             refresh_ttl: Duration::from_millis(604800000),
+            processes: vec![
+                "config-server".into(),
+                "auth".into(),
+                "gateway".into(),
+                "customers".into(),
+                "products".into(),
+                "orders".into(),
+                "payments".into(),
+                "carts".into(),
+                "order-history".into(),
+                "notifications".into(),
+                "web-bff".into(),
+                "mobile-bff".into(),
+            ],
         };
         runtime::platform::auth_server::routes(db, config, &ctx.settings)
     })

@@ -129,6 +129,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &[],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8080,
         // The gateway serves the merged document of its services itself.

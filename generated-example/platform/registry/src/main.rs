@@ -10,7 +10,12 @@ async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
         name: "registry",
         version: "0.1.0",
-        auth: None,
+        auth: Some(runtime::AuthSpec {
+            audience: "shop",
+            default_url: "http://127.0.0.1:9000",
+            callers: &[],
+            identity: runtime::IdentitySource::None,
+        }),
         default_port: 8761,
         openapi: serde_json::json!({
             "openapi": "3.1.0",

@@ -19,6 +19,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &["gateway", "web-bff"],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8105,
         openapi: api::openapi(),

@@ -20,6 +20,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &["gateway", "orders", "web-bff"],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8101,
         openapi: api::openapi(),

@@ -13,6 +13,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &[],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8107,
         openapi: serde_json::json!({

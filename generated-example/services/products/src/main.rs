@@ -17,6 +17,8 @@ async fn main() -> std::process::ExitCode {
         auth: Some(runtime::AuthSpec {
             audience: "shop",
             default_url: "http://127.0.0.1:9000",
+            callers: &["gateway", "mobile-bff", "orders", "web-bff"],
+            identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8102,
         openapi: api::openapi(),

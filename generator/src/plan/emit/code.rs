@@ -18,12 +18,14 @@ fn platform_files(files: &mut Vec<PlannedFile>, system: &SystemView) {
     }
     if system.auth.is_some() {
         crates.push("auth");
-        files.push(template(
-            "platform/auth/migrations/0001_auth.sql",
-            Ownership::Generated,
-            "platform/auth/migrations/0001_auth.sql.tera",
-            &serde_json::json!({ "system": SHARED_SYSTEM }),
-        ));
+        for migration in ["0001_auth.sql", "0002_auth_users_disabled.sql"] {
+            files.push(template(
+                format!("platform/auth/migrations/{migration}"),
+                Ownership::Generated,
+                &format!("platform/auth/migrations/{migration}.tera"),
+                &serde_json::json!({ "system": SHARED_SYSTEM }),
+            ));
+        }
     }
     for name in crates {
         let ctx = serde_json::json!({ "system": SHARED_SYSTEM, "name": name });

@@ -51,6 +51,7 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         }
         if let Some(c) = &system.config_server
             && name != c.name
+            && name != "auth"
             && system.registry.as_ref().is_none_or(|r| r.name != name)
         {
             depends.push((c.name.clone(), "service_healthy".into()));
@@ -62,14 +63,18 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         if sessions {
             depends.push(("redis".into(), "service_healthy".into()));
         }
-        if name == "gateway" && system.auth.is_some() {
+        // Every process with an identity gets its tokens from the auth service.
+        if name != "auth" && system.identities.iter().any(|i| i.name == name) {
             depends.push(("auth".into(), "service_healthy".into()));
         }
-        // Everything but the registry and the config server itself loads its settings from the
+        // Everything but the registry, the config server itself and the auth service (the root
+        // of trust: it cannot prove who it is before it runs) loads its settings from the
         // config server when there is one.
         let config_url = system.config_server.as_ref().and_then(|c| {
-            (name != c.name && system.registry.as_ref().is_none_or(|r| r.name != name))
-                .then(|| format!("http://{}:{}", c.name, c.port))
+            (name != c.name
+                && name != "auth"
+                && system.registry.as_ref().is_none_or(|r| r.name != name))
+            .then(|| format!("http://{}:{}", c.name, c.port))
         });
         let open = ["registry", "config-server", "auth"].contains(&name);
         let svc = bp.services.iter().find(|s| s.name.value == name);
@@ -100,7 +105,11 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             "serves_config": system.config_server.as_ref().is_some_and(|c| c.name == name),
             // Registers with the registry (everything but the registry itself).
             "registers": system.registry.as_ref().is_some_and(|r| r.name != name),
-            "callers": callers(system, name),
+            "callers": system.callers(name),
+            // Its service identity: the secret it proves itself with, by reference.
+            "identity": system.identities.iter().find(|i| i.name == name),
+            // The auth service provisions every identity, so it gets every secret.
+            "identities": if name == "auth" { system.identities.clone() } else { Vec::new() },
             // A YAML anchor name for the process (`config_server`).
             "anchor": name.replace('-', "_"),
             // The host port variable of a published service (`GATEWAY_PORT`).
@@ -254,32 +263,19 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         ] {
             files.push(template(path, Ownership::Generated, name, &ctx));
         }
+        if !system.identities.is_empty() {
+            files.push(template(
+                "deploy/secrets.sh",
+                Ownership::Generated,
+                "deploy/secrets.sh.tera",
+                &ctx,
+            ));
+        }
     }
 }
 
 /// Who may call `name` over HTTP (its NetworkPolicy): the gateway when it routes to it, the
 /// BFFs that pass through to it or compose it, and the services that call it.
-fn callers(system: &SystemView, name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if system.gateway.routes.iter().any(|r| r.service == name) {
-        out.push("gateway".to_string());
-    }
-    for b in &system.bffs {
-        if b.routes.iter().any(|r| r.service == name) || b.called.iter().any(|c| c.service == name)
-        {
-            out.push(b.name.clone());
-        }
-    }
-    for s in &system.services {
-        if s.calls.iter().any(|c| c.service == name) {
-            out.push(s.name.clone());
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// `.github/workflows/`: one workflow per process (checks, image, deployments) and, with
 /// compose, the whole-system e2e workflow.
 fn github_workflows(
@@ -381,7 +377,7 @@ fn kubernetes_files(
     if istio {
         let callers: Vec<Vec<String>> = crates
             .iter()
-            .map(|c| callers(system, c["name"].as_str().unwrap_or_default()))
+            .map(|c| system.callers(c["name"].as_str().unwrap_or_default()))
             .collect();
         let processes: Vec<mesh::Process<'_>> = crates
             .iter()

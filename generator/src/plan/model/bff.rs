@@ -16,6 +16,9 @@ use crate::names::{rust_ident, to_snake};
 #[derive(Debug, Clone, Serialize)]
 pub struct BffView {
     pub name: String,
+    /// The processes declared as this BFF's callers (the gateway never calls a BFF as a
+    /// service, so this is empty; kept for the same `AuthSpec` as services).
+    pub callers: Vec<String>,
     /// The cargo package (`shop-web-bff`); its binary keeps the BFF's name.
     pub package: String,
     pub snake: String,
@@ -374,6 +377,7 @@ pub fn bff_view(b: &Bff, bp: &Blueprint) -> BffView {
             .flat_map(|t| t.fields.iter())
     };
     BffView {
+        callers: Vec::new(),
         package: format!("{}-{}", bp.system.name.value, b.name.value),
         required_calls: b
             .compositions

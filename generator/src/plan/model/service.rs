@@ -18,6 +18,9 @@ use crate::names::{to_pascal, to_snake};
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceView {
     pub name: String,
+    /// The processes the blueprint declares as this service's callers: the only service
+    /// identities it accepts (filled in by [`super::system::system_view`]).
+    pub callers: Vec<String>,
     /// The cargo package, named for the system (`shop-orders`), so two systems built into one
     /// target directory never share artifacts; its binary keeps the service's name.
     pub package: String,
@@ -116,6 +119,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
     };
     let saga_calls = choreography::calls(&sagas);
     let mut view = ServiceView {
+        callers: Vec::new(),
         package: format!("{}-{}", bp.system.name.value, s.name.value),
         name: s.name.value.clone(),
         snake: to_snake(&s.name.value),

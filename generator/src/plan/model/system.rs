@@ -49,12 +49,40 @@ pub struct SystemView {
     pub auth: Option<AuthView>,
     /// The config server, with `config = "server"`.
     pub config_server: Option<PlatformServiceView>,
+    /// With `[auth]`: every process that proves who it is with its own client credentials.
+    pub identities: Vec<IdentityView>,
+}
+
+/// One process's service identity: where its secret comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    /// The process, its client id.
+    pub name: String,
+    /// The deployment's variable holding the secret (`ORDERS_CLIENT_SECRET`).
+    pub secret_var: String,
+    /// The auth service's setting for it, as an environment variable (`APP_CLIENT_SECRET_ORDERS`).
+    pub auth_env: String,
+    /// The key in the Kubernetes Secret (`orders-client-secret`).
+    pub secret_key: String,
+}
+
+impl IdentityView {
+    fn new(name: &str) -> Self {
+        let upper = name.replace('-', "_").to_uppercase();
+        Self {
+            name: name.to_string(),
+            secret_var: format!("{upper}_CLIENT_SECRET"),
+            auth_env: format!("APP_CLIENT_SECRET_{upper}"),
+            secret_key: format!("{name}-client-secret"),
+        }
+    }
 }
 
 /// The system as every template sees it: the generated services, events, platform services,
 /// gateway and BFFs of the blueprint.
 pub fn system_view(bp: &Blueprint) -> SystemView {
     let failed = choreography::failed_messages(bp);
+    let orchestrations = orchestration::all(bp);
     let services: Vec<ServiceView> = bp
         .services
         .iter()
@@ -72,7 +100,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         refresh_ttl_ms: a.refresh_token_ttl.millis,
         redis_sessions: a.sessions == crate::blueprint::Sessions::Redis,
     });
-    SystemView {
+    let mut view = SystemView {
         name: bp.system.name.value.clone(),
         snake: crate::names::to_snake(&bp.system.name.value),
         version: bp.system.version.value.clone(),
@@ -89,7 +117,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         broker_is: bp.platform.broker.value.into(),
         image_registry: bp.platform.image_registry.trim_end_matches('/').to_string(),
         graph: crate::graph::mermaid(bp),
-        orchestrations: orchestration::all(bp),
+        orchestrations: orchestrations.clone(),
         bffs: bp.bffs.iter().map(|b| bff::bff_view(b, bp)).collect(),
         failed_messages: failed.iter().map(|(m, _)| m.clone()).collect(),
         run_example: services
@@ -108,7 +136,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
                     .iter()
                     .map(|c| (s.name.value.clone(), c.value.clone()))
             })
-            .chain(orchestration::all(bp).into_iter().flat_map(|o| {
+            .chain(orchestrations.into_iter().flat_map(|o| {
                 let owner = (o.owner.clone(), o.reply.clone());
                 o.participants
                     .into_iter()
@@ -133,6 +161,65 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
                 port: platform_port("config-server"),
             }
         }),
+        identities: Vec::new(),
+    };
+    for i in 0..view.services.len() {
+        view.services[i].callers = view.callers(&view.services[i].name);
+    }
+    if view.auth.is_some() {
+        view.identities = view
+            .processes()
+            .into_iter()
+            .filter(|p| view.registry.as_ref().is_none_or(|r| r.name != *p))
+            .map(|p| IdentityView::new(&p))
+            .collect();
+    }
+    view
+}
+
+impl SystemView {
+    /// Every process of the system, platform first.
+    pub fn processes(&self) -> Vec<String> {
+        let platform = [&self.registry, &self.config_server]
+            .into_iter()
+            .flatten()
+            .map(|p| p.name.clone())
+            .chain(self.auth.is_some().then(|| "auth".to_string()))
+            .chain(std::iter::once("gateway".to_string()));
+        platform
+            .chain(self.services.iter().map(|s| s.name.clone()))
+            .chain(self.bffs.iter().map(|b| b.name.clone()))
+            .collect()
+    }
+
+    /// The processes the blueprint declares as callers of process `name`: the gateway for the
+    /// routes it serves, BFFs for their pass-through routes and compositions, services for
+    /// their `calls`, and saga owners for the steps of their orchestrations.
+    pub fn callers(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.gateway.routes.iter().any(|r| r.service == name) {
+            out.push("gateway".to_string());
+        }
+        for b in &self.bffs {
+            if b.routes.iter().any(|r| r.service == name)
+                || b.called.iter().any(|c| c.service == name)
+            {
+                out.push(b.name.clone());
+            }
+        }
+        for s in &self.services {
+            if s.calls.iter().any(|c| c.service == name) {
+                out.push(s.name.clone());
+            }
+        }
+        for o in &self.orchestrations {
+            if o.participants.iter().any(|p| p.service == name) {
+                out.push(o.owner.clone());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 }
 

@@ -141,6 +141,18 @@ impl System {
                 .get(name)
                 .map(|p| format!("http://127.0.0.1:{}", p[0]))
         };
+        // With an auth service, every process but the registry has a service identity: a fresh
+        // secret per boot, given to the process and to the auth service, which provisions it.
+        let secrets: BTreeMap<String, String> = if ports.contains_key("auth") {
+            self.manifest
+                .processes
+                .iter()
+                .filter(|p| p.kind != Kind::Registry)
+                .map(|p| Ok((p.name.clone(), fresh_secret()?)))
+                .collect::<Result<_, String>>()?
+        } else {
+            BTreeMap::new()
+        };
         let mut kinds: Vec<Kind> = self.manifest.processes.iter().map(|p| p.kind).collect();
         kinds.sort();
         kinds.dedup();
@@ -161,7 +173,9 @@ impl System {
                     {
                         env.push(("REGISTRY_URL".into(), url));
                     }
-                    if !matches!(kind, Kind::Registry | Kind::ConfigServer)
+                    // The auth service is the root of trust: it cannot prove who it is to the
+                    // config server before it runs, so it reads no configuration from there.
+                    if !matches!(kind, Kind::Registry | Kind::ConfigServer | Kind::Auth)
                         && let Some(url) = self
                             .manifest
                             .config_server
@@ -182,6 +196,12 @@ impl System {
                     }
                     if kind == Kind::Auth {
                         env.push(("APP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+                        for (name, secret) in &secrets {
+                            env.push((client_secret_env(name), secret.clone()));
+                        }
+                    }
+                    if let Some(secret) = secrets.get(&p.name) {
+                        env.push(("APP_CLIENT_SECRET".into(), secret.clone()));
                     }
                     if let Some(r) = &self.redis
                         && matches!(kind, Kind::Auth | Kind::Gateway | Kind::Bff)
@@ -342,4 +362,22 @@ async fn step<T>(
         started.elapsed().as_millis()
     );
     Ok(out)
+}
+
+/// The auth service's variable for the secret of process `name` (`APP_CLIENT_SECRET_ORDERS`).
+pub fn client_secret_env(name: &str) -> String {
+    format!(
+        "APP_CLIENT_SECRET_{}",
+        name.replace('-', "_").to_uppercase()
+    )
+}
+
+/// 24 random bytes from the system, in hex: a process's client secret for one boot.
+pub fn fresh_secret() -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("no randomness for a client secret: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -52,7 +52,9 @@ pub mod service;
 pub use service::error::{ApiError, FieldError};
 pub use service::json::{ValidJson, ValidPath, ValidQuery};
 pub use service::paging::{Page, PageParams};
-pub use service::server::{AuthSpec, Context, Messages, ServiceSpec, run, run_with_db};
+pub use service::server::{
+    AuthSpec, Context, IdentitySource, Messages, ServiceSpec, run, run_with_db,
+};
 
 /// Re-exports the generated crates use, so their dependency lists stay short.
 pub mod reexports {

@@ -10,7 +10,15 @@
 //! | `GET /.well-known/jwks.json` | the public keys: the active one and those retired less than an access-token lifetime ago |
 //! | `GET /userinfo` | the bearer's claims |
 //! | `POST /users`, `POST /clients` | (role `admin`) create a user or a client with roles of `[auth].roles` |
+//! | `POST /users/me/password` | the bearer changes their password (`current_password`, `new_password`); their refresh tokens and sessions end |
+//! | `PATCH /users/{username}` | (role `admin`) set `password`, `disabled` or `roles`; a new password or disabling ends the user's refresh tokens and sessions |
 //! | `POST /admin/keys/rotate` | (role `admin`) a new signing key; the old one stays published until its tokens expire, or, with `?revoke=true`, leaves the JWKS at once |
+//!
+//! **Service identities**: every process of the system (`AuthConfig::processes`) gets a client
+//! named after it, provisioned at start from the secret the auth service is given by reference
+//! (`APP_CLIENT_SECRET_<PROCESS>`, the same value the process gets as `APP_CLIENT_SECRET`). Its
+//! `client_credentials` tokens carry `svc` = the process and no role; `POST /clients` cannot
+//! take a process's name.
 //!
 //! Refresh tokens are opaque, stored as SHA-256 hashes, single use: each refresh revokes the
 //! presented token and issues a new one; presenting a revoked token again (a stolen token
@@ -52,12 +60,82 @@ pub struct AuthConfig {
     pub roles: Vec<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// The system's processes: each gets a client (its service identity) whose secret is the
+    /// setting `client-secret-<process>` (`APP_CLIENT_SECRET_<PROCESS>`).
+    pub processes: Vec<String>,
+}
+
+/// The marker role of a provisioned service client. It never appears in a token (the token
+/// carries `svc` instead) and no blueprint role can be spelled so (roles are lowercase words),
+/// so `POST /clients` can never grant it.
+const SERVICE_CLIENT: &str = "@service";
+
+/// The setting that holds the secret of process `name`'s identity.
+pub fn secret_setting(name: &str) -> String {
+    format!("client_secret_{}", name.replace('-', "_"))
+}
+
+/// Creates or updates the client of every process that has a secret in `settings`, so each
+/// process can prove who it is. Returns the processes provisioned; a process without a secret
+/// is left out (and logged).
+pub async fn provision(
+    pool: &PgPool,
+    processes: &[String],
+    settings: &crate::service::config::Settings,
+) -> Result<Vec<String>, String> {
+    let mut done = Vec::new();
+    let mut missing = Vec::new();
+    for name in processes {
+        let Some(secret) = settings
+            .text(&secret_setting(name))
+            .filter(|s| !s.is_empty())
+        else {
+            missing.push(name.as_str());
+            continue;
+        };
+        let row: Option<(String, Vec<String>)> =
+            sqlx::query_as("SELECT secret_hash, roles FROM auth_clients WHERE client_id = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        let current = match row {
+            Some((hash, roles)) if roles.iter().any(|r| r == SERVICE_CLIENT) => {
+                password_matches(secret.to_string(), hash).await
+            }
+            _ => false,
+        };
+        if !current {
+            let hash = hash_password(secret.to_string()).await?;
+            sqlx::query(
+                "INSERT INTO auth_clients (client_id, secret_hash, roles) VALUES ($1, $2, $3) \
+                 ON CONFLICT (client_id) DO UPDATE SET secret_hash = $2, roles = $3",
+            )
+            .bind(name)
+            .bind(hash)
+            .bind(vec![SERVICE_CLIENT.to_string()])
+            .execute(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::info!(process = %name, "service identity provisioned");
+        }
+        done.push(name.clone());
+    }
+    if !missing.is_empty() {
+        tracing::warn!(processes = ?missing, "no client secret for these processes: they have no service identity");
+    }
+    Ok(done)
 }
 
 struct Auth {
     pool: PgPool,
     config: AuthConfig,
     throttle: crate::security::login_throttle::LoginThrottle,
+    /// Failed logins per client address (a larger allowance: addresses are shared).
+    address_throttle: crate::security::login_throttle::LoginThrottle,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted-proxies`; default the
+    /// loopback and private ranges the gateway and BFFs call from).
+    trusted: Vec<crate::platform::gateway::client_ip::Cidr>,
     /// The central session store when `sessions = "redis"`: users get opaque session tokens.
     sessions: Option<Arc<dyn crate::platform::sessions::Sessions>>,
 }
@@ -283,6 +361,7 @@ impl Auth {
         sub: &str,
         name: Option<String>,
         roles: Vec<String>,
+        svc: Option<String>,
     ) -> Result<(String, u64), OAuthError> {
         let now = now_secs();
         let ttl = self.config.access_ttl.as_secs().max(1);
@@ -296,6 +375,7 @@ impl Auth {
             jti: uuid::Uuid::new_v4().to_string(),
             roles,
             name,
+            svc,
         };
         Ok((self.signer().await?.sign(&claims), ttl))
     }
@@ -328,7 +408,8 @@ impl Auth {
         roles: Vec<String>,
     ) -> Result<TokenResponse, OAuthError> {
         let sub = id.to_string();
-        let (mut access_token, expires_in) = self.access_token(&sub, Some(name), roles).await?;
+        let (mut access_token, expires_in) =
+            self.access_token(&sub, Some(name), roles, None).await?;
         if let Some(sessions) = &self.sessions {
             access_token = sessions
                 .create(&sub, &access_token, Duration::from_secs(expires_in))
@@ -343,34 +424,53 @@ impl Auth {
         })
     }
 
-    async fn password_grant(&self, r: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    async fn password_grant(
+        &self,
+        r: TokenRequest,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
         let (Some(username), Some(password)) = (r.username, r.password) else {
             return Err(OAuthError::InvalidRequest(
                 "username and password are required".into(),
             ));
         };
-        // Guessing backs off per user name, refused before any hash is computed.
+        // Guessing backs off per user name and per client address, refused before any hash
+        // is computed: a flood costs no hashing capacity that real users need.
         let key = username.to_lowercase();
+        let address = client.map(|ip| format!("ip:{ip}"));
+        if let Some(a) = &address {
+            self.address_throttle
+                .check(a)
+                .map_err(OAuthError::Throttled)?;
+        }
         self.throttle.check(&key).map_err(OAuthError::Throttled)?;
-        let row: Option<(uuid::Uuid, String, Vec<String>)> =
-            sqlx::query_as("SELECT id, password_hash, roles FROM auth_users WHERE username = $1")
-                .bind(&username)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(uuid::Uuid, String, Vec<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, password_hash, roles, disabled_at FROM auth_users WHERE username = $1",
+        )
+        .bind(&username)
+        .fetch_optional(&self.pool)
+        .await?;
         // Verify against a real hash even for unknown users, so timing does not tell which
         // names exist.
-        let (id, hash, roles) = match row {
+        let (id, hash, roles, disabled_at) = match row {
             Some(r) => r,
-            None => (uuid::Uuid::nil(), dummy_hash().await, Vec::new()),
+            None => (uuid::Uuid::nil(), dummy_hash().await, Vec::new(), None),
         };
         if !password_matches(password, hash).await || id.is_nil() {
             self.throttle.failed(&key);
+            if let Some(a) = &address {
+                self.address_throttle.failed(a);
+            }
             metrics::counter!("auth_logins_total", "outcome" => "refused").increment(1);
             return Err(OAuthError::InvalidGrant(
                 "wrong username or password".into(),
             ));
         }
         self.throttle.succeeded(&key);
+        if disabled_at.is_some() {
+            metrics::counter!("auth_logins_total", "outcome" => "disabled").increment(1);
+            return Err(OAuthError::InvalidGrant("this account is disabled".into()));
+        }
         metrics::counter!("auth_logins_total", "outcome" => "ok").increment(1);
         let mut conn = self.pool.acquire().await?;
         self.for_user(&mut conn, id, username, roles).await
@@ -402,17 +502,8 @@ impl Auth {
         let now = now_secs() as i64;
         if revoked_at.is_some() {
             // Replay of a used token: someone else may hold the new one. Revoke them all.
-            sqlx::query("UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            self.end_everything(&mut tx, user).await?;
             tx.commit().await?;
-            if let Some(sessions) = &self.sessions
-                && let Err(e) = sessions.revoke_user(&user.to_string()).await
-            {
-                tracing::error!(%user, error = %e, "sessions of a replayed refresh token not ended");
-            }
             tracing::warn!(%user, "revoked refresh token presented again; all of the user's refresh tokens (and sessions) revoked");
             return Err(OAuthError::InvalidGrant("refresh token revoked".into()));
         }
@@ -428,6 +519,26 @@ impl Auth {
         let issued = self.for_user(&mut tx, user, name, roles).await?;
         tx.commit().await?;
         Ok(issued)
+    }
+
+    /// Revokes every refresh token of `user` through `conn` and ends their sessions: a
+    /// replayed refresh token, a changed password, a disabled account.
+    async fn end_everything(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        user: uuid::Uuid,
+    ) -> Result<(), OAuthError> {
+        sqlx::query("UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user)
+            .bind(now_secs() as i64)
+            .execute(conn)
+            .await?;
+        if let Some(sessions) = &self.sessions
+            && let Err(e) = sessions.revoke_user(&user.to_string()).await
+        {
+            tracing::error!(%user, error = %e, "sessions of the user not ended");
+        }
+        Ok(())
     }
 
     async fn client_grant(
@@ -452,7 +563,13 @@ impl Auth {
         if !password_matches(secret, hash).await {
             return Err(OAuthError::InvalidClient);
         }
-        let (access_token, expires_in) = self.access_token(&id, None, roles).await?;
+        // A process of the system: its token names it (`svc`) and carries no role.
+        let (roles, svc) = if roles.iter().any(|r| r == SERVICE_CLIENT) {
+            (Vec::new(), Some(id.clone()))
+        } else {
+            (roles, None)
+        };
+        let (access_token, expires_in) = self.access_token(&id, None, roles, svc).await?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
@@ -584,10 +701,27 @@ pub fn routes(
             }
         });
     }
+    {
+        let (pool, processes, settings) =
+            (pool.clone(), config.processes.clone(), settings.clone());
+        tokio::spawn(async move {
+            if let Err(e) = provision(&pool, &processes, &settings).await {
+                tracing::error!(error = %e, "service identities not provisioned");
+            }
+        });
+    }
     let auth = Arc::new(Auth {
         pool,
         config,
         throttle: crate::security::login_throttle::LoginThrottle::new(),
+        address_throttle: crate::security::login_throttle::LoginThrottle::with_free_failures(
+            crate::security::login_throttle::FREE_FAILURES_PER_ADDRESS,
+        ),
+        trusted: crate::platform::gateway::client_ip::parse_list(
+            settings
+                .text("trusted_proxies")
+                .unwrap_or(DEFAULT_TRUSTED_PROXIES),
+        ),
         sessions: crate::platform::sessions::store(),
     });
     Router::new()
@@ -596,6 +730,8 @@ pub fn routes(
         .route("/.well-known/jwks.json", get(jwks))
         .route("/userinfo", get(userinfo))
         .route("/users", post(create_user))
+        .route("/users/me/password", post(change_own_password))
+        .route("/users/{username}", axum::routing::patch(update_user))
         .route("/clients", post(create_client))
         .route("/admin/keys/rotate", post(rotate))
         .with_state(auth)
@@ -627,11 +763,25 @@ fn parse_form<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-async fn token(State(auth): State<Arc<Auth>>, headers: HeaderMap, body: Bytes) -> Response {
+/// Where the auth service believes `X-Forwarded-For` by default: the loopback and private
+/// ranges, where the gateway and the BFFs call it from (it is never on a public network).
+pub const DEFAULT_TRUSTED_PROXIES: &str =
+    "127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7";
+
+async fn token(
+    State(auth): State<Arc<Auth>>,
+    extensions: http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client = crate::platform::gateway::client_ip::client_ip(peer, &headers, &auth.trusted);
     let result = async {
         let r: TokenRequest = parse_form(&headers, &body)?;
         match r.grant_type.as_str() {
-            "password" => auth.password_grant(r).await,
+            "password" => auth.password_grant(r, client).await,
             "refresh_token" => auth.refresh_grant(r).await,
             "client_credentials" => auth.client_grant(r, &headers).await,
             _ => Err(OAuthError::UnsupportedGrant),
@@ -718,12 +868,15 @@ async fn create_user(
     if let Err(e) = auth.check_roles(&u.roles) {
         return e.into_response();
     }
-    if u.username.trim().is_empty() || u.password.len() < 8 {
+    if u.username.trim().is_empty() {
         return crate::ApiError::Validation(vec![crate::FieldError::new(
-            "password",
-            "a user name and a password of at least 8 characters are required",
+            "username",
+            "a user name is required",
         )])
         .into_response();
+    }
+    if let Err(e) = check_password(&u.password) {
+        return e.into_response();
     }
     let hash = match hash_password(u.password).await {
         Ok(h) => h,
@@ -748,6 +901,158 @@ async fn create_user(
     }
 }
 
+/// The shortest password a user may set.
+pub const MIN_PASSWORD: usize = 8;
+
+fn check_password(password: &str) -> Result<(), crate::ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(crate::ApiError::Validation(vec![crate::FieldError::new(
+            "password",
+            format!("a password of at least {MIN_PASSWORD} characters is required"),
+        )]));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /users/me/password`: the signed-in user changes their password, proving the current
+/// one; every refresh token and session of theirs ends.
+async fn change_own_password(
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    Json(c): Json<PasswordChange>,
+) -> Response {
+    let result: Result<StatusCode, crate::ApiError> = async {
+        let claims = auth.bearer(&headers).await?;
+        let id: uuid::Uuid = claims
+            .sub
+            .parse()
+            .map_err(|_| crate::ApiError::Forbidden("only a user has a password".into()))?;
+        check_password(&c.new_password)?;
+        let key = claims.name.clone().unwrap_or_default().to_lowercase();
+        auth.throttle.check(&key).map_err(|w| {
+            crate::ApiError::Unavailable(format!(
+                "too many failed attempts; try again in {} s",
+                w.as_secs().max(1)
+            ))
+        })?;
+        let hash: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM auth_users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&auth.pool)
+                .await?;
+        let Some(hash) = hash else {
+            return Err(crate::ApiError::NotFound("user".into()));
+        };
+        if !password_matches(c.current_password, hash).await {
+            auth.throttle.failed(&key);
+            return Err(crate::ApiError::Forbidden(
+                "the current password is wrong".into(),
+            ));
+        }
+        let new_hash = hash_password(c.new_password)
+            .await
+            .map_err(crate::ApiError::Internal)?;
+        let mut tx = auth.pool.begin().await?;
+        sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(new_hash)
+            .execute(&mut *tx)
+            .await?;
+        auth.end_everything(&mut tx, id)
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        tx.commit().await?;
+        tracing::info!(user = %id, "password changed; refresh tokens and sessions ended");
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    match result {
+        Ok(s) => s.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct UserUpdate {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+}
+
+/// `PATCH /users/{username}` (role `admin`): set a password, disable or enable the account,
+/// or change its roles. A new password or a disabled account ends every refresh token and
+/// session of the user at once; access tokens already issued expire within their lifetime.
+async fn update_user(
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    axum::extract::Path(username): axum::extract::Path<String>,
+    Json(u): Json<UserUpdate>,
+) -> Response {
+    let result: Result<StatusCode, crate::ApiError> = async {
+        auth.admin(&headers).await?;
+        if let Some(p) = &u.password {
+            check_password(p)?;
+        }
+        if let Some(r) = &u.roles {
+            auth.check_roles(r)?;
+        }
+        let id: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT id FROM auth_users WHERE username = $1")
+                .bind(&username)
+                .fetch_optional(&auth.pool)
+                .await?;
+        let id = id.ok_or_else(|| crate::ApiError::NotFound(format!("user {username}")))?;
+        let hash = match u.password {
+            Some(p) => Some(hash_password(p).await.map_err(crate::ApiError::Internal)?),
+            None => None,
+        };
+        let mut tx = auth.pool.begin().await?;
+        if let Some(h) = &hash {
+            sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(disabled) = u.disabled {
+            sqlx::query("UPDATE auth_users SET disabled_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(disabled.then_some(now_secs() as i64))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(roles) = &u.roles {
+            sqlx::query("UPDATE auth_users SET roles = $2 WHERE id = $1")
+                .bind(id)
+                .bind(roles)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if hash.is_some() || u.disabled == Some(true) {
+            auth.end_everything(&mut tx, id)
+                .await
+                .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        }
+        tx.commit().await?;
+        tracing::info!(%username, disabled = ?u.disabled, password = hash.is_some(), "user updated");
+        Ok(StatusCode::NO_CONTENT)
+    }
+    .await;
+    match result {
+        Ok(s) => s.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct NewClient {
     client_id: String,
@@ -766,6 +1071,13 @@ async fn create_client(
     }
     if let Err(e) = auth.check_roles(&c.roles) {
         return e.into_response();
+    }
+    if auth.config.processes.contains(&c.client_id) {
+        return crate::ApiError::Conflict(format!(
+            "`{}` is a process of the system: its client is provisioned from its secret",
+            c.client_id
+        ))
+        .into_response();
     }
     let hash = match hash_password(c.client_secret).await {
         Ok(h) => h,
@@ -823,6 +1135,7 @@ mod tests {
             roles: vec!["admin".into()],
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(60),
+            processes: Vec::new(),
         };
         let e = ensure_admin(&pool, &config, "admin", "hunter2")
             .await

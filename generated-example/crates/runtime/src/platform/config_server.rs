@@ -3,10 +3,14 @@
 //!
 //! The server serves `GET /config/{service}/{profile}` from a folder of plain TOML files (the
 //! workspace's `config/`, kept in git): `<service>.toml`, overridden by
-//! `<service>-<profile>.toml`. The answer holds the values (keys in snake case), the keys that
+//! `<service>-<profile>.toml`, both over the files every service shares (`_shared.toml`,
+//! `_shared-<profile>.toml`). The answer holds the values (keys in snake case), the keys that
 //! may change while the service runs (the files' `refreshable = [...]`), and a version (a hash
 //! of the values), so clients can tell when something changed. Secrets stay references
 //! (`env:NAME`): the server passes them through and each service resolves its own.
+//!
+//! In a system with `[auth]`, a read needs the bearer token of a service identity, and a
+//! process reads only its own configuration (an admin reads any).
 //!
 //! A service started with `config-url` loads this layer at start (see [`crate::service::config`])
 //! and then polls every `config-refresh-ms`: new values of refreshable keys are applied at once and
@@ -68,7 +72,12 @@ fn read_table(path: &std::path::Path) -> Result<Option<toml::Table>, String> {
     }
 }
 
-/// Reads and merges the files of `service` for `profile` from `dir`.
+/// The files every process reads under its own (`_shared.toml`, `_shared-<profile>.toml`): no
+/// service is named with `_`, so they never are another service's.
+pub const SHARED: &str = "_shared";
+
+/// Reads and merges the files of `service` for `profile` from `dir`: the shared files, then the
+/// service's, each profile file over its base.
 pub fn assemble(
     dir: &std::path::Path,
     service: &str,
@@ -79,9 +88,11 @@ pub fn assemble(
     if base.is_none() && over.is_none() {
         return Ok(None);
     }
+    let shared = read_table(&dir.join(format!("{SHARED}.toml")))?;
+    let shared_over = read_table(&dir.join(format!("{SHARED}-{profile}.toml")))?;
     let mut values: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut refreshable = Vec::new();
-    for table in [base, over].into_iter().flatten() {
+    for table in [shared, shared_over, base, over].into_iter().flatten() {
         for (k, v) in table {
             let key = k.replace('-', "_");
             if key == "refreshable" {
@@ -122,8 +133,18 @@ pub fn routes(dir: PathBuf) -> Router {
 
 async fn serve(
     State(dir): State<Arc<PathBuf>>,
+    headers: http::HeaderMap,
     Path((service, profile)): Path<(String, String)>,
 ) -> Result<Json<RemoteConfig>, crate::ApiError> {
+    // Each process reads its own files (and those shared by every process), nothing else.
+    let caller = crate::security::auth::platform_caller(&headers).await?;
+    if !caller.may_act_for(&service) {
+        metrics::counter!("config_refused_reads_total").increment(1);
+        tracing::warn!(?caller, %service, "refused a read of another service's configuration");
+        return Err(crate::ApiError::Forbidden(format!(
+            "only `{service}` reads the configuration of `{service}`"
+        )));
+    }
     // A profile has no `-`, so `<service>-<profile>.toml` never names another service's file.
     if !valid_name(&service) || !valid_name(&profile) || profile.contains('-') {
         return Err(crate::ApiError::BadRequest(
@@ -151,7 +172,13 @@ pub async fn fetch(
     let deadline = std::time::Instant::now() + wait;
     loop {
         let result = http
-            .json::<RemoteConfig>(http::Method::GET, &target, None, Duration::from_secs(3))
+            .json_with::<RemoteConfig>(
+                http::Method::GET,
+                &target,
+                None,
+                Duration::from_secs(3),
+                crate::security::identity::call_headers(None).await,
+            )
             .await;
         match result {
             Ok((_, Some(c))) => return Ok(c),
@@ -161,6 +188,13 @@ pub async fn fetch(
                     profile: profile.to_string(),
                     ..RemoteConfig::default()
                 });
+            }
+            // The auth service may not have provisioned this identity yet: retried until `wait`.
+            Ok((status, None))
+                if status == http::StatusCode::UNAUTHORIZED
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Ok((status, None)) => {
                 return Err(ConfigError::Remote(format!("{target} answered {status}")));
@@ -272,11 +306,17 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("orders-prod.toml"), "greeting = \"bonjour\"\n").unwrap();
+        std::fs::write(
+            dir.join("_shared.toml"),
+            "greeting = \"hi\"\nregion = \"eu\"\n",
+        )
+        .unwrap();
         let dev = assemble(&dir, "orders", "dev").unwrap().unwrap();
         let prod = assemble(&dir, "orders", "prod").unwrap().unwrap();
         assert_eq!(dev.values["greeting"], "hello");
         assert_eq!(prod.values["greeting"], "bonjour");
         assert_eq!(prod.values["log_level"], "info");
+        assert_eq!(dev.values["region"], "eu", "shared by every service");
         assert_eq!(dev.refreshable, vec!["greeting"]);
         assert!(!dev.values.contains_key("refreshable"));
         assert_ne!(dev.version, prod.version);

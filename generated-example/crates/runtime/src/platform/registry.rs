@@ -15,6 +15,10 @@
 //! | `GET /registry/services` | every service with its instances, and the index |
 //! | `GET /registry/services/{service}` | one service's instances |
 //! | `GET /registry/watch?index=N&wait_ms=M` | the snapshot once the index is past `N` |
+//!
+//! In a system with `[auth]`, writes (register, heartbeat, deregister) need the bearer token of
+//! a service identity, and an instance may be written only by its own service (or an admin):
+//! a rogue registration of `auth` gets 401 or 403, never traffic.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,10 +29,12 @@ use tokio::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+use crate::ApiError;
 
 /// Health an instance reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -247,36 +253,60 @@ pub fn routes(registry: Arc<Registry>) -> Router {
         .with_state(registry)
 }
 
-async fn register(State(r): State<Arc<Registry>>, Json(i): Json<Instance>) -> StatusCode {
+/// A write for an instance of `service` is allowed only to that service's own identity (or an
+/// operator); reads stay open to the system's network.
+async fn may_write(headers: &HeaderMap, service: &str) -> Result<(), ApiError> {
+    let caller = crate::security::auth::platform_caller(headers).await?;
+    if caller.may_act_for(service) {
+        Ok(())
+    } else {
+        metrics::counter!("registry_refused_writes_total").increment(1);
+        tracing::warn!(?caller, %service, "refused a registry write for another service");
+        Err(ApiError::Forbidden(format!(
+            "only `{service}` itself registers instances of `{service}`"
+        )))
+    }
+}
+
+async fn register(
+    State(r): State<Arc<Registry>>,
+    headers: HeaderMap,
+    Json(i): Json<Instance>,
+) -> Result<StatusCode, ApiError> {
+    may_write(&headers, &i.service).await?;
     if i.service.is_empty() || i.id.is_empty() || i.address.is_empty() {
-        return StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(StatusCode::UNPROCESSABLE_ENTITY);
     }
     r.register(i);
-    StatusCode::CREATED
+    Ok(StatusCode::CREATED)
 }
 
 async fn heartbeat(
     State(r): State<Arc<Registry>>,
+    headers: HeaderMap,
     Path((service, id)): Path<(String, String)>,
     body: Option<Json<HeartbeatBody>>,
-) -> StatusCode {
+) -> Result<StatusCode, ApiError> {
+    may_write(&headers, &service).await?;
     let health = body.and_then(|Json(b)| b.health);
-    if r.heartbeat(&service, &id, health) {
+    Ok(if r.heartbeat(&service, &id, health) {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
-    }
+    })
 }
 
 async fn deregister(
     State(r): State<Arc<Registry>>,
+    headers: HeaderMap,
     Path((service, id)): Path<(String, String)>,
-) -> StatusCode {
-    if r.deregister(&service, &id) {
+) -> Result<StatusCode, ApiError> {
+    may_write(&headers, &service).await?;
+    Ok(if r.deregister(&service, &id) {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::NOT_FOUND
-    }
+    })
 }
 
 async fn all(State(r): State<Arc<Registry>>) -> Json<Snapshot> {

@@ -86,7 +86,22 @@ impl HttpClient {
         body: Option<&serde_json::Value>,
         timeout: Duration,
     ) -> Result<(StatusCode, Option<T>), HttpError> {
+        self.json_with(method, url, body, timeout, Vec::new()).await
+    }
+
+    /// [`HttpClient::json`] with extra request headers (the caller's identity).
+    pub async fn json_with<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        timeout: Duration,
+        headers: Vec<(http::HeaderName, String)>,
+    ) -> Result<(StatusCode, Option<T>), HttpError> {
         let mut builder = Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
         let body = match body {
             Some(v) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");

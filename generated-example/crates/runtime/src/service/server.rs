@@ -33,6 +33,22 @@ pub struct AuthSpec {
     pub audience: &'static str,
     /// The auth service's URL when no `auth-url` setting names one.
     pub default_url: &'static str,
+    /// The processes the blueprint declares as this one's callers: the only ones whose service
+    /// identity it accepts.
+    pub callers: &'static [&'static str],
+    /// Where this process's own service identity comes from.
+    pub identity: IdentitySource,
+}
+
+/// Where a process's service identity ([`crate::security::identity`]) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// None: the process calls nothing that checks it (the registry).
+    None,
+    /// Client credentials (`client-secret`) exchanged at the auth service.
+    ClientCredentials,
+    /// The auth service itself: the same exchange, with itself.
+    Issuer,
 }
 
 /// What a generated `main.rs` tells the runtime about the service's events.
@@ -189,7 +205,29 @@ async fn start(
     let sources = Sources::from_process();
     let mut settings = config::load(spec.name, spec.default_port, &sources)?;
     crate::service::telemetry::init(&settings.log_level);
+    // The identity first: the config server and the registry want it.
+    if let Some(auth) = spec.auth {
+        let url = match auth.identity {
+            IdentitySource::None => None,
+            IdentitySource::Issuer => Some(format!("http://127.0.0.1:{}", settings.port)),
+            IdentitySource::ClientCredentials => {
+                Some(crate::security::auth::auth_url(&settings, auth.default_url))
+            }
+        };
+        if let Some(url) = url.filter(|u| u != "none") {
+            crate::security::identity::configure(&settings, spec.name, &url);
+        }
+    }
     let mut remote = None;
+    if spec
+        .auth
+        .is_some_and(|a| a.identity == IdentitySource::Issuer)
+        && settings.config_url.take().is_some()
+    {
+        tracing::warn!(
+            "config-url ignored: the auth service is the root of trust and cannot prove who it is to the config server before it runs; give it its settings locally"
+        );
+    }
     if let Some(url) = settings.config_url.clone() {
         let fetched = crate::platform::config_server::fetch(
             &url,
@@ -235,8 +273,10 @@ async fn start(
         Some(AuthSpec {
             audience,
             default_url,
+            callers,
+            ..
         }) => {
-            crate::security::auth::configure(&settings, audience, default_url);
+            crate::security::auth::configure(&settings, audience, default_url, callers);
         }
         None => crate::security::auth::configure_open(),
     }

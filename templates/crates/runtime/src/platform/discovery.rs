@@ -24,6 +24,12 @@ pub fn round_robin<T>(items: &mut [T], next: &std::sync::atomic::AtomicUsize) {
     }
 }
 
+/// This process's service identity as the bearer: the registry accepts writes for an instance
+/// only from the process it names.
+async fn identified() -> Vec<(http::HeaderName, String)> {
+    crate::security::identity::call_headers(None).await
+}
+
 /// Talks to one registry.
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
@@ -45,7 +51,13 @@ impl RegistryClient {
         let url = format!("{}/registry/instances", self.base);
         let (status, _) = self
             .http
-            .json::<serde_json::Value>(Method::POST, &url, Some(&body), CALL)
+            .json_with::<serde_json::Value>(
+                Method::POST,
+                &url,
+                Some(&body),
+                CALL,
+                identified().await,
+            )
             .await?;
         if status.is_success() {
             Ok(())
@@ -66,15 +78,28 @@ impl RegistryClient {
         .unwrap_or_default();
         let (status, _) = self
             .http
-            .json::<serde_json::Value>(Method::PUT, &url, Some(&body), CALL)
+            .json_with::<serde_json::Value>(
+                Method::PUT,
+                &url,
+                Some(&body),
+                CALL,
+                identified().await,
+            )
             .await?;
-        Ok(status != StatusCode::NOT_FOUND)
+        match status {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            s => Err(HttpError::Failed {
+                url,
+                message: format!("registry answered {s}"),
+            }),
+        }
     }
 
     pub async fn deregister(&self, instance: &Instance) -> Result<(), HttpError> {
         let url = self.instance_url(instance);
         self.http
-            .json::<serde_json::Value>(Method::DELETE, &url, None, CALL)
+            .json_with::<serde_json::Value>(Method::DELETE, &url, None, CALL, identified().await)
             .await
             .map(|_| ())
     }
@@ -280,6 +305,8 @@ mod tests {
     /// `down` (so no client routes to it), one without a database `up`.
     #[tokio::test]
     async fn heartbeats_report_the_databases_health() {
+        // A system without `[auth]`: registry writes need no identity.
+        crate::security::auth::configure_open();
         let registry = crate::platform::registry::Registry::new(Duration::from_secs(5));
         let app = crate::platform::registry::routes(registry.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

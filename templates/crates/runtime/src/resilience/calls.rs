@@ -10,14 +10,16 @@
 //!
 //! Instances come from `<service>-url` (a fixed base URL), else the registry (`registry-url`),
 //! else the DNS name `http://<service>:<port>`. The caller's bearer token is passed on
-//! ([`ServiceClient::get`] takes it), so the called service checks the same identity.
+//! ([`ServiceClient::get`] takes it), so the called service checks the same identity, with
+//! this process's service identity beside it ([`crate::security::identity::call_headers`]);
+//! a call without a user's token carries the service identity alone.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use http::{Method, Request, StatusCode, header};
+use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
@@ -170,8 +172,10 @@ impl ServiceClient {
         let mut builder = Request::builder()
             .method(Method::GET)
             .uri(format!("{base}{path}"));
-        if let Some(t) = token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        // The user's token as the bearer and this process's beside it; this process's alone
+        // for calls started by events, sagas and workers.
+        for (name, value) in crate::security::identity::call_headers(token).await {
+            builder = builder.header(name, value);
         }
         // The caller's trace goes on: the called service logs the same trace id.
         if let Some(traceparent) = crate::service::telemetry::current_traceparent() {

@@ -53,6 +53,11 @@ pub struct Claims {
     /// The user name, for logs and UIs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The process this token identifies (a service identity: `client_credentials` of a client
+    /// the auth service provisioned for one of the system's processes), `None` for users and
+    /// other clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub svc: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -383,6 +388,7 @@ mod tests {
             jti: "j1".into(),
             roles: vec!["admin".into()],
             name: None,
+            svc: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Backoff for password guessing: after a few failed logins for one key (a user name), each
+//! Backoff for password guessing: after a few failed logins for one key (a user name, or a
+//! client address with a larger allowance), each
 //! further attempt must wait longer (doubling, capped), and is refused without touching a
 //! password hash until then, so a flood of guesses costs no hashing capacity that real users
 //! need. A success clears the key. Memory is bounded: when full, keys whose last failure is
@@ -24,14 +25,35 @@ struct Failures {
 }
 
 /// Failed logins per key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     keys: Mutex<HashMap<String, Failures>>,
+    /// Failures allowed before the backoff starts.
+    free: u32,
 }
 
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Failures allowed per client address before its backoff starts: more than per user, as
+/// many users may share one address.
+pub const FREE_FAILURES_PER_ADDRESS: u32 = 20;
+
 impl LoginThrottle {
+    /// Per user name: [`FREE_FAILURES`] free.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_free_failures(FREE_FAILURES)
+    }
+
+    /// With `free` failures before the backoff starts.
+    pub fn with_free_failures(free: u32) -> Self {
+        Self {
+            keys: Mutex::new(HashMap::new()),
+            free,
+        }
     }
 
     /// `Err(wait)` while `key` must wait before its next attempt.
@@ -44,7 +66,7 @@ impl LoginThrottle {
         let Some(f) = keys.get(key) else {
             return Ok(());
         };
-        match wait_after(f.count).checked_sub(now.saturating_duration_since(f.last)) {
+        match wait_after(f.count, self.free).checked_sub(now.saturating_duration_since(f.last)) {
             Some(left) if !left.is_zero() => Err(left),
             _ => Ok(()),
         }
@@ -84,9 +106,9 @@ impl LoginThrottle {
     }
 }
 
-/// The wait after `count` failures.
-fn wait_after(count: u32) -> Duration {
-    match count.checked_sub(FREE_FAILURES) {
+/// The wait after `count` failures, `free` of them free.
+fn wait_after(count: u32, free: u32) -> Duration {
+    match count.checked_sub(free) {
         None => Duration::ZERO,
         Some(extra) => FIRST_WAIT
             .saturating_mul(1u32.checked_shl(extra.min(20)).unwrap_or(u32::MAX))
@@ -114,6 +136,15 @@ mod tests {
         assert_eq!(t.check_at("ada", later), Err(FIRST_WAIT * 2), "doubled");
         t.succeeded("ada");
         assert!(t.check_at("ada", later).is_ok());
-        assert_eq!(wait_after(FREE_FAILURES + 40), MAX_WAIT, "capped");
+        assert_eq!(
+            wait_after(FREE_FAILURES + 40, FREE_FAILURES),
+            MAX_WAIT,
+            "capped"
+        );
+        let per_address = LoginThrottle::with_free_failures(FREE_FAILURES_PER_ADDRESS);
+        for _ in 0..FREE_FAILURES_PER_ADDRESS {
+            per_address.failed_at("ip:10.0.0.1", start);
+        }
+        assert_eq!(per_address.check_at("ip:10.0.0.1", start), Err(FIRST_WAIT));
     }
 }
