@@ -219,6 +219,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("APP_ADMIN_PASSWORD", "admin-secret-1".into()),
         ],
     );
+    let gateway_management = free_port();
     let mut gateway = spawn_with(
         &ws,
         "gateway",
@@ -231,6 +232,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
                 format!("http://127.0.0.1:{}", shop.registry),
             ),
             heartbeat,
+            ("APP_MANAGEMENT_PORT", gateway_management.to_string()),
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
             ("APP_RATE_LIMIT_PER_SECOND", "20".into()),
             ("APP_RATE_LIMIT_BURST", "40".into()),
@@ -393,6 +395,112 @@ async fn gateway_and_registry_keep_requests_flowing() {
         .as_str()
         .expect("token")
         .to_string();
+    // Accounts (issue 22, finding 12): a user changes their own password (proving the old
+    // one), which ends their refresh tokens; an admin disables and enables an account.
+    let carol_login = shop.login("carol", "carol-secret").await;
+    let change = |current: &str, new: &str| {
+        let r = http
+            .post(format!(
+                "http://127.0.0.1:{}/users/me/password",
+                shop.gateway
+            ))
+            .bearer_auth(&carol)
+            .json(&json!({ "current_password": current, "new_password": new }));
+        async move { r.send().await.expect("password change").status() }
+    };
+    assert_eq!(
+        change("wrong-one", "carol-secret-2").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        change("carol-secret", "carol-secret-2").await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = shop
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "carol"),
+            ("password", "carol-secret"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the old password");
+    let (status, _) = shop
+        .token(&[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                carol_login["refresh_token"].as_str().unwrap_or_default(),
+            ),
+        ])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a refresh token from before the change"
+    );
+    shop.login("carol", "carol-secret-2").await;
+    let set_disabled = |disabled: bool| {
+        let r = http
+            .patch(format!("http://127.0.0.1:{}/users/carol", shop.gateway))
+            .bearer_auth(&shop.token)
+            .json(&json!({ "disabled": disabled }));
+        async move { r.send().await.expect("update user").status() }
+    };
+    assert_eq!(set_disabled(true).await, StatusCode::NO_CONTENT);
+    let (status, body) = shop
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "carol"),
+            ("password", "carol-secret-2"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "disabled: {body}");
+    let patched_by_carol = http
+        .patch(format!("http://127.0.0.1:{}/users/carol", shop.gateway))
+        .bearer_auth(&carol)
+        .json(&json!({ "disabled": false }))
+        .send()
+        .await
+        .expect("update user");
+    assert_eq!(
+        patched_by_carol.status(),
+        StatusCode::FORBIDDEN,
+        "admins only"
+    );
+    assert_eq!(set_disabled(false).await, StatusCode::NO_CONTENT);
+    shop.login("carol", "carol-secret-2").await;
+
+    // Attack: guessing across many user names from one address backs off per address (after
+    // 20 failures), while a user at another address signs in. The auth service believes the
+    // `X-Forwarded-For` of the proxies it trusts (loopback and private ranges by default).
+    let from = |address: &'static str, user: String, password: &'static str| {
+        let r = http
+            .post(format!("http://127.0.0.1:{auth_port}/oauth/token"))
+            .header("x-forwarded-for", address)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user.as_str()),
+                ("password", password),
+            ]);
+        async move { r.send().await.expect("token").status() }
+    };
+    for n in 0..20 {
+        assert_eq!(
+            from("198.51.100.7", format!("guess{n}"), "nope").await,
+            StatusCode::BAD_REQUEST,
+            "free failure {n}"
+        );
+    }
+    assert_eq!(
+        from("198.51.100.7", "guess-more".into(), "nope").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address backs off"
+    );
+    assert_eq!(
+        from("198.51.100.8", "admin".into(), "admin-secret-1").await,
+        StatusCode::OK,
+        "another address signs in"
+    );
     let new_client =
         json!({ "client_id": "reports", "client_secret": "reports-secret", "roles": ["admin"] });
     let refused = http
@@ -596,7 +704,18 @@ async fn gateway_and_registry_keep_requests_flowing() {
     for _ in 0..4 {
         assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
     }
-    let metrics = processes::metrics(&http, shop.gateway).await;
+    // Attack (issue 22, finding 9): the gateway's metrics are on its internal listener only.
+    let public_metrics = http
+        .get(format!("http://127.0.0.1:{}/metrics", shop.gateway))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(
+        public_metrics.status(),
+        StatusCode::NOT_FOUND,
+        "metrics on the public port"
+    );
+    let metrics = processes::metrics(&http, gateway_management).await;
     assert!(
         metrics.contains("gateway_breaker_state{service=\"orders\"} 0"),
         "{metrics}"
@@ -802,6 +921,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
     let gateway_file = served.join("gateway.toml");
     std::fs::write(&gateway_file, "refreshable = [\"routes\"]\n").expect("write");
     let live_port = free_port();
+    let live_management = free_port();
     let mut live = spawn_with(
         &ws,
         "gateway",
@@ -809,6 +929,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
         "",
         NO_BROKER,
         &[
+            ("APP_MANAGEMENT_PORT", live_management.to_string()),
             ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
             ("APP_CONFIG_REFRESH_MS", "200".into()),
             (
@@ -853,8 +974,20 @@ async fn gateway_and_registry_keep_requests_flowing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Attack (issue 22): the gateway's own `/admin/config` answered anyone on its public port.
+    // It is on the internal listener only now, and needs the admin role there too.
+    let public_admin = http
+        .get(format!("http://127.0.0.1:{live_port}/admin/config"))
+        .bearer_auth(&shop.token)
+        .send()
+        .await
+        .expect("admin config");
+    assert_eq!(
+        public_admin.status(),
+        StatusCode::NOT_FOUND,
+        "admin on the public port"
+    );
     let admin_config = |token: Option<String>| {
-        let mut r = http.get(format!("http://127.0.0.1:{live_port}/admin/config"));
+        let mut r = http.get(format!("http://127.0.0.1:{live_management}/admin/config"));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }

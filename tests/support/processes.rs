@@ -58,6 +58,10 @@ pub fn spawn_with(
             ));
         }
     }
+    // The gateway's internal listener (metrics, admin) on a port of its own.
+    if name == "gateway" && !env.iter().any(|(k, _)| *k == "APP_MANAGEMENT_PORT") {
+        vars.push(("APP_MANAGEMENT_PORT".into(), crate::free_port().to_string()));
+    }
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
     vars.extend([
         ("APP_PORT".into(), port.to_string()),

@@ -43,6 +43,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8091,
+        management_port: None,
         // The pass-through routes serve the merged document of their services.
         openapi: serde_json::Value::Null,
         messaging: None,

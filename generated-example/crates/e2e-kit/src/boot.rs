@@ -201,6 +201,10 @@ impl System {
                             env.push((client_secret_env(name), secret.clone()));
                         }
                     }
+                    // The gateway's internal listener (metrics, admin) on a free port too.
+                    if kind == Kind::Gateway {
+                        env.push(("APP_MANAGEMENT_PORT".into(), infra::free_port().to_string()));
+                    }
                     if let Some(secret) = secrets.get(&p.name) {
                         env.push(("APP_CLIENT_SECRET".into(), secret.clone()));
                     }

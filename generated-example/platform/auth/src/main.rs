@@ -18,6 +18,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::Issuer,
         }),
         default_port: 9000,
+        management_port: None,
         openapi: serde_json::json!({
             "openapi": "3.1.0",
             "info": { "title": "shop auth", "version": "0.1.0" },

@@ -16,6 +16,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8888,
+        management_port: None,
         openapi: serde_json::json!({
             "openapi": "3.1.0",
             "info": { "title": "shop config server", "version": "0.1.0" },

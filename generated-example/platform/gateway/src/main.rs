@@ -96,6 +96,13 @@ const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        prefix: "/users/me",
+        service: "auth",
+        read: &[],
+        write: &[],
+        public: false,
+    },
+    Route {
         prefix: "/web-bff",
         service: "web-bff",
         read: &[],
@@ -133,6 +140,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8080,
+        management_port: Some(8081),
         // The gateway serves the merged document of its services itself.
         openapi: serde_json::Value::Null,
         messaging: None,

@@ -17,6 +17,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::None,
         }),
         default_port: 8761,
+        management_port: None,
         openapi: serde_json::json!({
             "openapi": "3.1.0",
             "info": { "title": "shop registry", "version": "0.1.0" },

@@ -23,6 +23,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8105,
+        management_port: None,
         openapi: api::openapi(),
         messaging: Some(events::messages()),
     };

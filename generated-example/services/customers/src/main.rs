@@ -24,6 +24,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8101,
+        management_port: None,
         openapi: api::openapi(),
         messaging: Some(events::messages()),
     };

@@ -25,6 +25,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8103,
+        management_port: None,
         openapi: api::openapi(),
         messaging: Some(events::messages()),
     };

@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
             identity: runtime::IdentitySource::ClientCredentials,
         }),
         default_port: 8102,
+        management_port: None,
         openapi: api::openapi(),
         messaging: None,
     };

@@ -105,6 +105,9 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             "serves_config": system.config_server.as_ref().is_some_and(|c| c.name == name),
             // Registers with the registry (everything but the registry itself).
             "registers": system.registry.as_ref().is_some_and(|r| r.name != name),
+            // Where Prometheus scrapes `/metrics`: the gateway's internal listener.
+            "metrics_port": if name == "gateway" { system.gateway.management_port } else { port },
+            "management": name == "gateway",
             "callers": system.callers(name),
             // Its service identity: the secret it proves itself with, by reference.
             "identity": system.identities.iter().find(|i| i.name == name),

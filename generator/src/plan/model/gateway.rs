@@ -28,6 +28,9 @@ pub struct PlatformServiceView {
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayView {
     pub port: u16,
+    /// The internal listener of `/metrics` and `/admin/*`, never on the public port: the
+    /// first port above the gateway's that no process of the blueprint uses.
+    pub management_port: u16,
     pub timeout_ms: u64,
     pub rate_limit: Option<(u32, u32)>,
     pub cors: Vec<String>,
@@ -46,6 +49,26 @@ pub struct RouteView {
     pub public: bool,
 }
 
+/// The first port above the gateway's that no process of `bp` listens on.
+fn management_port(bp: &Blueprint) -> u16 {
+    let used: Vec<u16> = bp
+        .services
+        .iter()
+        .map(|s| s.port.value)
+        .chain(bp.bffs.iter().map(|b| b.port.value))
+        .chain(
+            crate::blueprint::validate::PLATFORM_PORTS
+                .iter()
+                .map(|(_, p)| *p),
+        )
+        .collect();
+    let gateway = bp.gateway.port.value;
+    (1..=u16::MAX)
+        .map(|n| gateway.wrapping_add(n).max(1024))
+        .find(|p| *p != gateway && !used.contains(p))
+        .unwrap_or(gateway)
+}
+
 /// The gateway's view of the generated services: every exposed entity and view, and the auth
 /// service's endpoints (token and keys public, the rest signed in).
 pub fn gateway_view(
@@ -62,6 +85,8 @@ pub fn gateway_view(
             ("/.well-known", true, Vec::new()),
             ("/userinfo", false, Vec::new()),
             ("/users", false, admin.clone()),
+            // A signed-in user's own account (`POST /users/me/password`).
+            ("/users/me", false, Vec::new()),
             ("/clients", false, admin.clone()),
         ] {
             routes.push(RouteView {
@@ -133,6 +158,7 @@ pub fn gateway_view(
     fixed.sort();
     fixed.dedup();
     GatewayView {
+        management_port: management_port(bp),
         port: bp.gateway.port.value,
         timeout_ms: bp.gateway.timeout.millis,
         rate_limit: bp

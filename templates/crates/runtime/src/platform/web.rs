@@ -5,7 +5,7 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /` | the shell: sign-in form, or one slot per fragment when signed in |
-//! | `POST /sign-in` | password grant at the auth service; the token goes into an `HttpOnly`, `SameSite=Strict` cookie |
+//! | `POST /sign-in` | password grant at the auth service; the token goes into an `HttpOnly`, `SameSite=Strict`, `Secure` cookie (`cookie-secure = false` drops `Secure` for plain-HTTP development) |
 //! | `POST /sign-out` | clears the cookies |
 //! | `GET /fragments/{name}` | a fragment: the first page of the service's list, as an HTML table |
 //!
@@ -59,6 +59,30 @@ struct Web {
     clients: BTreeMap<&'static str, ServiceClient>,
     auth_url: Option<String>,
     http: crate::service::http_client::HttpClient,
+    /// Cookies carry `Secure` (setting `cookie-secure`, default on; off only for plain-HTTP
+    /// development).
+    secure_cookies: bool,
+}
+
+/// The `Set-Cookie` values of a sign-in (`Some(token)`) or a sign-out (`None`).
+fn session_cookies(signed_in: Option<(&str, &str)>, secure: bool) -> [String; 2] {
+    let secure = if secure { "; Secure" } else { "" };
+    match signed_in {
+        Some((token, user)) => [
+            format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"),
+            format!(
+                "{USER_COOKIE}={}; Path=/; SameSite=Strict{secure}",
+                user.replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '.',
+                    ""
+                )
+            ),
+        ],
+        None => [
+            format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+            format!("{USER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
+        ],
+    }
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -260,6 +284,7 @@ pub fn routes(config: WebConfig, settings: &crate::service::config::Settings) ->
         clients,
         auth_url: config.auth_url,
         http: crate::service::http_client::HttpClient::new(),
+        secure_cookies: settings.text("cookie_secure") != Some("false"),
     });
     Router::new()
         .route("/", get(home))
@@ -349,16 +374,10 @@ async fn sign_in(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Respon
         }
     };
     match token {
-        Some(t) => see_other(&[
-            format!("{TOKEN_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict"),
-            format!(
-                "{USER_COOKIE}={}; Path=/; SameSite=Strict",
-                form.username.replace(
-                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '.',
-                    ""
-                )
-            ),
-        ]),
+        Some(t) => see_other(&session_cookies(
+            Some((&t, &form.username)),
+            web.secure_cookies,
+        )),
         None => Html(shell(
             &web.title,
             web.fragments,
@@ -369,11 +388,8 @@ async fn sign_in(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Respon
     }
 }
 
-async fn sign_out() -> Response {
-    see_other(&[
-        format!("{TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
-        format!("{USER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"),
-    ])
+async fn sign_out(State(web): State<Arc<Web>>) -> Response {
+    see_other(&session_cookies(None, web.secure_cookies))
 }
 
 async fn fragment(
@@ -412,6 +428,20 @@ async fn fragment(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn session_cookies_are_secure_unless_turned_off() {
+        let [token, user] = super::session_cookies(Some(("t0k", "ada<x>")), true);
+        assert_eq!(
+            token,
+            "msa_token=t0k; Path=/; HttpOnly; SameSite=Strict; Secure"
+        );
+        assert_eq!(user, "msa_user=adax; Path=/; SameSite=Strict; Secure");
+        let [gone, _] = super::session_cookies(None, true);
+        assert!(gone.contains("Max-Age=0") && gone.ends_with("; Secure"));
+        let [plain, _] = super::session_cookies(Some(("t", "u")), false);
+        assert!(!plain.contains("Secure"));
+    }
+
     use super::*;
 
     #[test]

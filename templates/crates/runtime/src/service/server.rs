@@ -17,6 +17,9 @@ pub struct ServiceSpec {
     /// The version registered with the registry (the system's version).
     pub version: &'static str,
     pub default_port: u16,
+    /// With a port: `/metrics` and `/admin/*` are served only on this internal listener (the
+    /// setting `management-port` moves it), never on the public one (the gateway).
+    pub management_port: Option<u16>,
     /// The OpenAPI document of the service's own routes.
     pub openapi: serde_json::Value,
     /// With `[auth]`: the service checks tokens on its routes (see [`crate::security::auth`]).
@@ -105,6 +108,32 @@ pub enum StartError {
 
 /// Adds the standard endpoints and middleware around a service's own routes.
 pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Value) -> Router {
+    with_standard_routes(own, db, openapi, true)
+}
+
+/// The internal listener's routes: health, `/metrics` and `admin` (the `/admin/*` endpoints).
+pub fn management_routes(admin: Router, db: Option<PgPool>) -> Router {
+    let _ = crate::service::metrics::handle();
+    admin
+        .route("/health/live", get(crate::service::health::live))
+        .route(
+            "/health/ready",
+            get(crate::service::health::ready).with_state(db),
+        )
+        .route(
+            "/metrics",
+            get(|| async { crate::service::metrics::render() }),
+        )
+}
+
+/// [`standard_routes`], with `/metrics` only when `metrics` (else it is on the internal
+/// listener).
+fn with_standard_routes(
+    own: Router,
+    db: Option<PgPool>,
+    openapi: serde_json::Value,
+    metrics: bool,
+) -> Router {
     let _ = crate::service::metrics::handle();
     let health = Router::new()
         .route("/health/live", get(crate::service::health::live))
@@ -120,11 +149,15 @@ pub fn standard_routes(own: Router, db: Option<PgPool>, openapi: serde_json::Val
             get(crate::service::docs::openapi_handler(openapi)),
         )
     };
-    own.merge(health)
-        .route(
+    let own = if metrics {
+        own.route(
             "/metrics",
             get(|| async { crate::service::metrics::render() }),
         )
+    } else {
+        own
+    };
+    own.merge(health)
         .route("/docs", get(crate::service::docs::page))
         .layer(axum::middleware::from_fn(crate::service::metrics::track))
         .layer(axum::middleware::from_fn(
@@ -283,17 +316,43 @@ async fn start(
         settings: settings.clone(),
     };
     let mut own = router(ctx, db.clone());
+    let management_port = spec.management_port.map(|default| {
+        settings
+            .int("management_port")
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(default)
+    });
+    let mut admin = Router::new();
     if let Some((url, fetched)) = remote {
         crate::platform::config_server::follow(
             url,
             fetched,
             std::time::Duration::from_millis(settings.config_refresh_ms.max(100)),
         );
-        own = own.merge(crate::security::auth::protect(
+        admin = admin.merge(crate::security::auth::protect(
             crate::platform::config_server::admin_routes(),
             crate::security::auth::ADMIN,
         ));
     }
+    // The internal listener, when the process has one: its admin endpoints and metrics move
+    // there, off the public port.
+    if let Some(port) = management_port {
+        let addr = format!("{}:{port}", settings.host);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let app = management_routes(std::mem::take(&mut admin), db.clone());
+        tracing::info!(%addr, "management listener (metrics, admin)");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "management listener failed");
+            }
+        });
+    }
+    own = own.merge(admin);
     if crate::service::test_hooks::enabled(&settings) {
         let publish = spec
             .messaging
@@ -373,7 +432,7 @@ async fn start(
             },
         ));
     }
-    let app = standard_routes(own, db.clone(), spec.openapi);
+    let app = with_standard_routes(own, db.clone(), spec.openapi, management_port.is_none());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|source| StartError::Bind {
