@@ -128,6 +128,7 @@ fn main() {
         jti: "bench".into(),
         roles: vec!["admin".into()],
         name: None,
+        svc: None,
     });
 
     let (upstream, proxy, gateway) = (free_port(), free_port(), free_port());

@@ -36,6 +36,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 const HEARTBEAT_MS: u64 = 500;
+/// How long the gateway and the services trust the keys they fetched (60 s by default).
+const JWKS_MAX_AGE_MS: u64 = 500;
 const NO_BROKER: &str = "nats://127.0.0.1:1";
 
 struct Shop {
@@ -62,6 +64,7 @@ impl Shop {
                 ),
                 ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string()),
                 ("APP_AUTH_URL", format!("http://127.0.0.1:{}", self.auth)),
+                ("APP_JWKS_MAX_AGE_MS", JWKS_MAX_AGE_MS.to_string()),
             ],
         )
     }
@@ -233,6 +236,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ),
             heartbeat,
             ("APP_MANAGEMENT_PORT", gateway_management.to_string()),
+            ("APP_JWKS_MAX_AGE_MS", JWKS_MAX_AGE_MS.to_string()),
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
             ("APP_RATE_LIMIT_PER_SECOND", "20".into()),
             ("APP_RATE_LIMIT_BURST", "40".into()),
@@ -881,6 +885,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
             ("APP_CONFIG_REFRESH_MS", "200".into()),
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+            ("APP_JWKS_MAX_AGE_MS", JWKS_MAX_AGE_MS.to_string()),
             // Registered, as the only instance left for the gateway below.
             (
                 "REGISTRY_URL",
@@ -995,6 +1000,49 @@ async fn gateway_and_registry_keep_requests_flowing() {
     };
     assert_eq!(admin_config(None).await, StatusCode::UNAUTHORIZED);
     assert_eq!(admin_config(Some(shop.token.clone())).await, StatusCode::OK);
+
+    // Attack (issue 22, finding 2): a token signed with a rotated-out key stayed trusted until
+    // every process restarted. Revoked at the auth service, the key leaves the JWKS, and the
+    // gateway and the service refuse its tokens within their keys' maximum age.
+    let leaked = shop.token.clone();
+    assert_eq!(shop.get("/orders").await.status(), StatusCode::OK);
+    let rotated = http
+        .post(format!(
+            "http://127.0.0.1:{auth_port}/admin/keys/rotate?revoke=true"
+        ))
+        .bearer_auth(&leaked)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let revoked_at = Instant::now();
+    let direct = |token: String| {
+        let r = http
+            .get(format!("http://127.0.0.1:{port_c}/orders"))
+            .bearer_auth(token);
+        async move { r.send().await.expect("orders").status() }
+    };
+    loop {
+        let through = shop.get_as("/orders", &leaked).await.status();
+        let at_service = direct(leaked.clone()).await;
+        if through == StatusCode::UNAUTHORIZED && at_service == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_millis(JWKS_MAX_AGE_MS * 6),
+            "a revoked key's token still accepted: gateway {through}, orders {at_service}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fresh = shop.login("admin", "admin-secret-1").await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(
+        shop.get_as("/orders", &fresh).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(direct(fresh).await, StatusCode::OK);
 }
 
 /// `sessions = "redis"` (set by environment on the same binaries): users get opaque session

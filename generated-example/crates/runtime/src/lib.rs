@@ -25,6 +25,8 @@
 //! | | [`service::test_hooks`] | the generated e2e suite's switches (debug builds, `test-hooks = true`): failing saga steps, publishing a sample event |
 //! | [`security`]: tokens and roles | [`security::jwt`] | EdDSA JWTs: signing, verification against a JWKS (refreshed on unknown `kid`) |
 //! | | [`security::auth`] | token and role checks inside each service (defence in depth) |
+//! | | [`security::identity`] | the process's own service identity: client credentials → cached token, sent on its calls |
+//! | | [`security::login_throttle`] | password-guessing backoff per user name and per client address |
 //! | [`resilience`]: failing well | [`resilience::breaker`] | circuit breaker (count window, half-open probes) of the gateway and the call clients |
 //! | | [`resilience::rate_limit`] | token bucket per client identity (the gateway's 429) |
 //! | | [`resilience::backoff`] | doubling, capped retry pauses |

@@ -31,6 +31,9 @@ use crate::security::jwt::Claims;
 static VERIFIER: OnceLock<Option<Arc<Verifier>>> = OnceLock::new();
 /// The processes the blueprint declares as callers of this one.
 static CALLERS: OnceLock<&'static [&'static str]> = OnceLock::new();
+/// How long this process trusts the auth service's keys before fetching them again
+/// (`jwks-max-age-ms`, default [`crate::security::jwt::KEYS_MAX_AGE`]).
+static KEYS_MAX_AGE: OnceLock<std::time::Duration> = OnceLock::new();
 
 /// Who made a request, as its tokens prove: a request extension on every checked route.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +71,12 @@ pub fn auth_url(settings: &crate::service::config::Settings, default_url: &str) 
 pub fn verifier(url: &str, audience: &str) -> Verifier {
     Verifier::remote(&format!("{url}/.well-known/jwks.json"), audience)
         .with_issuer(&format!("{audience}-auth"))
+        .with_max_age(
+            KEYS_MAX_AGE
+                .get()
+                .copied()
+                .unwrap_or(crate::security::jwt::KEYS_MAX_AGE),
+        )
 }
 
 /// Sets up the checks for tokens of `audience` (the system), once per process; `callers` are
@@ -79,6 +88,12 @@ pub fn configure(
     callers: &'static [&'static str],
 ) {
     let _ = CALLERS.set(callers);
+    if let Some(ms) = settings
+        .int("jwks_max_age_ms")
+        .and_then(|v| u64::try_from(v).ok())
+    {
+        let _ = KEYS_MAX_AGE.set(std::time::Duration::from_millis(ms.max(100)));
+    }
     let url = auth_url(settings, default_url);
     let verifier = if url == "none" {
         tracing::warn!("auth-url = \"none\": this service accepts requests without tokens");
