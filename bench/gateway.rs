@@ -10,6 +10,8 @@
 //!   (metrics, trace ids), log level `warn`, rate limit off, and JWT checks **on**: every
 //!   request carries an EdDSA token verified against the JWKS.
 //!
+//! - **gateway, spans exported**: the same gateway in a process exporting every span over OTLP
+//!   (`tracing = "otlp"`) to the upstream nginx, against the one above with export off;
 //! - **direct**: the upstream itself, no proxy.
 //!
 //! wrk, per target after a 2 s warm-up: **throughput** with 2 threads and 64 connections for
@@ -105,7 +107,74 @@ fn wrk(url: &str, token: &str, secs: u32, connections: u32) -> Run {
     }
 }
 
+/// One gateway in this process, until killed: `MSA_BENCH_GATEWAY_PORT`, upstream
+/// `MSA_BENCH_UPSTREAM`; spans exported as the environment says (`OTEL_EXPORTER_OTLP_ENDPOINT`
+/// or `APP_OTLP_ENDPOINT=none`).
+fn serve_gateway(port: u16, upstream: u16) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let settings = runtime::service::config::load(
+            "gateway",
+            port,
+            &runtime::service::config::Sources::from_process(),
+        )
+        .expect("settings");
+        runtime::service::telemetry::init_process(&settings, "gateway");
+        let router = runtime::platform::gateway::router(GatewayConfig {
+            title: "bench".into(),
+            routes: vec![Route {
+                prefix: "/orders",
+                service: "orders",
+                read: &["admin"],
+                write: &["admin"],
+                public: false,
+            }],
+            upstreams: Upstreams::Fixed(
+                [("orders".to_string(), format!("127.0.0.1:{upstream}"))].into(),
+            ),
+            timeout: Duration::from_secs(5),
+            rate_limit: None,
+            cors: Vec::new(),
+            breaker: BreakerConfig::default(),
+            auth: Some(Arc::new(Verifier::remote(
+                &format!("http://127.0.0.1:{upstream}/.well-known/jwks.json"),
+                "bench",
+            ))),
+            sessions: None,
+            trusted_proxies: Vec::new(),
+            max_in_flight: runtime::platform::gateway::MAX_IN_FLIGHT,
+            services: Vec::new(),
+            configured_routes: None,
+        });
+        // MSA_BENCH_BARE=1 leaves out the standard middleware, to see its share.
+        let app = if std::env::var_os("MSA_BENCH_BARE").is_some() {
+            router
+        } else {
+            runtime::service::server::standard_routes(router, None, serde_json::Value::Null)
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
 fn main() {
+    if let (Some(port), Some(upstream)) = (
+        std::env::var("MSA_BENCH_GATEWAY_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+        std::env::var("MSA_BENCH_UPSTREAM")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+    ) {
+        serve_gateway(port, upstream);
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("msa-bench-gateway-{}", std::process::id()));
     let www = dir.join("www/.well-known");
     std::fs::create_dir_all(&www).expect("dirs");
@@ -140,6 +209,7 @@ error_log stderr warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
+    client_max_body_size 16m;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -175,59 +245,39 @@ http {{
         .spawn()
         .expect("nginx (apt-get install nginx-light)");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.spawn(async move {
-        runtime::service::telemetry::init("warn");
-        let router = runtime::platform::gateway::router(GatewayConfig {
-            title: "bench".into(),
-            routes: vec![Route {
-                prefix: "/orders",
-                service: "orders",
-                read: &["admin"],
-                write: &["admin"],
-                public: false,
-            }],
-            upstreams: Upstreams::Fixed(
-                [("orders".to_string(), format!("127.0.0.1:{upstream}"))].into(),
-            ),
-            timeout: Duration::from_secs(5),
-            rate_limit: None,
-            cors: Vec::new(),
-            breaker: BreakerConfig::default(),
-            auth: Some(Arc::new(Verifier::remote(
-                &format!("http://127.0.0.1:{upstream}/.well-known/jwks.json"),
-                "bench",
-            ))),
-            sessions: None,
-            trusted_proxies: Vec::new(),
-            max_in_flight: runtime::platform::gateway::MAX_IN_FLIGHT,
-            services: Vec::new(),
-            configured_routes: None,
-        });
-        // MSA_BENCH_BARE=1 leaves out the standard middleware, to see its share.
-        let app = if std::env::var_os("MSA_BENCH_BARE").is_some() {
-            router
-        } else {
-            runtime::service::server::standard_routes(router, None, serde_json::Value::Null)
-        };
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", gateway))
-            .await
-            .expect("bind");
-        axum::serve(listener, app).await.expect("serve");
-    });
+    // The gateway runs twice, each in its own process (a process has one log subscriber):
+    // without span export, and exporting every span over OTLP to the upstream nginx, which
+    // answers `/v1/traces` with 200 like any path.
+    let otlp_gateway = free_port();
+    let exe = std::env::current_exe().expect("this bench");
+    let gateways: Vec<std::process::Child> = [(gateway, None), (otlp_gateway, Some(proxy))]
+        .into_iter()
+        .map(|(port, sink)| {
+            let mut c = Command::new(&exe);
+            c.env("MSA_BENCH_GATEWAY_PORT", port.to_string())
+                .env("MSA_BENCH_UPSTREAM", upstream.to_string())
+                .env("APP_LOG_LEVEL", "warn");
+            match sink {
+                Some(p) => c.env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{p}"),
+                ),
+                None => c.env("APP_OTLP_ENDPOINT", "none"),
+            };
+            c.spawn().expect("gateway process")
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
 
     let direct_url = format!("http://127.0.0.1:{upstream}/orders/1");
     let nginx_url = format!("http://127.0.0.1:{proxy}/orders/1");
     let gateway_url = format!("http://127.0.0.1:{gateway}/orders/1");
+    let otlp_url = format!("http://127.0.0.1:{otlp_gateway}/orders/1");
     let targets = [
         ("direct (upstream)", &direct_url),
         ("nginx proxy_pass", &nginx_url),
         ("gateway, JWT checked", &gateway_url),
+        ("gateway, spans exported", &otlp_url),
     ];
     for (_, url) in targets {
         wrk(url, &token, 2, 64);
@@ -251,6 +301,12 @@ http {{
         "ratio gateway / nginx (req/s)          {:>6.2}",
         busy[2].rps / busy[1].rps
     );
+    println!(
+        "ratio export on / off (req/s)          {:>6.2}; at 1 conn p50 {:+.3} ms, p99 {:+.3} ms",
+        busy[3].rps / busy[2].rps,
+        calm[3].p50_ms - calm[2].p50_ms,
+        calm[3].p99_ms - calm[2].p99_ms
+    );
     for (i, name) in [(1, "nginx"), (2, "gateway")] {
         println!(
             "added to direct at 1 conn, {name:<8}    p50 {:>6.3} ms, p99 {:>6.3} ms",
@@ -263,5 +319,9 @@ http {{
         .args(["-TERM", &nginx.id().to_string()])
         .status();
     let _ = nginx.wait();
+    for mut g in gateways {
+        let _ = g.kill();
+        let _ = g.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

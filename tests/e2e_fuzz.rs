@@ -128,7 +128,6 @@ async fn random_requests_get_no_500_and_no_panic() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_261_204);
-    let mut r = Rng::new(seed);
     let mut prefixes: Vec<String> = manifest.routes.iter().map(|x| x.path.clone()).collect();
     prefixes.extend(manifest.entities.iter().map(|e| e.path.clone()));
     prefixes.extend(
@@ -161,15 +160,61 @@ async fn random_requests_get_no_500_and_no_panic() {
             .filter_map(|p| sys.url(&p.name).ok()),
     );
     let admin = sys.token(Some("admin")).map(str::to_string);
+    let plan = Plan {
+        targets,
+        prefixes,
+        samples,
+        token: admin,
+        requests,
+        seed,
+    };
+    let failures = fuzz(&plan).await;
+    drop(sys);
+    let panics = panics_in(&logs);
+    eprintln!(
+        "fuzz: {requests} requests over {} targets, seed {seed}: {} failures, {} panics",
+        plan.targets.len(),
+        failures.len(),
+        panics.len()
+    );
+    assert!(
+        failures.is_empty() && panics.is_empty(),
+        "{}\n{}",
+        failures.join("\n"),
+        panics.join("\n")
+    );
+}
+
+/// What to fuzz: where, which paths, sample bodies, a token for a quarter of the requests.
+struct Plan {
+    targets: Vec<String>,
+    prefixes: Vec<String>,
+    samples: Vec<serde_json::Value>,
+    token: Option<String>,
+    requests: usize,
+    seed: u64,
+}
+
+/// Sends `plan.requests` random requests; returns each 500 and each request left unanswered.
+async fn fuzz(plan: &Plan) -> Vec<String> {
+    let Plan {
+        targets,
+        prefixes,
+        samples,
+        token: admin,
+        requests,
+        seed,
+    } = plan;
+    let mut r = Rng::new(*seed);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");
     let mut failures = Vec::new();
-    for i in 0..requests {
-        let target = r.pick(&targets).clone();
+    for i in 0..*requests {
+        let target = r.pick(targets).clone();
         let method = *r.pick(METHODS);
-        let mut path = r.pick(&prefixes).clone();
+        let mut path = r.pick(prefixes).clone();
         for _ in 0..r.below(3) {
             path.push('/');
             let segment: &&str = r.pick(SEGMENTS);
@@ -199,7 +244,7 @@ async fn random_requests_get_no_500_and_no_panic() {
             continue;
         };
         let mut req = http.request(method.clone(), &url);
-        let (content_type, bytes) = body(&mut r, &samples);
+        let (content_type, bytes) = body(&mut r, samples);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -232,24 +277,63 @@ async fn random_requests_get_no_500_and_no_panic() {
             Err(_) => {}
         }
     }
-    drop(sys);
+    failures
+}
+
+/// Every log line of a panic in the files of `logs`.
+fn panics_in(logs: &std::path::Path) -> Vec<String> {
     let mut panics = Vec::new();
-    for entry in std::fs::read_dir(&logs).expect("logs").flatten() {
+    for entry in std::fs::read_dir(logs).expect("logs").flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
         if let Some(line) = text.lines().find(|l| l.contains("panicked")) {
             panics.push(format!("{}: {line}", entry.path().display()));
         }
     }
-    eprintln!(
-        "fuzz: {requests} requests over {} targets, seed {seed}: {} failures, {} panics",
-        targets.len(),
-        failures.len(),
-        panics.len()
+    panics
+}
+
+/// The fuzzer can fail: against a server that answers 500 to one malformed id, and a log with
+/// a panic, it reports both.
+#[tokio::test]
+async fn the_fuzzer_reports_a_500_and_a_panic() {
+    let app = axum::Router::new().route(
+        "/orders/{id}",
+        axum::routing::any(
+            |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                if id == "not-a-uuid" {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom")
+                } else {
+                    (axum::http::StatusCode::NOT_FOUND, "")
+                }
+            },
+        ),
     );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let plan = Plan {
+        targets: vec![url],
+        prefixes: vec!["/orders".into()],
+        samples: Vec::new(),
+        token: None,
+        requests: 200,
+        seed: 7,
+    };
+    let failures = fuzz(&plan).await;
     assert!(
-        failures.is_empty() && panics.is_empty(),
-        "{}\n{}",
-        failures.join("\n"),
-        panics.join("\n")
+        failures
+            .iter()
+            .any(|f| f.contains("/orders/not-a-uuid") && f.contains("500")),
+        "{failures:?}"
     );
+    let logs = tempfile::tempdir().expect("tmp");
+    std::fs::write(logs.path().join("a.log"), "ok\n").expect("write");
+    std::fs::write(
+        logs.path().join("b.log"),
+        "thread 'tokio-runtime-worker' panicked at src/x.rs:1:1\n",
+    )
+    .expect("write");
+    assert_eq!(panics_in(logs.path()).len(), 1);
 }

@@ -51,6 +51,8 @@ pub struct SystemView {
     pub config_server: Option<PlatformServiceView>,
     /// With `[auth]`: every process that proves who it is with its own client credentials.
     pub identities: Vec<IdentityView>,
+    /// `[platform] tracing = "otlp"`: spans exported over OTLP (the runtime's feature `otlp`).
+    pub otlp: bool,
 }
 
 /// One process's service identity: where its secret comes from.
@@ -162,6 +164,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
             }
         }),
         identities: Vec::new(),
+        otlp: bp.platform.tracing == crate::blueprint::Tracing::Otlp,
     };
     for i in 0..view.services.len() {
         view.services[i].callers = view.callers(&view.services[i].name);

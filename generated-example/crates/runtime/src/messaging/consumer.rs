@@ -322,7 +322,8 @@ impl Consumer {
             attempt: delivery.attempt,
         };
         let trace = incoming.header.trace_context.clone();
-        let result = crate::service::telemetry::with_traceparent(trace, async {
+        let event = incoming.header.event_type.clone();
+        let result = crate::service::telemetry::consuming(&event, &self.group, trace, async {
             match handler {
                 Registered::InTransaction(h) => self.apply_in_tx(h, &incoming).await,
                 Registered::Plain(h) => self.apply_plain(h, &incoming).await,
@@ -476,7 +477,10 @@ impl Consumer {
         let mut done = Vec::with_capacity(items.len());
         for (handler, incoming) in items {
             let trace = incoming.header.trace_context.clone();
-            let outcome = crate::service::telemetry::with_traceparent(
+            let event = incoming.header.event_type.clone();
+            let outcome = crate::service::telemetry::consuming(
+                &event,
+                &self.group,
                 trace,
                 self.record_and_handle(&mut tx, handler, &incoming),
             )

@@ -95,6 +95,22 @@ pub async fn relay_once(pool: &PgPool, broker: &dyn Broker) -> Result<usize, Rel
             payload: row.try_get::<String, _>("payload")?.into_bytes(),
         });
     }
+    // One producer span per message, a child of the operation that produced it (exported
+    // with the feature `otlp`), open while the batch is published.
+    #[cfg(feature = "otlp")]
+    let _spans: Vec<tracing::Span> = batch
+        .iter()
+        .map(|m| {
+            #[derive(serde::Deserialize)]
+            struct Trace {
+                trace_context: Option<String>,
+            }
+            let trace = serde_json::from_slice::<Trace>(&m.payload)
+                .ok()
+                .and_then(|t| t.trace_context);
+            crate::service::telemetry::producer_span(&m.subject, trace.as_deref())
+        })
+        .collect();
     let (confirmed, failure) = match broker.publish(&batch).await {
         Ok(()) => (batch.len(), None),
         Err(BrokerError::Publish { confirmed, message }) => {

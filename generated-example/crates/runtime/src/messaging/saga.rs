@@ -378,6 +378,7 @@ impl Definition {
 }
 
 /// Starts an orchestration instance at step 0; returns the first command to send.
+#[tracing::instrument(name = "saga start", skip_all, fields(otel.name = %format_args!("saga {} start", def.name), saga = def.name, saga_id = %id))]
 pub async fn orchestrate(
     conn: &mut PgConnection,
     def: &Definition,
@@ -402,6 +403,7 @@ pub async fn orchestrate(
 }
 
 /// Applies a participant's reply to the (locked) instance and returns what to do next.
+#[tracing::instrument(name = "saga reply", skip_all, fields(otel.name = %format_args!("saga {} reply {action}", def.name), saga = def.name, saga_id = %id, ok))]
 pub async fn on_reply(
     conn: &mut PgConnection,
     def: &Definition,
@@ -570,6 +572,7 @@ pub async fn step_record(
 /// Records the outcome of an action (`done` with the data its compensation needs, or
 /// `refused`). A concurrent first record of the same step fails the transaction (primary key),
 /// which the consumer retries, and then finds this record.
+#[tracing::instrument(name = "saga step", skip_all, fields(otel.name = %format_args!("saga {saga} step {action}"), saga, saga_id = %id, status))]
 pub async fn record_step(
     conn: &mut PgConnection,
     saga: &str,

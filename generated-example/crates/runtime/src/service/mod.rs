@@ -11,6 +11,8 @@ pub mod http_client;
 pub mod json;
 pub mod mail;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otel;
 pub mod paging;
 pub mod server;
 pub mod telemetry;

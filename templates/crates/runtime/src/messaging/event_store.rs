@@ -129,6 +129,7 @@ impl EventStore {
     /// Appends `events` after `loaded` (the state the caller decided on) in the caller's
     /// transaction, and snapshots when a multiple of `snapshot_every` is reached. Returns the
     /// new state and version.
+    #[tracing::instrument(name = "command", skip_all, fields(otel.name = %format_args!("command {}", events.first().map_or("none", |(_, e)| A::event_type(e))), stream = %stream, events = events.len()))]
     pub async fn append<A: Aggregate>(
         &self,
         conn: &mut PgConnection,

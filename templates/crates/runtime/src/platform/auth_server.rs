@@ -925,56 +925,49 @@ async fn change_own_password(
     State(auth): State<Arc<Auth>>,
     headers: HeaderMap,
     Json(c): Json<PasswordChange>,
-) -> Response {
-    let result: Result<StatusCode, crate::ApiError> = async {
-        let claims = auth.bearer(&headers).await?;
-        let id: uuid::Uuid = claims
-            .sub
-            .parse()
-            .map_err(|_| crate::ApiError::Forbidden("only a user has a password".into()))?;
-        check_password(&c.new_password)?;
-        let key = claims.name.clone().unwrap_or_default().to_lowercase();
-        auth.throttle.check(&key).map_err(|w| {
-            crate::ApiError::Unavailable(format!(
-                "too many failed attempts; try again in {} s",
-                w.as_secs().max(1)
-            ))
-        })?;
-        let hash: Option<String> =
-            sqlx::query_scalar("SELECT password_hash FROM auth_users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&auth.pool)
-                .await?;
-        let Some(hash) = hash else {
-            return Err(crate::ApiError::NotFound("user".into()));
-        };
-        if !password_matches(c.current_password, hash).await {
-            auth.throttle.failed(&key);
-            return Err(crate::ApiError::Forbidden(
-                "the current password is wrong".into(),
-            ));
-        }
-        let new_hash = hash_password(c.new_password)
-            .await
-            .map_err(crate::ApiError::Internal)?;
-        let mut tx = auth.pool.begin().await?;
-        sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
+) -> Result<StatusCode, crate::ApiError> {
+    let claims = auth.bearer(&headers).await?;
+    let id: uuid::Uuid = claims
+        .sub
+        .parse()
+        .map_err(|_| crate::ApiError::Forbidden("only a user has a password".into()))?;
+    check_password(&c.new_password)?;
+    let key = claims.name.clone().unwrap_or_default().to_lowercase();
+    auth.throttle.check(&key).map_err(|w| {
+        crate::ApiError::Unavailable(format!(
+            "too many failed attempts; try again in {} s",
+            w.as_secs().max(1)
+        ))
+    })?;
+    let hash: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM auth_users WHERE id = $1")
             .bind(id)
-            .bind(new_hash)
-            .execute(&mut *tx)
+            .fetch_optional(&auth.pool)
             .await?;
-        auth.end_everything(&mut tx, id)
-            .await
-            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
-        tx.commit().await?;
-        tracing::info!(user = %id, "password changed; refresh tokens and sessions ended");
-        Ok(StatusCode::NO_CONTENT)
+    let Some(hash) = hash else {
+        return Err(crate::ApiError::NotFound("user".into()));
+    };
+    if !password_matches(c.current_password, hash).await {
+        auth.throttle.failed(&key);
+        return Err(crate::ApiError::Forbidden(
+            "the current password is wrong".into(),
+        ));
     }
-    .await;
-    match result {
-        Ok(s) => s.into_response(),
-        Err(e) => e.into_response(),
-    }
+    let new_hash = hash_password(c.new_password)
+        .await
+        .map_err(crate::ApiError::Internal)?;
+    let mut tx = auth.pool.begin().await?;
+    sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(new_hash)
+        .execute(&mut *tx)
+        .await?;
+    auth.end_everything(&mut tx, id)
+        .await
+        .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+    tx.commit().await?;
+    tracing::info!(user = %id, "password changed; refresh tokens and sessions ended");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]
@@ -995,61 +988,54 @@ async fn update_user(
     headers: HeaderMap,
     axum::extract::Path(username): axum::extract::Path<String>,
     Json(u): Json<UserUpdate>,
-) -> Response {
-    let result: Result<StatusCode, crate::ApiError> = async {
-        auth.admin(&headers).await?;
-        if let Some(p) = &u.password {
-            check_password(p)?;
-        }
-        if let Some(r) = &u.roles {
-            auth.check_roles(r)?;
-        }
-        let id: Option<uuid::Uuid> =
-            sqlx::query_scalar("SELECT id FROM auth_users WHERE username = $1")
-                .bind(&username)
-                .fetch_optional(&auth.pool)
-                .await?;
-        let id = id.ok_or_else(|| crate::ApiError::NotFound(format!("user {username}")))?;
-        let hash = match u.password {
-            Some(p) => Some(hash_password(p).await.map_err(crate::ApiError::Internal)?),
-            None => None,
-        };
-        let mut tx = auth.pool.begin().await?;
-        if let Some(h) = &hash {
-            sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
-                .bind(id)
-                .bind(h)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(disabled) = u.disabled {
-            sqlx::query("UPDATE auth_users SET disabled_at = $2 WHERE id = $1")
-                .bind(id)
-                .bind(disabled.then_some(now_secs() as i64))
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(roles) = &u.roles {
-            sqlx::query("UPDATE auth_users SET roles = $2 WHERE id = $1")
-                .bind(id)
-                .bind(roles)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if hash.is_some() || u.disabled == Some(true) {
-            auth.end_everything(&mut tx, id)
-                .await
-                .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
-        }
-        tx.commit().await?;
-        tracing::info!(%username, disabled = ?u.disabled, password = hash.is_some(), "user updated");
-        Ok(StatusCode::NO_CONTENT)
+) -> Result<StatusCode, crate::ApiError> {
+    auth.admin(&headers).await?;
+    if let Some(p) = &u.password {
+        check_password(p)?;
     }
-    .await;
-    match result {
-        Ok(s) => s.into_response(),
-        Err(e) => e.into_response(),
+    if let Some(r) = &u.roles {
+        auth.check_roles(r)?;
     }
+    let id: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM auth_users WHERE username = $1")
+            .bind(&username)
+            .fetch_optional(&auth.pool)
+            .await?;
+    let id = id.ok_or_else(|| crate::ApiError::NotFound(format!("user {username}")))?;
+    let hash = match u.password {
+        Some(p) => Some(hash_password(p).await.map_err(crate::ApiError::Internal)?),
+        None => None,
+    };
+    let mut tx = auth.pool.begin().await?;
+    if let Some(h) = &hash {
+        sqlx::query("UPDATE auth_users SET password_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(h)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(disabled) = u.disabled {
+        sqlx::query("UPDATE auth_users SET disabled_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(disabled.then_some(now_secs() as i64))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(roles) = &u.roles {
+        sqlx::query("UPDATE auth_users SET roles = $2 WHERE id = $1")
+            .bind(id)
+            .bind(roles)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if hash.is_some() || u.disabled == Some(true) {
+        auth.end_everything(&mut tx, id)
+            .await
+            .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+    }
+    tx.commit().await?;
+    tracing::info!(%username, disabled = ?u.disabled, password = hash.is_some(), "user updated");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]

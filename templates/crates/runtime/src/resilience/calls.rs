@@ -169,6 +169,19 @@ impl ServiceClient {
         path: &str,
         token: Option<&str>,
     ) -> Result<Bytes, CallError> {
+        use tracing::Instrument;
+        let span = crate::service::telemetry::client_span("GET", self.service);
+        self.attempt_in_span(base, path, token)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt_in_span(
+        &self,
+        base: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Bytes, CallError> {
         let mut builder = Request::builder()
             .method(Method::GET)
             .uri(format!("{base}{path}"));

@@ -236,7 +236,7 @@ async fn start(
 ) -> Result<(), StartError> {
     let sources = Sources::from_process();
     let mut settings = config::load(spec.name, spec.default_port, &sources)?;
-    crate::service::telemetry::init(&settings.log_level);
+    crate::service::telemetry::init_process(&settings, spec.name);
     // The identity first: the config server and the registry want it.
     if let Some(auth) = spec.auth {
         let url = match auth.identity {
@@ -338,12 +338,7 @@ async fn start(
     // there, off the public port.
     if let Some(port) = management_port {
         let addr = format!("{}:{port}", settings.host);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let listener = bind(&addr).await?;
         let app = management_routes(std::mem::take(&mut admin), db.clone());
         tracing::info!(%addr, "management listener (metrics, admin)");
         tokio::spawn(async move {
@@ -433,12 +428,7 @@ async fn start(
         ));
     }
     let app = with_standard_routes(own, db.clone(), spec.openapi, management_port.is_none());
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+    let listener = bind(&addr).await?;
     let local: SocketAddr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(service = spec.name, %local, profile = %settings.profile, "listening");
     let registration = settings.registry_url.as_deref().map(|url| {
@@ -480,7 +470,17 @@ async fn start(
         m.shutdown().await;
     }
     tracing::info!(service = spec.name, "stopped");
+    crate::service::telemetry::shutdown();
     Ok(())
+}
+
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Resolves on SIGTERM (Unix) or Ctrl-C.

@@ -4,7 +4,11 @@
 //! `trace_id`: taken from an incoming W3C `traceparent` header when present, otherwise new. The
 //! id is echoed in the `x-trace-id` response header so a client can quote it. The request's (or
 //! the consumed event's) `traceparent` is the task's current trace context
-//! ([`current_traceparent`]), which published events carry on.
+//! ([`current_traceparent`]), which calls and published events carry on.
+//!
+//! With the feature `otlp` ([`crate::service::otel`]) the spans are exported too: the request
+//! span is a child of the caller's (`traceparent`), and what the process sends on names its own
+//! current span as the parent, so one trace holds every hop.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -13,30 +17,104 @@ use axum::response::Response;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use tracing_subscriber::{EnvFilter, reload};
 
-/// The installed filter, while the settings decide the level (not `RUST_LOG`).
-static LEVEL: std::sync::OnceLock<reload::Handle<EnvFilter, Registry>> = std::sync::OnceLock::new();
+/// Reloads the installed log filter, while the settings decide the level (not `RUST_LOG`).
+type Reload = Box<dyn Fn(&str) -> bool + Send + Sync>;
+static LEVEL: std::sync::OnceLock<Reload> = std::sync::OnceLock::new();
+
+/// The exporting tracer provider, flushed by [`shutdown`].
+#[cfg(feature = "otlp")]
+static PROVIDER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> =
+    std::sync::OnceLock::new();
+
+/// Installs the JSON subscriber for process `service`, and with the feature `otlp` the span
+/// export its settings name ([`crate::service::otel::endpoint`]); call it inside the Tokio
+/// runtime. Returns whether this call installed it.
+pub fn init_process(settings: &crate::service::config::Settings, service: &str) -> bool {
+    #[cfg(feature = "otlp")]
+    if let Some(endpoint) = crate::service::otel::endpoint(settings) {
+        match crate::service::otel::provider(service, &endpoint) {
+            Ok(provider) => {
+                let installed = init_exporting(&settings.log_level, &provider, service);
+                if installed {
+                    let _ = PROVIDER.set(provider);
+                    tracing::info!(%endpoint, "spans exported over OTLP");
+                }
+                return installed;
+            }
+            Err(e) => eprintln!("OTLP export off: {e}"),
+        }
+    }
+    let _ = service;
+    init(&settings.log_level)
+}
+
+/// Sends the spans still queued (at most a few seconds): call it when the process ends.
+pub fn shutdown() {
+    #[cfg(feature = "otlp")]
+    if let Some(p) = PROVIDER.get() {
+        let _ = p.force_flush();
+    }
+}
+
+/// The log filter: `RUST_LOG` when set (then it decides), else `level`.
+fn log_filter(level: &str) -> (EnvFilter, bool) {
+    match EnvFilter::try_from_default_env() {
+        Ok(f) => (f, true),
+        Err(_) => (EnvFilter::new(level), false),
+    }
+}
+
+fn json_logs<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+}
 
 /// Installs the JSON subscriber. `level` is an `EnvFilter` directive (`info`, `orders=debug`);
 /// `RUST_LOG` wins when set. Calling it twice is harmless. Returns whether this call installed
 /// it.
 pub fn init(level: &str) -> bool {
-    let from_env = EnvFilter::try_from_default_env().ok();
-    let env_decides = from_env.is_some();
-    let (filter, handle) = reload::Layer::new(from_env.unwrap_or_else(|| EnvFilter::new(level)));
-    let json = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(true);
+    let (filter, env_decides) = log_filter(level);
+    let (filter, handle) = reload::Layer::new(filter);
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(json)
+        .with(json_logs())
         .try_init()
         .is_ok();
     if installed && !env_decides {
-        let _ = LEVEL.set(handle);
+        let _ = LEVEL.set(Box::new(move |l| handle.reload(EnvFilter::new(l)).is_ok()));
+    }
+    installed
+}
+
+/// [`init`] with the spans of `provider` exported: the log level filters the logs only, and
+/// every span and event at `info` or above is exported whatever the log level.
+#[cfg(feature = "otlp")]
+fn init_exporting(
+    level: &str,
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+    service: &str,
+) -> bool {
+    use tracing_subscriber::Layer;
+    let (filter, env_decides) = log_filter(level);
+    let (filter, handle) = reload::Layer::new(filter);
+    let installed = tracing_subscriber::registry()
+        .with(
+            crate::service::otel::layer(provider, service)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
+        .with(json_logs().with_filter(filter))
+        .try_init()
+        .is_ok();
+    if installed && !env_decides {
+        let _ = LEVEL.set(Box::new(move |l| handle.reload(EnvFilter::new(l)).is_ok()));
     }
     installed
 }
@@ -44,9 +122,7 @@ pub fn init(level: &str) -> bool {
 /// Changes the log level of a running process (the config server's `log-level`). Returns
 /// `false` when `RUST_LOG` decides or no subscriber was installed by [`init`].
 pub fn set_level(level: &str) -> bool {
-    LEVEL
-        .get()
-        .is_some_and(|h| h.reload(EnvFilter::new(level)).is_ok())
+    LEVEL.get().is_some_and(|reload| reload(level))
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
@@ -109,11 +185,39 @@ pub fn current_trace_id() -> Option<String> {
     TRACE_ID.try_with(Clone::clone).ok()
 }
 
-/// A W3C `traceparent` continuing the current trace (a new span id), if there is one.
+/// A W3C `traceparent` continuing the current trace, if there is one: the current exported
+/// span as the parent (feature `otlp`), else the trace with a new span id.
 pub fn current_traceparent() -> Option<String> {
+    #[cfg(feature = "otlp")]
+    if let Some(tp) = crate::service::otel::traceparent_of(&tracing::Span::current()) {
+        return Some(tp);
+    }
     TRACE_ID
         .try_with(|t| format!("00-{t}-{}-01", new_span_id()))
         .ok()
+}
+
+/// The trace id of `span` when it is exported (feature `otlp`).
+fn exported_trace_id(span: &tracing::Span) -> Option<String> {
+    #[cfg(feature = "otlp")]
+    return crate::service::otel::traceparent_of(span)
+        .as_deref()
+        .and_then(trace_id_from_traceparent);
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = span;
+        None
+    }
+}
+
+/// Makes the caller's span (`traceparent`) the parent of `span`, when spans are exported.
+fn adopt_parent(span: &tracing::Span, traceparent: Option<&str>) {
+    #[cfg(feature = "otlp")]
+    if let Some(tp) = traceparent.filter(|tp| trace_id_from_traceparent(tp).is_some()) {
+        crate::service::otel::set_remote_parent(span, tp);
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = (span, traceparent);
 }
 
 /// Runs `f` with the trace of `traceparent` as the current one (events published inside carry
@@ -122,34 +226,117 @@ pub async fn with_traceparent<F: std::future::Future>(
     traceparent: Option<String>,
     f: F,
 ) -> F::Output {
-    match traceparent.as_deref().and_then(trace_id_from_traceparent) {
+    let span = tracing::info_span!(
+        "event",
+        otel.kind = "consumer",
+        trace_id = tracing::field::Empty
+    );
+    in_span(span, traceparent, f).await
+}
+
+/// Runs `f` in `span` (which declares an empty `trace_id` field), continuing the trace of
+/// `traceparent`: the caller's span is its parent when spans are exported.
+pub async fn in_span<F: std::future::Future>(
+    span: tracing::Span,
+    traceparent: Option<String>,
+    f: F,
+) -> F::Output {
+    adopt_parent(&span, traceparent.as_deref());
+    let trace_id = exported_trace_id(&span)
+        .or_else(|| traceparent.as_deref().and_then(trace_id_from_traceparent));
+    match trace_id {
         Some(trace_id) => {
-            let span = tracing::info_span!("event", trace_id = %trace_id);
+            span.record("trace_id", trace_id.as_str());
             TRACE_ID.scope(trace_id, f.instrument(span)).await
         }
-        None => f.await,
+        None => f.instrument(span).await,
     }
+}
+
+/// A span for a call to `peer` (`operation` like `GET`), exported with the feature `otlp`;
+/// without it, no span (nothing to pay on every call).
+pub fn client_span(operation: &str, peer: &str) -> tracing::Span {
+    #[cfg(feature = "otlp")]
+    return tracing::info_span!(
+        "call",
+        otel.name = %format_args!("{operation} {peer}"),
+        otel.kind = "client",
+        peer.service = %peer,
+    );
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = (operation, peer);
+        tracing::Span::none()
+    }
+}
+
+/// The span of a message put on the broker (`subject`), a child of the operation that
+/// produced it (`traceparent`), exported with the feature `otlp`.
+pub fn producer_span(subject: &str, traceparent: Option<&str>) -> tracing::Span {
+    #[cfg(feature = "otlp")]
+    {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format_args!("publish {subject}"),
+            otel.kind = "producer",
+        );
+        adopt_parent(&span, traceparent);
+        span
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = (subject, traceparent);
+        tracing::Span::none()
+    }
+}
+
+/// The span of consuming `event` in consumer group `group`: [`with_traceparent`] named.
+pub async fn consuming<F: std::future::Future>(
+    event: &str,
+    group: &str,
+    traceparent: Option<String>,
+    f: F,
+) -> F::Output {
+    let span = tracing::info_span!(
+        "event",
+        otel.name = %format_args!("consume {event}"),
+        otel.kind = "consumer",
+        consumer = %group,
+        trace_id = tracing::field::Empty
+    );
+    in_span(span, traceparent, f).await
 }
 
 /// Middleware: runs the request inside a span with its trace id and logs its outcome.
 pub async fn trace_requests(req: Request, next: Next) -> Response {
-    let trace_id = req
+    let incoming = req
         .headers()
         .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace_id_from_traceparent)
-        .unwrap_or_else(new_trace_id);
+        .and_then(|v| v.to_str().ok());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| req.uri().path(), |m| m.as_str());
     let span = tracing::info_span!(
         "request",
-        trace_id = %trace_id,
+        otel.name = %format_args!("{} {route}", req.method()),
+        otel.kind = "server",
+        trace_id = tracing::field::Empty,
         method = %req.method(),
-        path = %req.uri().path()
+        path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
     );
+    adopt_parent(&span, incoming);
+    let trace_id = exported_trace_id(&span)
+        .or_else(|| incoming.and_then(trace_id_from_traceparent))
+        .unwrap_or_else(new_trace_id);
+    span.record("trace_id", trace_id.as_str());
     let header = HeaderValue::from_str(&trace_id).ok();
     let started = std::time::Instant::now();
     let mut response = TRACE_ID
         .scope(trace_id, next.run(req).instrument(span.clone()))
         .await;
+    span.record("http.response.status_code", response.status().as_u16());
     if !span.is_disabled() {
         span.in_scope(|| {
             tracing::info!(

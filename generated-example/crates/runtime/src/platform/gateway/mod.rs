@@ -381,6 +381,31 @@ impl Gateway {
         out: &Outgoing<'_>,
         headers: HeaderMap,
     ) -> Attempt {
+        use tracing::Instrument;
+        let span = crate::service::telemetry::client_span(out.method.as_str(), service);
+        self.attempt_in_span(service, address, out, headers)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt_in_span(
+        &self,
+        service: &'static str,
+        address: &str,
+        out: &Outgoing<'_>,
+        headers: HeaderMap,
+    ) -> Attempt {
+        // The upstream's span is a child of this attempt's (when spans are exported).
+        #[cfg(feature = "otlp")]
+        let headers = {
+            let mut headers = headers;
+            if let Some(v) = crate::service::telemetry::current_traceparent()
+                .and_then(|tp| HeaderValue::from_str(&tp).ok())
+            {
+                headers.insert(HeaderName::from_static("traceparent"), v);
+            }
+            headers
+        };
         let uri = format!("http://{address}{}", out.path_and_query);
         let mut builder = http::Request::builder().method(out.method.clone()).uri(uri);
         if let Some(h) = builder.headers_mut() {
