@@ -210,6 +210,7 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_max_body_size 16m;
+    client_body_buffer_size 16m;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;

@@ -10,7 +10,9 @@
 //!   the registry evicts it within 3 heartbeats.
 //! - All instances down: the breaker opens and the gateway answers 503 at once, far under its
 //!   timeout; the service back: the breaker closes again.
-//! - A burst from one client over its limit: 429 with `Retry-After`.
+//! - A burst from one client over its limit: 429 with `Retry-After`; a spoofed
+//!   `X-Forwarded-For` on every request does not escape it; oversized (413) and trickling
+//!   (408 after 10 s) anonymous bodies are refused.
 //! - SIGTERM: the instance deregisters before it exits.
 //! - Attack: NUL bytes in logins and filters are 400s and open no breaker; sign-in still works.
 //! - Attack: password guessing for one user backs off (429 with `Retry-After`); others sign in.
@@ -750,6 +752,68 @@ async fn gateway_and_registry_keep_requests_flowing() {
     );
     assert_eq!(shop.get(&path).await.status(), StatusCode::OK);
 
+    // Attack (issue 22, finding 5): a client choosing its own identity. Anonymous requests are
+    // limited per address; a spoofed `X-Forwarded-For` (a new one on every request) is not
+    // believed from a caller that is no trusted proxy, so the burst still hits one bucket.
+    let spoofed: Vec<_> = (0..80)
+        .map(|n| {
+            let (http, url) = (
+                http.clone(),
+                format!("http://127.0.0.1:{}/.well-known/jwks.json", shop.gateway),
+            );
+            tokio::spawn(async move {
+                http.get(url)
+                    .header("x-forwarded-for", format!("203.0.113.{n}"))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let mut limited = 0;
+    for r in spoofed {
+        if r.await.expect("task").expect("answer").status() == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "spoofed addresses got buckets of their own");
+
+    // Attack (finding 8): oversized and slow bodies on the public `/oauth` route. Anonymous
+    // bodies over 256 KiB are refused with 413; a body that trickles is cut off with 408
+    // after 10 s, so slow uploads cannot hold the gateway's memory.
+    tokio::time::sleep(Duration::from_secs(3)).await; // the bucket refills
+    let oversized = http
+        .post(format!("http://127.0.0.1:{}/oauth/token", shop.gateway))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 300 * 1024])
+        .send()
+        .await
+        .expect("oversized");
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", shop.gateway))
+            .await
+            .expect("connect");
+        slow.write_all(
+            b"POST /oauth/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\ngrant_type=",
+        )
+        .await
+        .expect("head");
+        let started = Instant::now();
+        let mut answer = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(20), slow.read(&mut answer))
+            .await
+            .expect("an answer within 20 s")
+            .expect("read");
+        let head = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(9),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     // Attack (issue 22): anyone could register an instance of `auth` and get a share of its
     // traffic, passwords included. Registry writes now need the service's own identity.
     let rogue = json!({ "service": "auth", "id": "rogue", "address": "127.0.0.1:1" });
@@ -1005,7 +1069,15 @@ async fn gateway_and_registry_keep_requests_flowing() {
     // every process restarted. Revoked at the auth service, the key leaves the JWKS, and the
     // gateway and the service refuse its tokens within their keys' maximum age.
     let leaked = shop.token.clone();
-    assert_eq!(shop.get("/orders").await.status(), StatusCode::OK);
+    let before = shop.get("/orders").await;
+    let status = before.status();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{} {:?}",
+        before.text().await.unwrap_or_default(),
+        shop.instances().await
+    );
     let rotated = http
         .post(format!(
             "http://127.0.0.1:{auth_port}/admin/keys/rotate?revoke=true"

@@ -37,6 +37,7 @@ async fn main() -> std::process::ExitCode {
                 "config-server".into(),
                 "auth".into(),
                 "gateway".into(),
+                "console".into(),
                 "customers".into(),
                 "products".into(),
                 "orders".into(),

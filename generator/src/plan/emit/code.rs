@@ -7,9 +7,10 @@ use crate::plan::file::{Ownership, PlannedFile, SHARED_SYSTEM, Source, template}
 use crate::plan::model::service::ServiceView;
 use crate::plan::model::system::SystemView;
 
-/// The platform services: the registry (with `discovery = "registry"`) and the gateway.
+/// The platform services: the gateway, the console, the registry (with `discovery =
+/// "registry"`), the config server and the auth service.
 fn platform_files(files: &mut Vec<PlannedFile>, system: &SystemView) {
-    let mut crates = vec!["gateway"];
+    let mut crates = vec!["gateway", "console"];
     if system.registry.is_some() {
         crates.push("registry");
     }

@@ -52,6 +52,7 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         if let Some(c) = &system.config_server
             && name != c.name
             && name != "auth"
+            && name != system.console.name
             && system.registry.as_ref().is_none_or(|r| r.name != name)
         {
             depends.push((c.name.clone(), "service_healthy".into()));
@@ -73,10 +74,11 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
         let config_url = system.config_server.as_ref().and_then(|c| {
             (name != c.name
                 && name != "auth"
+                && name != system.console.name
                 && system.registry.as_ref().is_none_or(|r| r.name != name))
             .then(|| format!("http://{}:{}", c.name, c.port))
         });
-        let open = ["registry", "config-server", "auth"].contains(&name);
+        let open = ["registry", "config-server", "auth", "console"].contains(&name);
         let svc = bp.services.iter().find(|s| s.name.value == name);
         let resources = svc.and_then(|s| s.resources.as_ref());
         let text = |v: Option<&crate::blueprint::Sp<String>>, default: &str| {
@@ -108,6 +110,10 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             // Where Prometheus scrapes `/metrics`: the gateway's internal listener.
             "metrics_port": if name == "gateway" { system.gateway.management_port } else { port },
             "management": name == "gateway",
+            // Spans go to the console; the console exports none (it would receive its own).
+            "otlp_endpoint": (system.otlp && name != system.console.name)
+                .then(|| format!("http://{}:{}", system.console.name, system.console.port)),
+            "console": name == system.console.name,
             "callers": system.callers(name),
             // Its service identity: the secret it proves itself with, by reference.
             "identity": system.identities.iter().find(|i| i.name == name),
@@ -169,6 +175,14 @@ pub fn deploy_files(files: &mut Vec<PlannedFile>, system: &SystemView, bp: &Blue
             true,
         );
     }
+    add(
+        &system.console.name,
+        format!("platform/{}", system.console.name),
+        system.console.port,
+        None,
+        false,
+        true,
+    );
     add(
         "gateway",
         "platform/gateway".into(),

@@ -96,7 +96,7 @@ fn processes(bp: &Blueprint, system: &SystemView) -> Vec<Process> {
         replicas: 1,
         mails: false,
     };
-    let mut out = Vec::new();
+    let mut out = vec![platform(&system.console.name, ProcessKind::Console, None)];
     if bp.platform.discovery == Discovery::Registry {
         out.push(platform("registry", ProcessKind::Registry, None));
     }

@@ -51,6 +51,11 @@ pub struct RouteView {
 
 /// The first port above the gateway's that no process of `bp` listens on.
 fn management_port(bp: &Blueprint) -> u16 {
+    free_port_from(bp, bp.gateway.port.value.saturating_add(1), &[])
+}
+
+/// `first`, or the first port above it, that no process of `bp` listens on, nor `taken`.
+pub fn free_port_from(bp: &Blueprint, first: u16, taken: &[u16]) -> u16 {
     let used: Vec<u16> = bp
         .services
         .iter()
@@ -61,12 +66,13 @@ fn management_port(bp: &Blueprint) -> u16 {
                 .iter()
                 .map(|(_, p)| *p),
         )
+        .chain(taken.iter().copied())
+        .chain(std::iter::once(bp.gateway.port.value))
         .collect();
-    let gateway = bp.gateway.port.value;
-    (1..=u16::MAX)
-        .map(|n| gateway.wrapping_add(n).max(1024))
-        .find(|p| *p != gateway && !used.contains(p))
-        .unwrap_or(gateway)
+    (0..=u16::MAX)
+        .map(|n| first.wrapping_add(n).max(1024))
+        .find(|p| !used.contains(p))
+        .unwrap_or(first)
 }
 
 /// The gateway's view of the generated services: every exposed entity and view, and the auth

@@ -53,6 +53,8 @@ pub struct SystemView {
     pub identities: Vec<IdentityView>,
     /// `[platform] tracing = "otlp"`: spans exported over OTLP (the runtime's feature `otlp`).
     pub otlp: bool,
+    /// The console, in every system: it receives the spans, on the OTLP port when free.
+    pub console: PlatformServiceView,
 }
 
 /// One process's service identity: where its secret comes from.
@@ -165,7 +167,12 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
         }),
         identities: Vec::new(),
         otlp: bp.platform.tracing == crate::blueprint::Tracing::Otlp,
+        console: PlatformServiceView {
+            name: "console".into(),
+            port: 0,
+        },
     };
+    view.console.port = super::gateway::free_port_from(bp, 4318, &[view.gateway.management_port]);
     for i in 0..view.services.len() {
         view.services[i].callers = view.callers(&view.services[i].name);
     }
@@ -188,7 +195,7 @@ impl SystemView {
             .flatten()
             .map(|p| p.name.clone())
             .chain(self.auth.is_some().then(|| "auth".to_string()))
-            .chain(std::iter::once("gateway".to_string()));
+            .chain(["gateway".to_string(), self.console.name.clone()]);
         platform
             .chain(self.services.iter().map(|s| s.name.clone()))
             .chain(self.bffs.iter().map(|b| b.name.clone()))

@@ -175,12 +175,15 @@ impl System {
                     }
                     // The auth service is the root of trust: it cannot prove who it is to the
                     // config server before it runs, so it reads no configuration from there.
-                    if !matches!(kind, Kind::Registry | Kind::ConfigServer | Kind::Auth)
-                        && let Some(url) = self
-                            .manifest
-                            .config_server
-                            .then(|| url_of("config-server"))
-                            .flatten()
+                    // Nor does the console, which starts first to receive every span.
+                    if !matches!(
+                        kind,
+                        Kind::Registry | Kind::ConfigServer | Kind::Auth | Kind::Console
+                    ) && let Some(url) = self
+                        .manifest
+                        .config_server
+                        .then(|| url_of("config-server"))
+                        .flatten()
                     {
                         env.push(("CONFIG_URL".into(), url));
                     }
@@ -199,6 +202,16 @@ impl System {
                         for (name, secret) in &secrets {
                             env.push((client_secret_env(name), secret.clone()));
                         }
+                    }
+                    // Every span goes to the console (unless this environment names another
+                    // collector); the console exports none itself.
+                    if kind == Kind::Console {
+                        env.push(("OTEL_SDK_DISABLED".into(), "true".into()));
+                    } else if let (None, Some(url)) = (
+                        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT"),
+                        url_of("console"),
+                    ) {
+                        env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), url));
                     }
                     // The gateway's internal listener (metrics, admin) on a free port too.
                     if kind == Kind::Gateway {

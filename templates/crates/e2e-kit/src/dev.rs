@@ -62,7 +62,7 @@ pub async fn run(suite: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Where to go: the gateway, its API docs, each BFF, and how to sign in.
+/// Where to go: the gateway, its API docs, each BFF, the console, and how to sign in.
 fn banner(system: &System) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(g) = system.gateway() {
@@ -73,6 +73,7 @@ fn banner(system: &System) -> Vec<String> {
         match (p.kind, system.url(&p.name)) {
             (Kind::Bff, Ok(url)) => out.push(format!("  {:<9} {url}", p.name)),
             (Kind::Registry, Ok(url)) => out.push(format!("  registry  {url}/registry/instances")),
+            (Kind::Console, Ok(url)) => out.push(format!("  console   {url}")),
             _ => {}
         }
     }

@@ -45,6 +45,8 @@ pub struct Manifest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
+    /// Receives every process's spans, so it starts first.
+    Console,
     Registry,
     ConfigServer,
     Auth,

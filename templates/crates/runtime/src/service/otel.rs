@@ -2,7 +2,8 @@
 //! turns on): every `tracing` span of the process becomes an OpenTelemetry span
 //! (`tracing-opentelemetry`), batched and sent over OTLP HTTP/protobuf (`opentelemetry-otlp`)
 //! to `OTEL_EXPORTER_OTLP_ENDPOINT`, else the `otlp-endpoint` setting, else
-//! `http://localhost:4318`. `otlp-endpoint = "none"` turns export off.
+//! `http://localhost:4318`. `otlp-endpoint = "none"` or `OTEL_SDK_DISABLED=true` turns export
+//! off.
 //!
 //! Export never blocks or fails a request: a finished span goes into a bounded queue
 //! ([`QUEUE`]) and a Tokio task sends batches of it. When the queue is full or the collector
@@ -30,6 +31,10 @@ pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where spans go: the standard variable, else the setting, else the OTLP default.
 pub fn endpoint(settings: &crate::service::config::Settings) -> Option<String> {
+    // The standard switch: `OTEL_SDK_DISABLED=true` exports nothing.
+    if std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return None;
+    }
     let chosen = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.trim().is_empty())
