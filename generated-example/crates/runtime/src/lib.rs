@@ -13,6 +13,7 @@
 //! | | [`service::config`] | layered settings: defaults → `config/<service>.toml` → profile file → config server → env |
 //! | | [`service::telemetry`] | JSON logs, a trace id per request (W3C `traceparent` or new) |
 //! | | [`service::metrics`] | Prometheus recorder, request counters and latencies, `/metrics` |
+//! | | `service::otel` | (feature `otlp`) span export over OTLP HTTP/protobuf, bounded and counted |
 //! | | [`service::health`] | `/health/live` and `/health/ready` (ready = database reachable) |
 //! | | [`service::db`] | Postgres pool with retry at start and migrations |
 //! | | [`service::error`] | [`ApiError`]: typed errors rendered as `application/problem+json` |
@@ -45,6 +46,7 @@
 //! | | [`platform::auth_server`] | the auth service: users (Argon2id), OAuth 2 token grants, keys and JWKS |
 //! | | [`platform::sessions`] | the central session store in Redis (`sessions = "redis"`): opaque tokens → JWTs |
 //! | | [`platform::web`] | the composed web front end of a `web` BFF: shell page, sign-in, server-rendered fragments |
+//! | | `platform::console` | (feature `console`) OTLP receiver, span store, trace, waterfall and log pages |
 
 pub mod messaging;
 pub mod platform;
