@@ -1,6 +1,7 @@
 //! `[platform] tracing` decides whether spans are exported: `"otlp"` turns on the runtime's
-//! feature `otlp` for every process (one line of the workspace manifest), `"none"` compiles no
-//! OpenTelemetry crate. Nothing else differs.
+//! feature `otlp` for every process (one line of the workspace manifest) and points the
+//! deployments at the console; `"none"` compiles no OpenTelemetry exporter. Nothing else
+//! differs.
 
 fn generate(tracing: &str) -> Vec<msa_gen::render::RenderedFile> {
     let shop = include_str!("../../blueprints/shop.toml");
@@ -37,7 +38,15 @@ fn otlp_and_none_differ_in_the_runtime_feature_only() {
         .collect();
     assert_eq!(
         differing,
-        ["Cargo.toml"],
-        "only the workspace manifest differs"
+        [
+            "Cargo.toml",
+            "deploy/compose.yaml",
+            "deploy/k8s/base/workloads.yaml"
+        ],
+        "the workspace manifest, and where the deployments send spans"
     );
+    for deploy in ["deploy/compose.yaml", "deploy/k8s/base/workloads.yaml"] {
+        assert!(text(&otlp, deploy).contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(!text(&none, deploy).contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
 }
