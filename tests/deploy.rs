@@ -539,7 +539,8 @@ fn kustomize_overlays_build_and_validate() {
                 "{name} {overlay}: every Deployment hardened"
             );
             if name == "shop.toml" {
-                assert_eq!(deployments, 13, "one Deployment per process");
+                // 12 processes of the blueprint's, plus the console.
+                assert_eq!(deployments, 14, "one Deployment per process");
                 let policy = docs
                     .iter()
                     .find(|d| d.contains("name: allow-to-products"))
@@ -586,7 +587,11 @@ fn check_mesh_and_config_maps(ws: &Path, docs: &[&str]) {
         .copied()
         .filter(|d| d.contains("\nkind: Deployment\n"))
         .collect();
-    assert_eq!(deployments.len(), 11, "no registry, no config server");
+    assert_eq!(
+        deployments.len(),
+        12,
+        "no registry, no config server; the console"
+    );
     for d in deployments {
         let name = d
             .split("\n  name: ")

@@ -2,8 +2,10 @@
 //! the kit points every process's OTLP export at the console, the checkout saga runs through
 //! the gateway, and the console then shows that saga's trace: spans from at least 4 processes,
 //! the broker hop (`publish`, `consume`) and the participants' saga steps. Its pages need an
-//! admin (a customer gets 403, nobody a redirect to sign in). Then in headless Chromium: sign in
-//! on the console and open the trace's waterfall (the screenshot of docs/observability.md).
+//! admin (a customer gets 403, nobody a redirect to sign in). Its live view lists the instances
+//! and request rates; killing products opens the gateway's breaker, and the console shows it
+//! open. Then in headless Chromium: sign in on the console and open the trace's waterfall (the
+//! screenshot of docs/observability.md).
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,7 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
     let ws = msa_gen_tests::shop("nats", &names);
     // SAFETY: set before any thread of this test reads the environment.
     unsafe { std::env::set_var("E2E_BIN_DIR", ws.join("bin")) };
-    let sys = System::boot(manifest.clone(), &ws, ws.join("target/console-logs"))
+    let mut sys = System::boot(manifest.clone(), &ws, ws.join("target/console-logs"))
         .await
         .expect("boot");
     let checkout = manifest
@@ -101,6 +103,41 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
     assert!(page.contains("reserve-credit"), "the customers' step");
     let (_, logs) = get(format!("/logs?trace={trace}"), Some(admin.clone())).await;
     assert!(logs.contains(&trace), "the trace's log lines: {logs}");
+
+    // The live view: every instance from the registry, request rates per route.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, system) = get("/system".into(), Some(admin.clone())).await;
+        if system.contains("data-service=\"orders\"") && system.contains("<td><code>/orders") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no live view:\n{system}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Kill a service: the gateway's breaker for it opens, and the console shows it open.
+    for products in sys.instances.get_mut("products").expect("products") {
+        products.kill();
+    }
+    let gateway = sys.gateway().expect("gateway");
+    for _ in 0..15 {
+        let _ = http
+            .get(format!("{gateway}/products"))
+            .bearer_auth(&admin)
+            .send()
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, system) = get("/system".into(), Some(admin.clone())).await;
+        if system.contains("data-service=\"products\" data-state=\"open\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the products breaker is not open on the console:\n{system}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // In a browser: sign in on the console, open the waterfall.
     let browser = Browser::start().await;

@@ -440,10 +440,18 @@ async fn start(
                 id: uuid::Uuid::new_v4().to_string(),
                 address: settings.advertised(),
                 version: spec.version.to_string(),
-                metadata: std::collections::BTreeMap::from([(
-                    "profile".to_string(),
-                    settings.profile.clone(),
-                )]),
+                metadata: std::collections::BTreeMap::from_iter(
+                    std::iter::once(("profile".to_string(), settings.profile.clone())).chain(
+                        // Where its metrics are, when they are off the public port.
+                        management_port.map(|port| {
+                            let advertised = settings.advertised();
+                            let host = advertised
+                                .rsplit_once(':')
+                                .map_or(advertised.as_str(), |(h, _)| h);
+                            ("metrics".to_string(), format!("{host}:{port}"))
+                        }),
+                    ),
+                ),
                 health: crate::platform::registry::Health::Up,
             },
             std::time::Duration::from_millis(settings.heartbeat_ms.max(100)),

@@ -9,11 +9,13 @@
 //! | `GET /` | the newest traces: where each started, the processes it touched, its spans, duration and errors |
 //! | `GET /traces/{id}` | one trace's waterfall across processes and broker hops, with each span's log lines |
 //! | `GET /logs?process=&level=&trace=&text=` | the log lines inside spans, searchable |
+//! | `GET /system` | the registry's instances with their health; request rate, errors and p95 per process and route, and the gateway's breakers, scraped live ([`live`]) |
 //! | `GET /sign-in`, `POST /sign-in` | sign in with the auth service (the pages need the role `admin`) |
 //!
 //! With `[auth]` every page needs an admin's token (the `msa_console` cookie the sign-in sets,
 //! or a bearer token); the receiver stays open to the system's network, as a collector's is.
 
+pub mod live;
 pub mod store;
 
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct ConsoleConfig {
     pub auth: Option<Arc<Verifier>>,
     /// The auth service's base URL, for signing in.
     pub auth_url: Option<String>,
+    /// The registry to follow for the live view; `None` without one.
+    pub registry_url: Option<String>,
 }
 
 struct Console {
@@ -49,6 +53,7 @@ struct Console {
     auth: Option<Arc<Verifier>>,
     auth_url: Option<String>,
     http: crate::service::http_client::HttpClient,
+    live: Option<live::Live>,
 }
 
 /// The console's routes.
@@ -59,12 +64,14 @@ pub fn routes(config: ConsoleConfig) -> Router {
         auth: config.auth,
         auth_url: config.auth_url,
         http: crate::service::http_client::HttpClient::new(),
+        live: config.registry_url.as_deref().map(live::Live::start),
     });
     Router::new()
         .route("/v1/traces", post(receive))
         .route("/", get(traces_page))
         .route("/traces/{id}", get(trace_page))
         .route("/logs", get(logs_page))
+        .route("/system", get(system_page))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .with_state(console)
 }
@@ -122,7 +129,7 @@ header a{{color:#fff;margin-right:16px;text-decoration:none}} main{{padding:16px
 table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
 .bar{{position:relative;height:14px;background:#eef}} .bar span{{position:absolute;top:0;height:14px;background:#457b9d}}
 .error{{color:#c1121f}} .kind{{color:#666;font-size:12px}} code{{font-size:12px}}
-</style></head><body><header><strong>{system} console</strong> &nbsp; <a href="/">traces</a><a href="/logs">logs</a></header>
+</style></head><body><header><strong>{system} console</strong> &nbsp; <a href="/system">system</a><a href="/">traces</a><a href="/logs">logs</a></header>
 <main><h1>{title}</h1>{body}</main></body></html>"#,
         title = escape(title),
         system = escape(&c.title),
@@ -266,6 +273,72 @@ async fn logs_page(
     page(&c, "Logs", &body).into_response()
 }
 
+async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&c, &headers).await {
+        return r;
+    }
+    let Some(live) = &c.live else {
+        return page(
+            &c,
+            "System",
+            "<p>No registry to follow: the live view needs `discovery = \"registry\"`.</p>",
+        )
+        .into_response();
+    };
+    let view = live.view();
+    let mut instances = String::new();
+    for (service, list) in &view.registry.services {
+        for i in list {
+            instances.push_str(&format!(
+                "<tr data-service=\"{service}\"><td>{service}</td><td><code>{address}</code></td><td>{version}</td><td class=\"{class}\">{health:?}</td></tr>",
+                service = escape(service),
+                address = escape(&i.address),
+                version = escape(&i.version),
+                class = if i.health == crate::platform::registry::Health::Up { "" } else { "error" },
+                health = i.health,
+            ));
+        }
+    }
+    let mut routes = String::new();
+    for r in &view.routes {
+        routes.push_str(&format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td>{:.1}</td><td class=\"{}\">{:.1}</td><td>{}</td></tr>",
+            escape(&r.process),
+            escape(&r.route),
+            r.per_second,
+            if r.errors_per_second > 0.0 { "error" } else { "" },
+            r.errors_per_second,
+            r.p95_ms.map_or_else(|| "–".to_string(), |p| format!("≤ {p} ms")),
+        ));
+    }
+    let mut breakers = String::new();
+    for b in &view.breakers {
+        breakers.push_str(&format!(
+            "<tr class=\"breaker\" data-service=\"{s}\" data-state=\"{state}\"><td>{s}</td><td class=\"{class}\">{state}</td></tr>",
+            s = escape(&b.service),
+            state = b.state,
+            class = if b.state == "closed" { "" } else { "error" },
+        ));
+    }
+    let unreachable = if view.unreachable.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"error\">No metrics from: {}</p>",
+            escape(&view.unreachable.join(", "))
+        )
+    };
+    let body = format!(
+        "{unreachable}<h2>Instances</h2><table><tr><th>process</th><th>address</th><th>version</th><th>health</th></tr>{instances}</table>\
+         <h2>Requests (last {every} s)</h2><table><tr><th>process</th><th>route</th><th>per s</th><th>errors per s</th><th>p95</th></tr>{routes}</table>\
+         <h2>Gateway breakers</h2><table><tr><th>service</th><th>state</th></tr>{breakers}</table>\
+         <script>setTimeout(()=>location.reload(),{refresh})</script>",
+        every = live::EVERY.as_secs(),
+        refresh = live::EVERY.as_millis(),
+    );
+    page(&c, "System", &body).into_response()
+}
+
 async fn sign_in_page(State(c): State<Arc<Console>>) -> Html<String> {
     page(
         &c,
@@ -352,6 +425,7 @@ mod tests {
             title: "shop".into(),
             auth: None,
             auth_url: None,
+            registry_url: None,
         })
     }
 
@@ -423,6 +497,7 @@ mod tests {
             title: "shop".into(),
             auth: Some(Arc::new(verifier)),
             auth_url: Some("http://127.0.0.1:1".into()),
+            registry_url: None,
         });
         let token = |roles: &[&str]| {
             signer.sign(&crate::security::jwt::Claims {
