@@ -101,6 +101,24 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert!(page.contains("reserve-credit"), "the customers' step");
+    // The saga's instance at its owner, with its step history and the way back to its trace.
+    let (_, sagas) = get("/sagas".into(), Some(admin.clone())).await;
+    let link = sagas
+        .split("href=\"/sagas/orders/checkout/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no checkout instance on /sagas:\n{sagas}"))
+        .to_string();
+    let (status, one) = get(
+        format!("/sagas/orders/checkout/{link}"),
+        Some(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert!(
+        one.matches("class=\"history\"").count() >= 3 && one.contains("reserve-credit"),
+        "{one}"
+    );
     let (_, logs) = get(format!("/logs?trace={trace}"), Some(admin.clone())).await;
     assert!(logs.contains(&trace), "the trace's log lines: {logs}");
 

@@ -9,6 +9,7 @@
 //! | `GET /` | the newest traces: where each started, the processes it touched, its spans, duration and errors |
 //! | `GET /traces/{id}` | one trace's waterfall across processes and broker hops, with each span's log lines |
 //! | `GET /logs?process=&level=&trace=&text=` | the log lines inside spans, searchable |
+//! | `GET /sagas`, `GET /sagas/{owner}/{saga}/{id}` | every owner's saga instances (its `/admin/sagas`, with the admin's token), one with its step history and a link to its trace |
 //! | `GET /system` | the registry's instances with their health; request rate, errors and p95 per process and route, and the gateway's breakers, scraped live ([`live`]) |
 //! | `GET /sign-in`, `POST /sign-in` | sign in with the auth service (the pages need the role `admin`) |
 //!
@@ -16,6 +17,7 @@
 //! or a bearer token); the receiver stays open to the system's network, as a collector's is.
 
 pub mod live;
+pub mod sagas;
 pub mod store;
 
 use std::sync::Arc;
@@ -72,6 +74,8 @@ pub fn routes(config: ConsoleConfig) -> Router {
         .route("/traces/{id}", get(trace_page))
         .route("/logs", get(logs_page))
         .route("/system", get(system_page))
+        .route("/sagas", get(sagas_page))
+        .route("/sagas/{service}/{saga}/{id}", get(saga_page))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .with_state(console)
 }
@@ -129,7 +133,7 @@ header a{{color:#fff;margin-right:16px;text-decoration:none}} main{{padding:16px
 table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
 .bar{{position:relative;height:14px;background:#eef}} .bar span{{position:absolute;top:0;height:14px;background:#457b9d}}
 .error{{color:#c1121f}} .kind{{color:#666;font-size:12px}} code{{font-size:12px}}
-</style></head><body><header><strong>{system} console</strong> &nbsp; <a href="/system">system</a><a href="/">traces</a><a href="/logs">logs</a></header>
+</style></head><body><header><strong>{system} console</strong> &nbsp; <a href="/system">system</a><a href="/">traces</a><a href="/sagas">sagas</a><a href="/logs">logs</a></header>
 <main><h1>{title}</h1>{body}</main></body></html>"#,
         title = escape(title),
         system = escape(&c.title),
@@ -320,6 +324,19 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
             class = if b.state == "closed" { "" } else { "error" },
         ));
     }
+    let mut messaging = String::new();
+    for m in &view.messaging {
+        messaging.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+            escape(&m.process),
+            m.outbox_pending,
+            if m.dead_letters > 0.0 { "error" } else { "" },
+            m.dead_letters,
+            m.lag_seconds,
+            m.sagas_started,
+            m.compensations,
+        ));
+    }
     let unreachable = if view.unreachable.is_empty() {
         String::new()
     } else {
@@ -332,11 +349,63 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         "{unreachable}<h2>Instances</h2><table><tr><th>process</th><th>address</th><th>version</th><th>health</th></tr>{instances}</table>\
          <h2>Requests (last {every} s)</h2><table><tr><th>process</th><th>route</th><th>per s</th><th>errors per s</th><th>p95</th></tr>{routes}</table>\
          <h2>Gateway breakers</h2><table><tr><th>service</th><th>state</th></tr>{breakers}</table>\
+         <h2>Messaging</h2><table><tr><th>process</th><th>outbox backlog</th><th>dead letters</th><th>read-model lag</th><th>sagas started</th><th>compensations</th></tr>{messaging}</table>\
          <script>setTimeout(()=>location.reload(),{refresh})</script>",
         every = live::EVERY.as_secs(),
         refresh = live::EVERY.as_millis(),
     );
     page(&c, "System", &body).into_response()
+}
+
+async fn sagas_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&c, &headers).await {
+        return r;
+    }
+    let Some(live) = &c.live else {
+        return page(
+            &c,
+            "Sagas",
+            "<p>No registry to follow: the saga owners are found through it.</p>",
+        )
+        .into_response();
+    };
+    let owned = sagas::instances(
+        &c.http,
+        &live.view().registry,
+        token(&headers).unwrap_or_default(),
+    )
+    .await;
+    page(&c, "Sagas", &sagas::list_html(&owned)).into_response()
+}
+
+async fn saga_page(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path((service, saga, id)): Path<(String, String, String)>,
+) -> Response {
+    if let Err(r) = admin(&c, &headers).await {
+        return r;
+    }
+    let answer = match &c.live {
+        Some(live) => {
+            sagas::instance(
+                &c.http,
+                &live.view().registry,
+                token(&headers).unwrap_or_default(),
+                &service,
+                &saga,
+                &id,
+            )
+            .await
+        }
+        None => None,
+    };
+    match answer {
+        Some(a) => {
+            page(&c, &format!("Saga {saga} {id}"), &sagas::instance_html(&a)).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, page(&c, "No such saga instance", "")).into_response(),
+    }
 }
 
 async fn sign_in_page(State(c): State<Arc<Console>>) -> Html<String> {

@@ -69,12 +69,52 @@ pub struct Breaker {
     pub state: &'static str,
 }
 
+/// The messaging of one process, summed over its instances.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Messaging {
+    pub process: String,
+    /// Outbox rows not yet on the broker.
+    pub outbox_pending: f64,
+    /// Events dead-lettered since the instances started.
+    pub dead_letters: f64,
+    /// The largest read-model lag, in seconds.
+    pub lag_seconds: f64,
+    pub sagas_started: f64,
+    pub compensations: f64,
+}
+
+impl Messaging {
+    /// Adds one instance's samples.
+    fn add(&mut self, samples: &[Sample]) {
+        for s in samples {
+            match s.name.as_str() {
+                "outbox_pending" => self.outbox_pending += s.value,
+                "events_dead_lettered_total" => self.dead_letters += s.value,
+                "projection_lag_seconds" => self.lag_seconds = self.lag_seconds.max(s.value),
+                "sagas_started_total" => self.sagas_started += s.value,
+                "saga_compensations_total" => self.compensations += s.value,
+                _ => {}
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self
+            == Self {
+                process: self.process.clone(),
+                ..Self::default()
+            }
+    }
+}
+
 /// What the live page shows.
 #[derive(Debug, Clone, Default)]
 pub struct View {
     pub registry: Snapshot,
     pub routes: Vec<RouteRate>,
     pub breakers: Vec<Breaker>,
+    /// Processes with an outbox, consumers, read models or sagas.
+    pub messaging: Vec<Messaging>,
     /// Instances whose `/metrics` did not answer at the last scrape.
     pub unreachable: Vec<String>,
 }
@@ -199,7 +239,12 @@ impl Live {
                 let mut routes = Vec::new();
                 let mut gates = Vec::new();
                 let mut unreachable = Vec::new();
+                let mut messaging = Vec::new();
                 for (service, instances) in &snapshot.services {
+                    let mut m = Messaging {
+                        process: service.clone(),
+                        ..Messaging::default()
+                    };
                     for i in instances {
                         // The gateway's metrics are on its internal listener.
                         let address = i.metadata.get("metrics").unwrap_or(&i.address);
@@ -209,6 +254,7 @@ impl Live {
                             continue;
                         };
                         let samples = parse(&text);
+                        m.add(&samples);
                         gates.extend(breakers(&samples));
                         let now = (Instant::now(), totals(&samples));
                         if let Some((at, before)) = previous.get(&i.id) {
@@ -217,12 +263,16 @@ impl Live {
                         }
                         previous.insert(i.id.clone(), now);
                     }
+                    if !m.is_empty() {
+                        messaging.push(m);
+                    }
                 }
                 if let Ok(mut v) = view.write() {
                     *v = View {
                         registry: snapshot,
                         routes,
                         breakers: gates,
+                        messaging,
                         unreachable,
                     };
                 }
@@ -296,6 +346,15 @@ gateway_breaker_state{service="products"} 2
             ]
         );
         assert!(rates("orders", &totals(&after), &totals(&after), 2.0).is_empty());
+        let mut m = Messaging::default();
+        m.add(&parse(
+            "outbox_pending 3\nevents_dead_lettered_total{consumer=\"a\"} 2\nevents_dead_lettered_total{consumer=\"b\"} 1\nprojection_lag_seconds{view=\"v\"} 0.5\n",
+        ));
+        assert_eq!(
+            (m.outbox_pending, m.dead_letters, m.lag_seconds),
+            (3.0, 3.0, 0.5)
+        );
+        assert!(!m.is_empty() && Messaging::default().is_empty());
         assert!(parse("garbage line\n{}\n").is_empty());
     }
 }
