@@ -126,7 +126,10 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, system) = get("/system".into(), Some(admin.clone())).await;
-        if system.contains("data-service=\"orders\"") && system.contains("<td><code>/orders") {
+        if system.contains("data-service=\"orders\"")
+            && system.contains("<td><code>/orders")
+            && system.contains("<tr class=\"node\" data-process=\"orders\" data-up=\"2\">")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no live view:\n{system}");

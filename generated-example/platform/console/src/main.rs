@@ -7,6 +7,111 @@
 
 use std::sync::Arc;
 
+/// Every process of the blueprint: who calls it, what it publishes and consumes.
+const TOPOLOGY: &[runtime::platform::console::Node] = &[
+    runtime::platform::console::Node {
+        name: "registry",
+        callers: &[],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "config-server",
+        callers: &[],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "auth",
+        callers: &["gateway"],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "gateway",
+        callers: &[],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "console",
+        callers: &[],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "customers",
+        callers: &["gateway", "orders", "web-bff"],
+        publishes: &["CreditReserved", "CreditLimitExceeded", "CreditReleased"],
+        consumes: &["OrderCreated", "OrderRejected"],
+    },
+    runtime::platform::console::Node {
+        name: "products",
+        callers: &["gateway", "mobile-bff", "orders", "web-bff"],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "orders",
+        callers: &["gateway", "mobile-bff", "web-bff"],
+        publishes: &["OrderCreated", "OrderApproved", "OrderRejected"],
+        consumes: &[
+            "CreditReserved",
+            "CreditLimitExceeded",
+            "PaymentProcessed",
+            "PaymentFailed",
+            "CartCheckedOut",
+        ],
+    },
+    runtime::platform::console::Node {
+        name: "payments",
+        callers: &["gateway", "orders"],
+        publishes: &["PaymentProcessed", "PaymentFailed"],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "carts",
+        callers: &["gateway", "web-bff"],
+        publishes: &[
+            "CartCreated",
+            "ItemAdded",
+            "ItemRemoved",
+            "QuantityChanged",
+            "CartCheckedOut",
+        ],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "order-history",
+        callers: &["gateway", "web-bff"],
+        publishes: &[],
+        consumes: &[
+            "OrderCreated",
+            "OrderApproved",
+            "OrderRejected",
+            "PaymentProcessed",
+        ],
+    },
+    runtime::platform::console::Node {
+        name: "notifications",
+        callers: &[],
+        publishes: &[],
+        consumes: &["OrderApproved", "OrderRejected", "PaymentProcessed"],
+    },
+    runtime::platform::console::Node {
+        name: "web-bff",
+        callers: &["gateway"],
+        publishes: &[],
+        consumes: &[],
+    },
+    runtime::platform::console::Node {
+        name: "mobile-bff",
+        callers: &["gateway"],
+        publishes: &[],
+        consumes: &[],
+    },
+];
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let spec = runtime::ServiceSpec {
@@ -36,6 +141,7 @@ async fn main() -> std::process::ExitCode {
             auth,
             auth_url,
             registry_url: ctx.settings.registry_url.clone(),
+            topology: TOPOLOGY,
         })
     })
     .await

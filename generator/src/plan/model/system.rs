@@ -55,6 +55,19 @@ pub struct SystemView {
     pub otlp: bool,
     /// The console, in every system: it receives the spans, on the OTLP port when free.
     pub console: PlatformServiceView,
+    /// Every process with who calls it and the events it publishes and consumes: the console's
+    /// map of the system.
+    pub process_map: Vec<NodeView>,
+}
+
+/// One process on the console's map.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    /// The processes the blueprint declares as its callers.
+    pub callers: Vec<String>,
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
 }
 
 /// One process's service identity: where its secret comes from.
@@ -171,11 +184,31 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
             name: "console".into(),
             port: 0,
         },
+        process_map: Vec::new(),
     };
     view.console.port = super::gateway::free_port_from(bp, 4318, &[view.gateway.management_port]);
     for i in 0..view.services.len() {
         view.services[i].callers = view.callers(&view.services[i].name);
     }
+    view.process_map = view
+        .processes()
+        .into_iter()
+        .map(|name| {
+            let events = |list: Option<&Vec<crate::blueprint::Sp<String>>>| {
+                list.into_iter()
+                    .flatten()
+                    .map(|e| e.value.clone())
+                    .collect::<Vec<_>>()
+            };
+            let service = bp.service(&name);
+            NodeView {
+                callers: view.callers(&name),
+                publishes: events(service.map(|s| &s.publishes)),
+                consumes: events(service.map(|s| &s.consumes)),
+                name,
+            }
+        })
+        .collect();
     if view.auth.is_some() {
         view.identities = view
             .processes()

@@ -47,6 +47,17 @@ pub struct ConsoleConfig {
     pub auth_url: Option<String>,
     /// The registry to follow for the live view; `None` without one.
     pub registry_url: Option<String>,
+    /// The system's processes as the blueprint declares them.
+    pub topology: &'static [Node],
+}
+
+/// One process of the blueprint: who calls it, what it publishes and consumes.
+#[derive(Debug, Clone, Copy)]
+pub struct Node {
+    pub name: &'static str,
+    pub callers: &'static [&'static str],
+    pub publishes: &'static [&'static str],
+    pub consumes: &'static [&'static str],
 }
 
 struct Console {
@@ -56,6 +67,7 @@ struct Console {
     auth_url: Option<String>,
     http: crate::service::http_client::HttpClient,
     live: Option<live::Live>,
+    topology: &'static [Node],
 }
 
 /// The console's routes.
@@ -67,6 +79,7 @@ pub fn routes(config: ConsoleConfig) -> Router {
         auth_url: config.auth_url,
         http: crate::service::http_client::HttpClient::new(),
         live: config.registry_url.as_deref().map(live::Live::start),
+        topology: config.topology,
     });
     Router::new()
         .route("/v1/traces", post(receive))
@@ -290,6 +303,19 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         .into_response();
     };
     let view = live.view();
+    let mut map = String::new();
+    for n in c.topology {
+        let up = view.registry.healthy(n.name).len();
+        let all = view.registry.services.get(n.name).map_or(0, Vec::len);
+        map.push_str(&format!(
+            "<tr class=\"node\" data-process=\"{name}\" data-up=\"{up}\"><td>{name}</td><td class=\"{class}\">{up} of {all} up</td><td>{callers}</td><td>{publishes}</td><td>{consumes}</td></tr>",
+            name = escape(n.name),
+            class = if up == 0 && all > 0 { "error" } else { "" },
+            callers = escape(&n.callers.join(", ")),
+            publishes = escape(&n.publishes.join(", ")),
+            consumes = escape(&n.consumes.join(", ")),
+        ));
+    }
     let mut instances = String::new();
     for (service, list) in &view.registry.services {
         for i in list {
@@ -346,7 +372,8 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         )
     };
     let body = format!(
-        "{unreachable}<h2>Instances</h2><table><tr><th>process</th><th>address</th><th>version</th><th>health</th></tr>{instances}</table>\
+        "{unreachable}<h2>Topology</h2><table><tr><th>process</th><th>instances</th><th>called by</th><th>publishes</th><th>consumes</th></tr>{map}</table>\
+         <h2>Instances</h2><table><tr><th>process</th><th>address</th><th>version</th><th>health</th></tr>{instances}</table>\
          <h2>Requests (last {every} s)</h2><table><tr><th>process</th><th>route</th><th>per s</th><th>errors per s</th><th>p95</th></tr>{routes}</table>\
          <h2>Gateway breakers</h2><table><tr><th>service</th><th>state</th></tr>{breakers}</table>\
          <h2>Messaging</h2><table><tr><th>process</th><th>outbox backlog</th><th>dead letters</th><th>read-model lag</th><th>sagas started</th><th>compensations</th></tr>{messaging}</table>\
@@ -495,6 +522,7 @@ mod tests {
             auth: None,
             auth_url: None,
             registry_url: None,
+            topology: &[],
         })
     }
 
@@ -567,6 +595,7 @@ mod tests {
             auth: Some(Arc::new(verifier)),
             auth_url: Some("http://127.0.0.1:1".into()),
             registry_url: None,
+            topology: &[],
         });
         let token = |roles: &[&str]| {
             signer.sign(&crate::security::jwt::Claims {
