@@ -332,36 +332,8 @@ async fn sign_in(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Respon
     let Some(auth) = &web.auth_url else {
         return see_other(&[]);
     };
-    let body = serde_urlencoded::to_string([
-        ("grant_type", "password"),
-        ("username", form.username.as_str()),
-        ("password", form.password.as_str()),
-    ])
-    .unwrap_or_default();
-    let request = http::Request::post(format!("{auth}/oauth/token"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from(body));
-    let answer = match request {
-        Ok(r) => web.http.send(r, Duration::from_secs(10)).await,
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in request");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let token = match answer {
-        Ok(r) if r.status().is_success() => {
-            use http_body_util::BodyExt;
-            let bytes = r
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["access_token"].as_str().map(str::to_string))
-        }
-        Ok(_) => None,
+    let token = match password_grant(&web.http, auth, &form.username, &form.password).await {
+        Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "auth service unreachable");
             return Html(shell(
@@ -386,6 +358,44 @@ async fn sign_in(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Respon
         ))
         .into_response(),
     }
+}
+
+/// The password grant at the auth service at `auth_url`: `Ok(Some(token))` when signed in,
+/// `Ok(None)` when refused, `Err` when the auth service cannot be reached. The web shell's and
+/// the console's sign-in.
+pub async fn password_grant(
+    http: &crate::service::http_client::HttpClient,
+    auth_url: &str,
+    username: &str,
+    password: &str,
+) -> Result<Option<String>, String> {
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "password"),
+        ("username", username),
+        ("password", password),
+    ])
+    .map_err(|e| e.to_string())?;
+    let request = http::Request::post(format!("{auth_url}/oauth/token"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(body))
+        .map_err(|e| e.to_string())?;
+    let answer = http
+        .send(request, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.status().is_success() {
+        return Ok(None);
+    }
+    use http_body_util::BodyExt;
+    let bytes = answer
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(str::to_string)))
 }
 
 async fn sign_out(State(web): State<Arc<Web>>) -> Response {

@@ -21,7 +21,6 @@ pub mod sagas;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -460,33 +459,10 @@ async fn sign_in(State(c): State<Arc<Console>>, body: Bytes) -> Response {
     let Some(url) = &c.auth_url else {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
     };
-    let body = serde_urlencoded::to_string([
-        ("grant_type", "password"),
-        ("username", form.username.as_str()),
-        ("password", form.password.as_str()),
-    ])
-    .unwrap_or_default();
-    let request = http::Request::post(format!("{url}/oauth/token"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from(body));
-    let Ok(request) = request else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let token = match c.http.send(request, Duration::from_secs(10)).await {
-        Ok(r) if r.status().is_success() => {
-            use http_body_util::BodyExt;
-            let bytes = r
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["access_token"].as_str().map(str::to_string))
-        }
-        _ => None,
-    };
+    let token = crate::platform::web::password_grant(&c.http, url, &form.username, &form.password)
+        .await
+        .ok()
+        .flatten();
     match token {
         Some(t) => (
             StatusCode::SEE_OTHER,
