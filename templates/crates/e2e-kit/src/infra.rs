@@ -24,8 +24,35 @@ pub fn image(var: &str, default: &str) -> (String, String) {
     }
 }
 
-/// A free TCP port on the loopback interface.
+/// Where [`free_port`] picks: below the kernel's ephemeral range (32768–60999 by default),
+/// whose ports outgoing connections take as their source ports.
+const PORTS: std::ops::Range<u16> = 12_000..32_000;
+
+/// A free TCP port on the loopback interface, for a process started later. Chosen at random
+/// below the ephemeral range: a port the kernel hands out (`bind(0)`) can be taken, before the
+/// process binds it, as the source port of any outgoing connection on the machine, which made
+/// a process fail to start now and then when several systems ran at once.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()).rotate_left(32);
+    let _ = STATE.compare_exchange(0, seed | 1, Ordering::Relaxed, Ordering::Relaxed);
+    let span = u64::from(PORTS.end - PORTS.start);
+    for _ in 0..1000 {
+        // xorshift over a shared state: distinct draws across the threads of a test binary.
+        let mut x = STATE.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        STATE.store(x, Ordering::Relaxed);
+        let port = PORTS.start + (x % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -207,4 +234,14 @@ pub async fn redis() -> Result<Service, String> {
         container,
         url: format!("redis://127.0.0.1:{port}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_distinct() {
+        let ports: std::collections::BTreeSet<u16> = (0..50).map(|_| super::free_port()).collect();
+        assert!(ports.len() > 45, "{ports:?}");
+        assert!(ports.iter().all(|p| super::PORTS.contains(p)));
+    }
 }
