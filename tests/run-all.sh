@@ -4,6 +4,9 @@
 # tests) and the end-to-end tests against real containers, after fmt and clippy on the repository
 # itself. Works on a fresh machine.
 set -euo pipefail
+# One-shot builds: incremental caches would only cost time and tens of GB of disk (every
+# generated system's crates are built once per run).
+export CARGO_INCREMENTAL=0
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash tests/setup.sh postgres nats rabbitmq redis prometheus kafka
