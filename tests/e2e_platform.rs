@@ -950,6 +950,10 @@ async fn gateway_and_registry_keep_requests_flowing() {
             ("APP_CONFIG_REFRESH_MS", "200".into()),
             ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
             ("APP_JWKS_MAX_AGE_MS", JWKS_MAX_AGE_MS.to_string()),
+            // The registry's interval: at the default (2 s) the registry, which expects a
+            // heartbeat every 500 ms, evicted it between two, and the gateway found no
+            // instance of orders now and then.
+            ("APP_HEARTBEAT_MS", HEARTBEAT_MS.to_string()),
             // Registered, as the only instance left for the gateway below.
             (
                 "REGISTRY_URL",
