@@ -251,7 +251,9 @@ async fn gateway_and_registry_keep_requests_flowing() {
     wait_ready(&http, &mut b).await;
     wait_ready(&http, &mut gateway).await;
     wait_ready(&http, &mut auth).await;
-    shop.wait_instances(2, Duration::from_secs(10), "both register")
+    // Registering needs a service token, so the auth service first provisions the identities
+    // and the registry fetches its keys (again at most every 5 s): give it time on a busy machine.
+    shop.wait_instances(2, Duration::from_secs(30), "both register")
         .await;
 
     // Log in through the gateway; refresh rotates; a replayed refresh token is refused.
