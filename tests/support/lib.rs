@@ -209,7 +209,11 @@ pub fn built(label: &str, text: &str, packages: &[&str]) -> PathBuf {
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     for name in packages {
-        std::fs::copy(target_dir().join("debug").join(name), bin.join(name)).expect("copy binary");
+        // Copied beside, then renamed over: another test may be running the old binary, and
+        // writing into a running executable fails (ETXTBSY) where replacing it does not.
+        let fresh = bin.join(format!(".{name}.new"));
+        std::fs::copy(target_dir().join("debug").join(name), &fresh).expect("copy binary");
+        std::fs::rename(&fresh, bin.join(name)).expect("replace binary");
     }
     ws
 }
