@@ -119,8 +119,27 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         one.matches("class=\"history\"").count() >= 3 && one.contains("reserve-credit"),
         "{one}"
     );
-    let (_, logs) = get(format!("/logs?trace={trace}"), Some(admin.clone())).await;
-    assert!(logs.contains(&trace), "the trace's log lines: {logs}");
+    // Log records arrive over OTLP with the trace and span they were written in, and lines
+    // outside any span (a process's start) too.
+    let (_, logs) = get(
+        format!("/logs?trace={trace}&process=orders&level=info"),
+        Some(admin.clone()),
+    )
+    .await;
+    assert!(
+        logs.contains("<td>orders</td><td>info</td><td>handled")
+            && logs.contains(&format!("<a href=\"/traces/{trace}\">")),
+        "the trace's log lines at orders: {logs}"
+    );
+    let (_, started) = get(
+        "/logs?process=customers&text=exported+over+OTLP".into(),
+        Some(admin.clone()),
+    )
+    .await;
+    assert!(
+        started.contains("<td>customers</td><td>info</td><td>spans and logs exported over OTLP"),
+        "a line outside any span: {started}"
+    );
 
     // The live view: every instance from the registry, request rates per route.
     let deadline = Instant::now() + Duration::from_secs(20);

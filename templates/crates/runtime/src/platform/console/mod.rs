@@ -1,13 +1,13 @@
 //! The console (feature `console`): the local stand-in for the dashboards the seed names
-//! (Zipkin's traces, the log search). Every process exports its spans to it over OTLP
+//! (Zipkin's traces, the log search). Every process exports its spans and logs to it over OTLP
 //! HTTP/protobuf; it keeps them in memory, bounded ([`store`]), and serves pages for people.
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /v1/traces` | OTLP/HTTP protobuf receiver (what `OTEL_EXPORTER_OTLP_ENDPOINT` points at) |
+//! | `POST /v1/traces`, `POST /v1/logs` | OTLP/HTTP protobuf receivers (what `OTEL_EXPORTER_OTLP_ENDPOINT` points at) |
 //! | `GET /` | the newest traces: where each started, the processes it touched, its spans, duration and errors |
 //! | `GET /traces/{id}` | one trace's waterfall across processes and broker hops, with each span's log lines |
-//! | `GET /logs?process=&level=&trace=&text=` | the log lines inside spans, searchable |
+//! | `GET /logs?process=&level=&trace=&text=` | the processes' log lines, searchable |
 //! | `GET /sagas`, `GET /sagas/{owner}/{saga}/{id}` | every owner's saga instances (its `/admin/sagas`, with the admin's token), one with its step history and a link to its trace |
 //! | `GET /system` | the registry's instances with their health; request rate, errors and p95 per process and route, and the gateway's breakers, scraped live ([`live`]) |
 //! | `GET /sign-in`, `POST /sign-in` | sign in with the auth service (the pages need the role `admin`) |
@@ -31,7 +31,10 @@ use prost::Message;
 
 use crate::platform::web::escape;
 use crate::security::jwt::Verifier;
-use store::{LogFilter, SpanRecord, Store, depths};
+use store::{LogFilter, LogLine, LogRecord, SpanRecord, Store, depths};
+
+/// Log lines shown on one page at most.
+const MAX_LINES: usize = 500;
 
 /// The cookie holding the signed-in admin's token.
 pub const COOKIE: &str = "msa_console";
@@ -80,7 +83,8 @@ pub fn routes(config: ConsoleConfig) -> Router {
         topology: config.topology,
     });
     Router::new()
-        .route("/v1/traces", post(receive))
+        .route("/v1/traces", post(receive_traces))
+        .route("/v1/logs", post(receive_logs))
         .route("/", get(traces_page))
         .route("/traces/{id}", get(trace_page))
         .route("/logs", get(logs_page))
@@ -91,18 +95,29 @@ pub fn routes(config: ConsoleConfig) -> Router {
         .with_state(console)
 }
 
-async fn receive(State(c): State<Arc<Console>>, body: Bytes) -> Response {
-    match opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body)
-    {
-        Ok(request) => {
-            c.store.ingest(request);
-            // An empty ExportTraceServiceResponse.
-            (
-                [(header::CONTENT_TYPE, "application/x-protobuf")],
-                Vec::<u8>::new(),
-            )
-                .into_response()
-        }
+async fn receive_traces(State(c): State<Arc<Console>>, body: Bytes) -> Response {
+    received(
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body)
+            .map(|request| c.store.ingest(request)),
+    )
+}
+
+async fn receive_logs(State(c): State<Arc<Console>>, body: Bytes) -> Response {
+    received(
+        opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::decode(body)
+            .map(|request| c.store.ingest_logs(request)),
+    )
+}
+
+/// The answer to an OTLP export: an empty response message once kept, 400 for a body that is
+/// not OTLP protobuf.
+fn received(kept: Result<usize, prost::DecodeError>) -> Response {
+    match kept {
+        Ok(_) => (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Vec::<u8>::new(),
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("not OTLP protobuf: {e}")).into_response(),
     }
 }
@@ -178,9 +193,18 @@ async fn traces_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
     page(&c, "Traces", &body).into_response()
 }
 
+/// A log line's fields, `key=value` and escaped.
+fn fields(log: &LogRecord) -> String {
+    log.fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The waterfall of one trace: a row per span, indented by depth, its bar placed on the
-/// trace's time line, its log lines under it.
-pub fn waterfall(spans: &[SpanRecord]) -> String {
+/// trace's time line, the log lines written in it (`logs`, of this trace) under it.
+pub fn waterfall(spans: &[SpanRecord], logs: &[LogLine]) -> String {
     let start = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
     let end = spans.iter().map(|s| s.end_ns).max().unwrap_or(start);
     let total = end.saturating_sub(start).max(1) as f64;
@@ -188,20 +212,15 @@ pub fn waterfall(spans: &[SpanRecord]) -> String {
     for (s, depth) in spans.iter().zip(depths(spans)) {
         let left = (s.start_ns.saturating_sub(start)) as f64 / total * 100.0;
         let width = ((s.end_ns.saturating_sub(s.start_ns)) as f64 / total * 100.0).max(0.5);
-        let logs: String = s
-            .events
+        let logs: String = logs
             .iter()
-            .map(|e| {
-                let fields: Vec<String> = e
-                    .fields
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-                    .collect();
+            .filter(|l| l.span_id == s.span_id)
+            .map(|l| {
                 format!(
                     "<div><code>{} {} {}</code></div>",
-                    escape(&e.level),
-                    escape(&e.message),
-                    fields.join(" ")
+                    escape(&l.log.level),
+                    escape(&l.log.message),
+                    fields(&l.log)
                 )
             })
             .collect();
@@ -230,6 +249,14 @@ async fn trace_page(
     }
     match c.store.trace(&id) {
         Some(spans) => {
+            let mut logs = c.store.logs(
+                &LogFilter {
+                    trace: id.clone(),
+                    ..LogFilter::default()
+                },
+                MAX_LINES,
+            );
+            logs.reverse();
             let processes: std::collections::BTreeSet<&str> =
                 spans.iter().map(|s| s.process.as_str()).collect();
             let body = format!(
@@ -238,7 +265,7 @@ async fn trace_page(
                 processes.len(),
                 escape(&processes.into_iter().collect::<Vec<_>>().join(", ")),
                 escape(&id),
-                waterfall(&spans)
+                waterfall(&spans, &logs)
             );
             page(&c, &format!("Trace {id}"), &body).into_response()
         }
@@ -255,21 +282,22 @@ async fn logs_page(
         return r;
     }
     let mut rows = String::new();
-    for l in c.store.logs(&filter, 500) {
-        let fields: Vec<String> = l
-            .log
-            .fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-            .collect();
+    for l in c.store.logs(&filter, MAX_LINES) {
+        let trace = if l.trace_id.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<a href=\"/traces/{trace}\"><code>{trace}</code></a>",
+                trace = escape(&l.trace_id)
+            )
+        };
         rows.push_str(&format!(
-            "<tr><td>{process}</td><td>{level}</td><td>{message} <code>{fields}</code></td><td>{span}</td><td><a href=\"/traces/{trace}\"><code>{trace}</code></a></td></tr>",
+            "<tr><td>{process}</td><td>{level}</td><td>{message} <code>{fields}</code></td><td>{span}</td><td>{trace}</td></tr>",
             process = escape(&l.process),
             level = escape(&l.log.level),
             message = escape(&l.log.message),
-            fields = fields.join(" "),
+            fields = fields(&l.log),
             span = escape(&l.span),
-            trace = escape(&l.trace_id),
         ));
     }
     let input = |name: &str, value: &str| {
@@ -509,7 +537,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn received_spans_show_as_a_trace_list_a_waterfall_and_logs() {
+    async fn received_spans_and_logs_show_as_a_trace_list_a_waterfall_and_a_log_search() {
         let app = console();
         let export = store::tests::export(
             "orders",
@@ -523,6 +551,22 @@ mod tests {
             http::Request::post("/v1/traces")
                 .header(header::CONTENT_TYPE, "application/x-protobuf")
                 .body(axum::body::Body::from(export.encode_to_vec()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let logs = store::tests::log_export(
+            "orders",
+            &[
+                (7, 2, "INFO", "published shop.OrderCreated", 150_000),
+                (0, 0, "WARN", "broker slow", 10),
+            ],
+        );
+        let (status, _) = call(
+            &app,
+            http::Request::post("/v1/logs")
+                .header(header::CONTENT_TYPE, "application/x-protobuf")
+                .body(axum::body::Body::from(logs.encode_to_vec()))
                 .unwrap(),
         )
         .await;
@@ -544,8 +588,19 @@ mod tests {
             waterfall.contains("padding-left:24px"),
             "the child is indented"
         );
+        assert!(
+            waterfall.contains("info published shop.OrderCreated status=200"),
+            "the span's log line under it: {waterfall}"
+        );
         let (_, logs) = call(&app, get("/logs?text=publish")).await;
-        assert!(logs.contains("publish shop.OrderCreated handled"), "{logs}");
+        assert!(
+            logs.contains("published shop.OrderCreated")
+                && logs.contains("<td>publish shop.OrderCreated</td>")
+                && !logs.contains("broker slow"),
+            "{logs}"
+        );
+        let (_, warnings) = call(&app, get("/logs?level=warn")).await;
+        assert!(warnings.contains("broker slow"), "{warnings}");
         let (status, _) = call(
             &app,
             http::Request::post("/v1/traces")

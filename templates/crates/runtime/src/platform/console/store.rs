@@ -1,10 +1,11 @@
-//! The console's memory of spans: what the processes export over OTLP, grouped by trace,
-//! bounded ([`MAX_SPANS`], [`MAX_TRACES`]: the oldest traces go first), and the log lines the
-//! spans carry as events (every `tracing` event inside an exported span).
+//! The console's memory of what the processes export over OTLP: spans grouped by trace,
+//! bounded ([`MAX_SPANS`], [`MAX_TRACES`]: the oldest traces go first), and log records
+//! ([`MAX_LOGS`], the oldest go first), each with the trace and span it was written in, if any.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 
@@ -12,6 +13,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 pub const MAX_SPANS: usize = 50_000;
 /// Traces kept at most.
 pub const MAX_TRACES: usize = 2_000;
+/// Log records kept at most.
+pub const MAX_LOGS: usize = 50_000;
 
 /// One received span.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +32,9 @@ pub struct SpanRecord {
     pub end_ns: u64,
     pub error: bool,
     pub attributes: Vec<(String, String)>,
-    pub events: Vec<LogRecord>,
 }
 
-/// A log line: an event inside a span.
+/// A log line: what was written, when and how severe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord {
     pub time_ns: u64,
@@ -58,7 +60,10 @@ pub struct TraceSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub process: String,
+    /// Empty for a line written outside any exported span.
     pub trace_id: String,
+    pub span_id: String,
+    /// The span's name, when the console holds the span.
     pub span: String,
     pub log: LogRecord,
 }
@@ -82,6 +87,8 @@ struct Inner {
     /// Trace ids in the order they were first seen, oldest first.
     order: VecDeque<String>,
     spans: usize,
+    /// Oldest first.
+    logs: VecDeque<LogLine>,
 }
 
 /// The console's spans, shared by the OTLP receiver and the pages.
@@ -106,6 +113,27 @@ fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
         .iter()
         .map(|a| (a.key.clone(), text(a.value.as_ref())))
         .collect()
+}
+
+/// The exporting process: the resource's `service.name`.
+fn process_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    resource
+        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+        .map(|a| text(a.value.as_ref()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The level of an OTLP severity number (1–4 trace, 5–8 debug, 9–12 info, 13–16 warn, 17+
+/// error).
+fn severity(number: i32) -> String {
+    match number {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        13..=16 => "warn",
+        17.. => "error",
+        _ => "info",
+    }
+    .to_string()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -139,37 +167,8 @@ impl Store {
     pub fn ingest(&self, request: ExportTraceServiceRequest) -> usize {
         let mut records = Vec::new();
         for resource in request.resource_spans {
-            let process = resource
-                .resource
-                .as_ref()
-                .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
-                .map(|a| text(a.value.as_ref()))
-                .unwrap_or_else(|| "unknown".to_string());
+            let process = process_of(resource.resource.as_ref());
             for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
-                let events = span
-                    .events
-                    .iter()
-                    .map(|e| {
-                        let fields = pairs(&e.attributes);
-                        let level = fields
-                            .iter()
-                            .find(|(k, _)| k == "level")
-                            .map(|(_, v)| v.to_ascii_lowercase())
-                            .unwrap_or_else(|| "info".into());
-                        LogRecord {
-                            time_ns: e.time_unix_nano,
-                            level,
-                            message: e.name.clone(),
-                            // Where in the code and which module: noise on a page of logs.
-                            fields: fields
-                                .into_iter()
-                                .filter(|(k, _)| {
-                                    k != "level" && k != "target" && !k.starts_with("code.")
-                                })
-                                .collect(),
-                        }
-                    })
-                    .collect();
                 records.push(SpanRecord {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
@@ -180,7 +179,6 @@ impl Store {
                     end_ns: span.end_time_unix_nano.max(span.start_time_unix_nano),
                     error: span.status.as_ref().is_some_and(|s| s.code == 2),
                     attributes: pairs(&span.attributes),
-                    events,
                     name: span.name,
                 });
             }
@@ -227,34 +225,88 @@ impl Store {
         Some(spans)
     }
 
-    /// The log lines that match `filter`, newest first, at most `limit`.
+    /// Keeps the log records of one OTLP export; returns how many.
+    pub fn ingest_logs(&self, request: ExportLogsServiceRequest) -> usize {
+        let mut lines = Vec::new();
+        for resource in request.resource_logs {
+            let process = process_of(resource.resource.as_ref());
+            for record in resource.scope_logs.into_iter().flat_map(|s| s.log_records) {
+                let level = if record.severity_text.is_empty() {
+                    severity(record.severity_number)
+                } else {
+                    record.severity_text.to_ascii_lowercase()
+                };
+                let time_ns = if record.time_unix_nano == 0 {
+                    record.observed_time_unix_nano
+                } else {
+                    record.time_unix_nano
+                };
+                lines.push(LogLine {
+                    process: process.clone(),
+                    trace_id: hex(&record.trace_id),
+                    span_id: hex(&record.span_id),
+                    span: String::new(),
+                    log: LogRecord {
+                        time_ns,
+                        level,
+                        message: text(record.body.as_ref()),
+                        // Where in the code and which module: noise on a page of logs.
+                        fields: pairs(&record.attributes)
+                            .into_iter()
+                            .filter(|(k, _)| !k.starts_with("code.") && !k.starts_with("log."))
+                            .collect(),
+                    },
+                });
+            }
+        }
+        let n = lines.len();
+        self.with(|inner| {
+            inner.logs.extend(lines);
+            while inner.logs.len() > MAX_LOGS {
+                inner.logs.pop_front();
+            }
+        });
+        metrics::counter!("console_logs_received_total").increment(n as u64);
+        n
+    }
+
+    /// The log lines that match `filter`, newest first, at most `limit`, each with its span's
+    /// name when the console holds the span.
     pub fn logs(&self, filter: &LogFilter, limit: usize) -> Vec<LogLine> {
         let mut out: Vec<LogLine> = self.with(|inner| {
             inner
-                .traces
-                .values()
-                .flatten()
-                .filter(|s| filter.process.is_empty() || s.process == filter.process)
-                .filter(|s| filter.trace.is_empty() || s.trace_id == filter.trace)
-                .flat_map(|s| {
-                    s.events.iter().map(|e| LogLine {
-                        process: s.process.clone(),
-                        trace_id: s.trace_id.clone(),
-                        span: s.name.clone(),
-                        log: e.clone(),
-                    })
-                })
+                .logs
+                .iter()
+                .filter(|l| filter.process.is_empty() || l.process == filter.process)
+                .filter(|l| filter.trace.is_empty() || l.trace_id == filter.trace)
                 .filter(|l| filter.level.is_empty() || l.log.level == filter.level)
                 .filter(|l| {
                     filter.text.is_empty()
                         || l.log.message.contains(&filter.text)
                         || l.log.fields.iter().any(|(_, v)| v.contains(&filter.text))
                 })
+                .cloned()
                 .collect()
         });
         out.sort_by_key(|l| std::cmp::Reverse(l.log.time_ns));
         out.truncate(limit);
+        self.with(|inner| {
+            for l in &mut out {
+                if let Some(span) = inner
+                    .traces
+                    .get(&l.trace_id)
+                    .and_then(|spans| spans.iter().find(|s| s.span_id == l.span_id))
+                {
+                    l.span.clone_from(&span.name);
+                }
+            }
+        });
         out
+    }
+
+    /// How many log records are kept.
+    pub fn log_count(&self) -> usize {
+        self.with(|inner| inner.logs.len())
     }
 
     /// How many spans are kept.
@@ -315,8 +367,9 @@ pub fn depths(spans: &[SpanRecord]) -> Vec<usize> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::Event};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {
@@ -355,12 +408,40 @@ pub(crate) mod tests {
                             kind: 2,
                             start_time_unix_nano: start,
                             end_time_unix_nano: end,
-                            events: vec![Event {
-                                time_unix_nano: start + 1,
-                                name: format!("{name} handled"),
-                                attributes: vec![kv("level", "INFO"), kv("status", "200")],
-                                ..Default::default()
-                            }],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// An export from `process` of log records (trace byte or 0, span byte, level, message,
+    /// time), as `opentelemetry-appender-tracing` writes them.
+    pub(crate) fn log_export(
+        process: &str,
+        records: &[(u8, u8, &str, &str, u64)],
+    ) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", process)],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records
+                        .iter()
+                        .map(|&(t, span, level, message, time)| OtlpLog {
+                            time_unix_nano: time,
+                            severity_text: level.into(),
+                            body: Some(AnyValue {
+                                value: Some(any_value::Value::StringValue(message.into())),
+                            }),
+                            attributes: vec![kv("status", "200"), kv("code.line.number", "7")],
+                            trace_id: if t == 0 { Vec::new() } else { vec![t; 16] },
+                            span_id: if t == 0 { Vec::new() } else { vec![span; 8] },
                             ..Default::default()
                         })
                         .collect(),
@@ -372,7 +453,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn spans_group_into_traces_with_their_tree_and_logs() {
+    fn spans_group_into_traces_and_logs_name_their_span() {
         let store = Store::new();
         store.ingest(export("gateway", &[(1, 1, 0, "GET /orders", 100, 900)]));
         store.ingest(export(
@@ -396,6 +477,15 @@ pub(crate) mod tests {
         assert_eq!(one.processes.len(), 2);
         let spans = store.trace(&"01".repeat(16)).unwrap();
         assert_eq!(depths(&spans), [0, 1, 2]);
+        store.ingest_logs(log_export(
+            "orders",
+            &[
+                (1, 2, "INFO", "handled", 750),
+                (1, 3, "WARN", "products slow", 390),
+                (0, 0, "INFO", "relay started", 10),
+            ],
+        ));
+        store.ingest_logs(log_export("products", &[(2, 9, "ERROR", "no stock", 1050)]));
         let logs = store.logs(
             &LogFilter {
                 process: "orders".into(),
@@ -403,17 +493,50 @@ pub(crate) mod tests {
             },
             10,
         );
-        assert_eq!(logs.len(), 2);
-        assert_eq!(logs[0].log.message, "call products handled", "newest first");
+        assert_eq!(logs.len(), 3, "a line outside any span is kept too");
+        assert_eq!(logs[0].log.message, "handled", "newest first");
         assert_eq!(logs[0].log.level, "info");
+        assert_eq!(
+            logs[0].span, "GET /orders",
+            "named after the span it was written in"
+        );
+        assert_eq!(logs[1].span, "call products");
+        assert_eq!(logs[2].trace_id, "");
+        assert_eq!(
+            logs[0].log.fields,
+            [("status".to_string(), "200".to_string())],
+            "where in the code is left out"
+        );
+        let of_trace = store.logs(
+            &LogFilter {
+                trace: "01".repeat(16),
+                level: "warn".into(),
+                ..Default::default()
+            },
+            10,
+        );
+        assert_eq!(of_trace.len(), 1);
+        assert_eq!(of_trace[0].log.message, "products slow");
         let by_text = store.logs(
             &LogFilter {
-                text: "/products handled".into(),
+                text: "stock".into(),
                 ..Default::default()
             },
             10,
         );
         assert_eq!(by_text.len(), 1);
+        assert_eq!(by_text[0].process, "products");
+    }
+
+    #[test]
+    fn log_memory_is_bounded_by_dropping_the_oldest_lines() {
+        let store = Store::new();
+        let batch: Vec<(u8, u8, &str, &str, u64)> =
+            (0..1000).map(|i| (0, 0, "INFO", "tick", i)).collect();
+        for _ in 0..(MAX_LOGS / 1000 + 2) {
+            store.ingest_logs(log_export("orders", &batch));
+        }
+        assert_eq!(store.log_count(), MAX_LOGS);
     }
 
     #[test]
