@@ -24,23 +24,22 @@ use tracing_subscriber::{EnvFilter, reload};
 type Reload = Box<dyn Fn(&str) -> bool + Send + Sync>;
 static LEVEL: std::sync::OnceLock<Reload> = std::sync::OnceLock::new();
 
-/// The exporting tracer provider, flushed by [`shutdown`].
+/// The exporting providers, flushed by [`shutdown`].
 #[cfg(feature = "otlp")]
-static PROVIDER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> =
-    std::sync::OnceLock::new();
+static EXPORT: std::sync::OnceLock<crate::service::otel::Export> = std::sync::OnceLock::new();
 
 /// Installs the JSON subscriber for process `service`, and with the feature `otlp` the span
-/// export its settings name ([`crate::service::otel::endpoint`]); call it inside the Tokio
-/// runtime. Returns whether this call installed it.
+/// and log export its settings name ([`crate::service::otel::endpoint`]); call it inside the
+/// Tokio runtime. Returns whether this call installed it.
 pub fn init_process(settings: &crate::service::config::Settings, service: &str) -> bool {
     #[cfg(feature = "otlp")]
     if let Some(endpoint) = crate::service::otel::endpoint(settings) {
-        match crate::service::otel::provider(service, &endpoint) {
-            Ok(provider) => {
-                let installed = init_exporting(&settings.log_level, &provider, service);
+        match crate::service::otel::export(service, &endpoint) {
+            Ok(export) => {
+                let installed = init_exporting(&settings.log_level, &export, service);
                 if installed {
-                    let _ = PROVIDER.set(provider);
-                    tracing::info!(%endpoint, "spans exported over OTLP");
+                    let _ = EXPORT.set(export);
+                    tracing::info!(%endpoint, "spans and logs exported over OTLP");
                 }
                 return installed;
             }
@@ -51,11 +50,12 @@ pub fn init_process(settings: &crate::service::config::Settings, service: &str) 
     init(&settings.log_level)
 }
 
-/// Sends the spans still queued (at most a few seconds): call it when the process ends.
+/// Sends the spans and logs still queued (at most a few seconds): call it when the process
+/// ends.
 pub fn shutdown() {
     #[cfg(feature = "otlp")]
-    if let Some(p) = PROVIDER.get() {
-        let _ = p.force_flush();
+    if let Some(export) = EXPORT.get() {
+        export.flush();
     }
 }
 
@@ -95,23 +95,30 @@ pub fn init(level: &str) -> bool {
     installed
 }
 
-/// [`init`] with the spans of `provider` exported: the log level filters the logs only, and
-/// every span and event at `info` or above is exported whatever the log level.
+/// [`init`] with spans and logs exported. Spans at `info` or above are exported whatever the
+/// log level; the log lines exported are those written to stdout (the log level decides). A
+/// span carries only its `warn` and `error` events (an error marks the span failed): the
+/// lines themselves travel as log records with their trace and span.
 #[cfg(feature = "otlp")]
-fn init_exporting(
-    level: &str,
-    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
-    service: &str,
-) -> bool {
+fn init_exporting(level: &str, export: &crate::service::otel::Export, service: &str) -> bool {
     use tracing_subscriber::Layer;
     let (filter, env_decides) = log_filter(level);
     let (filter, handle) = reload::Layer::new(filter);
+    let spans_and_failures = tracing_subscriber::filter::filter_fn(|m| {
+        let most = if m.is_span() {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::WARN
+        };
+        *m.level() <= most
+    });
     let installed = tracing_subscriber::registry()
+        .with(crate::service::otel::layer(&export.traces, service).with_filter(spans_and_failures))
         .with(
-            crate::service::otel::layer(provider, service)
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            json_logs()
+                .and_then(crate::service::otel::log_layer(&export.logs))
+                .with_filter(filter),
         )
-        .with(json_logs().with_filter(filter))
         .try_init()
         .is_ok();
     if installed && !env_decides {
