@@ -1,25 +1,18 @@
 //! The console (issue 21, item 2) on the whole shop booted by its generated end-to-end kit:
-//! the kit points every process's OTLP export at the console, the checkout saga runs through
-//! the gateway, and the console then shows that saga's trace: spans from at least 4 processes,
-//! the broker hop (`publish`, `consume`) and the participants' saga steps. Its pages need an
-//! admin (a customer gets 403, nobody a redirect to sign in). Its live view lists the instances
-//! and request rates; killing products opens the gateway's breaker, and the console shows it
-//! open. Then in headless Chromium: sign in on the console and open the trace's waterfall (the
-//! screenshot of docs/observability.md).
+//! the kit points every process's OTLP export at the console. In headless Chromium a customer
+//! signs in through the gateway and places an order (the checkout saga); the console then shows
+//! that order's trace: spans from at least 4 processes, the broker hop (`publish`, `consume`)
+//! and the participants' saga steps, and its log lines. Its pages need an admin (a customer
+//! gets 403, nobody a redirect to sign in). Its live view lists the instances and request
+//! rates; killing products opens the gateway's breaker, and the console shows it open. Last,
+//! the browser signs in on the console and opens the trace's waterfall (the screenshot of
+//! docs/observability.md).
 
 use std::time::{Duration, Instant};
 
 use e2e_kit::{Manifest, System};
 use msa_gen_tests::browser::Browser;
 use reqwest::StatusCode;
-
-/// The trace ids a console page links to, in page order.
-fn trace_links(html: &str) -> Vec<String> {
-    html.split("href=\"/traces/")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next().map(str::to_string))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_sagas_trace_across_processes() {
@@ -41,10 +34,60 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         .iter()
         .find(|s| s.name == "checkout")
         .expect("the checkout saga");
-    let mut created = e2e_kit::checks::Created::new();
-    e2e_kit::checks::saga_success(&sys, checkout, &mut created)
+    let gateway = sys.gateway().expect("gateway");
+    // The customer the order is for: the saga's setup, made by an admin over HTTP.
+    let mut order: serde_json::Value = serde_json::from_str(&checkout.body).expect("order");
+    for setup in &checkout.setups {
+        let body = serde_json::from_str(&setup.body).expect("setup body");
+        let id = e2e_kit::checks::create(&sys, &setup.path, &body, Some("admin"))
+            .await
+            .expect("setup");
+        order[&setup.into] = serde_json::Value::String(id);
+    }
+    // In headless Chromium: a customer signs in through the gateway and places the order.
+    let browser = Browser::start().await;
+    browser.open(&format!("{gateway}/health/ready")).await;
+    let placed = browser
+        .run(&format!(
+            r#"return (async () => {{
+  const grant = new URLSearchParams({{ grant_type: 'password', username: 'e2e-customer', password: 'e2e-customer-secret' }});
+  const signedIn = await fetch('/oauth/token', {{ method: 'POST', body: grant }});
+  const token = (await signedIn.json()).access_token;
+  const r = await fetch('{start}', {{ method: 'POST', headers: {{ 'content-type': 'application/json', authorization: 'Bearer ' + token }}, body: JSON.stringify({order}) }});
+  return {{ status: r.status, trace: r.headers.get('x-trace-id'), id: (await r.json()).id }};
+}})();"#,
+            start = checkout.start,
+        ))
+        .await;
+    assert!(
+        placed["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s)),
+        "the order placed in the browser: {placed}"
+    );
+    let trace = placed["trace"].as_str().expect("x-trace-id").to_string();
+    let id = placed["id"].as_str().expect("the order's id").to_string();
+    let customer = sys.token(Some("customer")).expect("customer").to_string();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (_, entity) = e2e_kit::checks::call(
+            &sys,
+            reqwest::Method::GET,
+            &format!("{gateway}{}/{id}", checkout.entity),
+            Some(&customer),
+            None,
+        )
         .await
-        .expect("checkout succeeds");
+        .expect("the order");
+        if entity[&checkout.status_field] == checkout.success.as_str() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the checkout did not succeed: {entity}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let console = sys.url("console").expect("console");
     let admin = sys.token(Some("admin")).expect("admin").to_string();
@@ -71,32 +114,27 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         );
     }
 
-    // The saga's trace: spans arrive every 500 ms from each process.
+    // That order's trace: spans arrive every 500 ms from each process.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (trace, page) = 'found: loop {
-        let (status, list) = get("/".into(), Some(admin.clone())).await;
-        assert_eq!(status, StatusCode::OK, "{list}");
-        for id in trace_links(&list) {
-            let (_, page) = get(format!("/traces/{id}"), Some(admin.clone())).await;
-            let processes = page.matches("<tr class=\"span\" data-process=").count();
-            let distinct: std::collections::BTreeSet<&str> = page
-                .split("data-process=\"")
-                .skip(1)
-                .filter_map(|r| r.split('"').next())
-                .collect();
-            if processes > 0
-                && distinct.len() >= 4
-                && distinct.contains("gateway")
-                && page.contains("publish ")
-                && page.contains("consume ")
-                && page.contains("saga checkout step")
-            {
-                break 'found (id, page);
-            }
+    let page = loop {
+        let (status, page) = get(format!("/traces/{trace}"), Some(admin.clone())).await;
+        let distinct: std::collections::BTreeSet<&str> = page
+            .split("<tr class=\"span\" data-process=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .collect();
+        if status == StatusCode::OK
+            && distinct.len() >= 4
+            && distinct.contains("gateway")
+            && page.contains("publish ")
+            && page.contains("consume ")
+            && page.contains("saga checkout step")
+        {
+            break page;
         }
         assert!(
             Instant::now() < deadline,
-            "no trace of the checkout on the console:\n{list}"
+            "the order's trace {trace} is not on the console whole ({status}): {distinct:?}\n{page}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -158,7 +196,6 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
     for products in sys.instances.get_mut("products").expect("products") {
         products.kill();
     }
-    let gateway = sys.gateway().expect("gateway");
     for _ in 0..15 {
         let _ = http
             .get(format!("{gateway}/products"))
@@ -179,8 +216,7 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // In a browser: sign in on the console, open the waterfall.
-    let browser = Browser::start().await;
+    // In the browser: sign in on the console, open the waterfall.
     browser.open(&format!("{console}/sign-in")).await;
     browser.type_into("#username", "admin").await;
     browser
