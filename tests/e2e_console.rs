@@ -186,6 +186,7 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         if system.contains("data-service=\"orders\"")
             && system.contains("<td><code>/orders")
             && system.contains("<tr class=\"node\" data-process=\"orders\" data-up=\"2\">")
+            && system.contains("<g class=\"node up\" data-process=\"orders\" data-up=\"2\">")
         {
             break;
         }
@@ -236,12 +237,24 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
             "the waterfall",
         )
         .await;
-    let shot = msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/console-trace.png");
+    let artifacts = msa_gen_tests::target_dir().join("msa-gen-tests/artifacts");
+    let shot = artifacts.join("console-trace.png");
     browser.screenshot(&shot).await;
     assert!(
         std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
         "a real screenshot"
     );
+    // The architecture diagram, drawn: every process a box on the page.
+    browser.open(&format!("{console}/system")).await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('svg.diagram g.node').length > 5 && document.querySelector('svg.diagram').getBoundingClientRect().height > 100;",
+            "the architecture diagram",
+        )
+        .await;
+    browser
+        .screenshot(&artifacts.join("console-system.png"))
+        .await;
     drop(browser);
     drop(sys);
 }
