@@ -124,8 +124,10 @@ pub fn assemble(
     }))
 }
 
-/// The config server's routes, serving files from `dir`.
+/// The config server's routes, serving files from `dir`. Processes poll them: chatter
+/// ([`crate::service::telemetry::routine_routes`]).
 pub fn routes(dir: PathBuf) -> Router {
+    crate::service::telemetry::routine_routes(&["/config/{service}/{profile}"]);
     Router::new()
         .route("/config/{service}/{profile}", get(serve))
         .with_state(Arc::new(dir))

@@ -239,8 +239,16 @@ fn default_wait() -> u64 {
     30_000
 }
 
-/// The registry's HTTP API.
+/// The registry's HTTP API. Registrations, heartbeats and lookups are the platform's chatter
+/// ([`crate::service::telemetry::routine_routes`]).
 pub fn routes(registry: Arc<Registry>) -> Router {
+    crate::service::telemetry::routine_routes(&[
+        "/registry/instances",
+        "/registry/instances/{service}/{id}",
+        "/registry/services",
+        "/registry/services/{service}",
+        "/registry/watch",
+    ]);
     Router::new()
         .route("/registry/instances", post(register))
         .route(

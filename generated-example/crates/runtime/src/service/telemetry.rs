@@ -315,7 +315,45 @@ pub async fn consuming<F: std::future::Future>(
     in_span(span, traceparent, f).await
 }
 
-/// Middleware: runs the request inside a span with its trace id and logs its outcome.
+/// The routes of this process that the platform calls all the time (registry heartbeats and
+/// lookups, configuration polling), set by the platform process that serves them.
+static ROUTINE: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+
+/// Declares the route patterns (as routed, `/registry/instances/{service}/{id}`) of this
+/// process that are platform chatter: like probes and scrapes, they are traced at `debug`, so
+/// they neither crowd the exported traces nor the logs at the default level. The first call
+/// in a process decides (a process serves one platform role).
+pub fn routine_routes(patterns: &'static [&'static str]) {
+    let _ = ROUTINE.set(patterns);
+}
+
+/// Whether a request to `route` is chatter: a probe (`/health/*`), a scrape (`/metrics`), a
+/// key fetch (`/.well-known/jwks.json`) or a route of [`routine_routes`].
+pub fn is_routine(route: &str) -> bool {
+    route.starts_with("/health/")
+        || route == "/metrics"
+        || route == "/.well-known/jwks.json"
+        || ROUTINE.get().is_some_and(|r| r.contains(&route))
+}
+
+/// The span of one inbound request at `$level`.
+macro_rules! request_span {
+    ($level:expr, $req:expr, $route:expr) => {
+        tracing::span!(
+            $level,
+            "request",
+            otel.name = %format_args!("{} {}", $req.method(), $route),
+            otel.kind = "server",
+            trace_id = tracing::field::Empty,
+            method = %$req.method(),
+            path = %$req.uri().path(),
+            http.response.status_code = tracing::field::Empty,
+        )
+    };
+}
+
+/// Middleware: runs the request inside a span with its trace id and logs its outcome; chatter
+/// ([`is_routine`]) at `debug`.
 pub async fn trace_requests(req: Request, next: Next) -> Response {
     let incoming = req
         .headers()
@@ -325,15 +363,11 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| req.uri().path(), |m| m.as_str());
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format_args!("{} {route}", req.method()),
-        otel.kind = "server",
-        trace_id = tracing::field::Empty,
-        method = %req.method(),
-        path = %req.uri().path(),
-        http.response.status_code = tracing::field::Empty,
-    );
+    let span = if is_routine(route) {
+        request_span!(tracing::Level::DEBUG, req, route)
+    } else {
+        request_span!(tracing::Level::INFO, req, route)
+    };
     adopt_parent(&span, incoming);
     let trace_id = exported_trace_id(&span)
         .or_else(|| incoming.and_then(trace_id_from_traceparent))
@@ -379,6 +413,16 @@ mod tests {
         assert!(tracing::enabled!(tracing::Level::DEBUG));
         assert!(set_level("warn"));
         assert!(!tracing::enabled!(tracing::Level::INFO));
+    }
+
+    #[test]
+    fn probes_scrapes_and_declared_platform_routes_are_routine() {
+        routine_routes(&["/registry/instances/{service}/{id}"]);
+        assert!(is_routine("/health/ready"));
+        assert!(is_routine("/metrics"));
+        assert!(is_routine("/registry/instances/{service}/{id}"));
+        assert!(!is_routine("/registry/other"), "only what was declared");
+        assert!(!is_routine("/orders/{id}"));
     }
 
     #[test]

@@ -10,12 +10,13 @@
 //! | `GET /traces/{id}` | one trace's waterfall across processes and broker hops, with each span's log lines |
 //! | `GET /logs?process=&level=&trace=&text=` | the processes' log lines, searchable |
 //! | `GET /sagas`, `GET /sagas/{owner}/{saga}/{id}` | every owner's saga instances (its `/admin/sagas`, with the admin's token), one with its step history and a link to its trace |
-//! | `GET /system` | the registry's instances with their health; request rate, errors and p95 per process and route, and the gateway's breakers, scraped live ([`live`]) |
+//! | `GET /system` | the architecture diagram ([`diagram`]); the registry's instances with their health; request rate, errors and p95 per process and route, and the gateway's breakers, scraped live ([`live`]) |
 //! | `GET /sign-in`, `POST /sign-in` | sign in with the auth service (the pages need the role `admin`) |
 //!
 //! With `[auth]` every page needs an admin's token (the `msa_console` cookie the sign-in sets,
 //! or a bearer token); the receiver stays open to the system's network, as a collector's is.
 
+pub mod diagram;
 pub mod live;
 pub mod sagas;
 pub mod store;
@@ -159,7 +160,7 @@ body{{font:14px system-ui,sans-serif;margin:0;color:#222}} header{{background:#1
 header a{{color:#fff;margin-right:16px;text-decoration:none}} main{{padding:16px}}
 table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
 .bar{{position:relative;height:14px;background:#eef}} .bar span{{position:absolute;top:0;height:14px;background:#457b9d}}
-.error{{color:#c1121f}} .kind{{color:#666;font-size:12px}} code{{font-size:12px}}
+.error{{color:#c1121f}} .kind{{color:#666;font-size:12px}} code{{font-size:12px}} .scroll{{overflow-x:auto}}
 </style></head><body><header><strong>{system} console</strong> &nbsp; <a href="/system">system</a><a href="/">traces</a><a href="/sagas">sagas</a><a href="/logs">logs</a></header>
 <main><h1>{title}</h1>{body}</main></body></html>"#,
         title = escape(title),
@@ -322,14 +323,17 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         return r;
     }
     let Some(live) = &c.live else {
-        return page(
-            &c,
-            "System",
-            "<p>No registry to follow: the live view needs `discovery = \"registry\"`.</p>",
-        )
-        .into_response();
+        let body = format!(
+            "<div class=\"scroll\">{}</div><p>No registry to follow: the live view needs `discovery = \"registry\"`.</p>",
+            diagram::svg(c.topology, &|_| None)
+        );
+        return page(&c, "System", &body).into_response();
     };
     let view = live.view();
+    let drawing = diagram::svg(c.topology, &|name| {
+        let all = view.registry.services.get(name).map_or(0, Vec::len);
+        (all > 0).then(|| (view.registry.healthy(name).len(), all))
+    });
     let mut map = String::new();
     for n in c.topology {
         let up = view.registry.healthy(n.name).len();
@@ -399,7 +403,7 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         )
     };
     let body = format!(
-        "{unreachable}<h2>Topology</h2><table><tr><th>process</th><th>instances</th><th>called by</th><th>publishes</th><th>consumes</th></tr>{map}</table>\
+        "{unreachable}<h2>Topology</h2><div class=\"scroll\">{drawing}</div><table><tr><th>process</th><th>instances</th><th>called by</th><th>publishes</th><th>consumes</th></tr>{map}</table>\
          <h2>Instances</h2><table><tr><th>process</th><th>address</th><th>version</th><th>health</th></tr>{instances}</table>\
          <h2>Requests (last {every} s)</h2><table><tr><th>process</th><th>route</th><th>per s</th><th>errors per s</th><th>p95</th></tr>{routes}</table>\
          <h2>Gateway breakers</h2><table><tr><th>service</th><th>state</th></tr>{breakers}</table>\
@@ -610,6 +614,44 @@ mod tests {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn without_a_registry_the_system_page_still_draws_the_topology() {
+        let app = routes(ConsoleConfig {
+            title: "shop".into(),
+            auth: None,
+            auth_url: None,
+            registry_url: None,
+            topology: &[
+                Node {
+                    name: "gateway",
+                    callers: &[],
+                    publishes: &[],
+                    consumes: &[],
+                },
+                Node {
+                    name: "orders",
+                    callers: &["gateway"],
+                    publishes: &[],
+                    consumes: &[],
+                },
+            ],
+        });
+        let (status, system) = call(
+            &app,
+            http::Request::get("/system")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            system.contains("<g class=\"node unknown\" data-process=\"orders\"")
+                && system.contains("data-from=\"gateway\" data-to=\"orders\"")
+                && system.contains("No registry to follow"),
+            "{system}"
+        );
     }
 
     #[tokio::test]
