@@ -101,9 +101,17 @@ pub fn init(level: &str) -> bool {
 #[cfg(feature = "otlp")]
 fn init_exporting(level: &str, export: &crate::service::otel::Export, service: &str) -> bool {
     use tracing_subscriber::Layer;
-    let (filter, env_decides) = log_filter(level);
-    let (filter, handle) = reload::Layer::new(filter);
-    let spans_and_failures = tracing_subscriber::filter::filter_fn(|m| {
+    // The stdout log and the exported log lines each filtered by the log level, both reloaded
+    // when it changes.
+    let (printed, env_decides) = log_filter(level);
+    let (exported, _) = log_filter(level);
+    let (printed, print_handle) = reload::Layer::new(printed);
+    let (exported, export_handle) = reload::Layer::new(exported);
+    // Dynamic (asked at every span and event, never cached per callsite): when every filter
+    // caches `always` for a callsite, tracing-subscriber skips asking and reuses the answers
+    // left by the last dynamic check (sqlx checks after every query), and the next request
+    // span went unexported and unlogged (tokio-rs/tracing#2519).
+    let spans_and_failures = tracing_subscriber::filter::dynamic_filter_fn(|m, _| {
         let most = if m.is_span() {
             tracing::Level::INFO
         } else {
@@ -113,15 +121,15 @@ fn init_exporting(level: &str, export: &crate::service::otel::Export, service: &
     });
     let installed = tracing_subscriber::registry()
         .with(crate::service::otel::layer(&export.traces, service).with_filter(spans_and_failures))
-        .with(
-            json_logs()
-                .and_then(crate::service::otel::log_layer(&export.logs))
-                .with_filter(filter),
-        )
+        .with(json_logs().with_filter(printed))
+        .with(crate::service::otel::log_layer(&export.logs).with_filter(exported))
         .try_init()
         .is_ok();
     if installed && !env_decides {
-        let _ = LEVEL.set(Box::new(move |l| handle.reload(EnvFilter::new(l)).is_ok()));
+        let _ = LEVEL.set(Box::new(move |l| {
+            print_handle.reload(EnvFilter::new(l)).is_ok()
+                && export_handle.reload(EnvFilter::new(l)).is_ok()
+        }));
     }
     installed
 }
@@ -362,7 +370,8 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| req.uri().path(), |m| m.as_str());
-    let span = if is_routine(route) {
+    let routine = is_routine(route);
+    let span = if routine {
         request_span!(tracing::Level::DEBUG, req, route)
     } else {
         request_span!(tracing::Level::INFO, req, route)
@@ -378,7 +387,7 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         .scope(trace_id, next.run(req).instrument(span.clone()))
         .await;
     span.record("http.response.status_code", response.status().as_u16());
-    if !span.is_disabled() {
+    if !routine && !span.is_disabled() {
         span.in_scope(|| {
             tracing::info!(
                 status = response.status().as_u16(),

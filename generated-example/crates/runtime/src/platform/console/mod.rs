@@ -332,7 +332,8 @@ async fn system_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
     let view = live.view();
     let drawing = diagram::svg(c.topology, &|name| {
         let all = view.registry.services.get(name).map_or(0, Vec::len);
-        (all > 0).then(|| (view.registry.healthy(name).len(), all))
+        // The registry does not register itself; every other process does.
+        (all > 0 || name != "registry").then(|| (view.registry.healthy(name).len(), all))
     });
     let mut map = String::new();
     for n in c.topology {

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Node;
 use crate::platform::web::escape;
 
-/// A process's instances, `(up, registered)`; `None` when nothing says (no registry, or a
-/// process that does not register).
+/// A process's instances, `(up, registered)`; `None` when nothing says (no registry, or the
+/// registry itself, which does not register).
 pub type Health<'a> = &'a dyn Fn(&str) -> Option<(usize, usize)>;
 
 const BOX_W: usize = 132;
@@ -184,8 +184,9 @@ pub fn svg(nodes: &[Node], health: Health) -> String {
             continue;
         };
         let (state, count, up) = match health(n.name) {
-            Some((up, all)) if up >= all => ("up", format!("{up} of {all} up"), up),
+            Some((0, 0)) => ("down", "none registered".to_string(), 0),
             Some((0, all)) => ("down", format!("0 of {all} up"), 0),
+            Some((up, all)) if up >= all => ("up", format!("{up} of {all} up"), up),
             Some((up, all)) => ("partial", format!("{up} of {all} up"), up),
             None => ("unknown", String::new(), 0),
         };
@@ -289,6 +290,7 @@ mod tests {
         let health = |name: &str| match name {
             "orders" => Some((1, 2)),
             "customers" => Some((0, 1)),
+            "auth" => Some((0, 0)),
             "registry" => None,
             _ => Some((1, 1)),
         };
@@ -298,6 +300,11 @@ mod tests {
         assert!(svg.contains("<g class=\"node down\" data-process=\"customers\" data-up=\"0\">"));
         assert!(svg.contains("<g class=\"node unknown\" data-process=\"registry\""));
         assert!(svg.contains(">1 of 2 up</text>"));
+        assert!(
+            svg.contains("<g class=\"node down\" data-process=\"auth\" data-up=\"0\">")
+                && svg.contains(">none registered</text>"),
+            "a process gone from the registry is down"
+        );
         assert_eq!(svg.matches("<line class=\"call\"").count(), 4);
         assert!(svg.contains("data-from=\"orders\" data-to=\"customers\""));
         assert_eq!(svg.matches("<path class=\"event\"").count(), 3);
