@@ -135,6 +135,31 @@ impl Shop {
         (status, r.json().await.unwrap_or_default())
     }
 
+    /// The first admin's sign-in through the gateway, tried until `within` has passed: the
+    /// admin is created just after the auth service starts, and the gateway can route to the
+    /// auth service once it has registered (with its own identity, which the registry checks
+    /// against keys it fetches at most every few seconds).
+    async fn first_login(&self, password: &str, within: Duration) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self
+                .token(&[
+                    ("grant_type", "password"),
+                    ("username", "admin"),
+                    ("password", password),
+                ])
+                .await;
+            if status == StatusCode::OK {
+                return body;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the first admin never signed in: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn login(&self, user: &str, password: &str) -> serde_json::Value {
         let (status, body) = self
             .token(&[
@@ -257,22 +282,9 @@ async fn gateway_and_registry_keep_requests_flowing() {
         .await;
 
     // Log in through the gateway; refresh rotates; a replayed refresh token is refused.
-    let mut login = serde_json::Value::Null;
-    for _ in 0..50 {
-        // The first admin is created just after the auth service starts.
-        let (status, body) = shop
-            .token(&[
-                ("grant_type", "password"),
-                ("username", "admin"),
-                ("password", "admin-secret-1"),
-            ])
-            .await;
-        if status == StatusCode::OK {
-            login = body;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let login = shop
+        .first_login("admin-secret-1", Duration::from_secs(30))
+        .await;
     shop.token = login["access_token"]
         .as_str()
         .expect("access token")
@@ -1226,20 +1238,8 @@ async fn redis_sessions_are_revoked_at_once() {
         .await;
 
     let login = async || {
-        for _ in 0..50 {
-            let (status, body) = shop
-                .token(&[
-                    ("grant_type", "password"),
-                    ("username", "admin"),
-                    ("password", "admin-secret-2"),
-                ])
-                .await;
-            if status == StatusCode::OK {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the first admin never signed in");
+        shop.first_login("admin-secret-2", Duration::from_secs(30))
+            .await
     };
     let first = login().await;
     let session = first["access_token"].as_str().expect("token").to_string();
