@@ -72,10 +72,15 @@ impl Shop {
     }
 
     async fn instances(&self) -> Vec<String> {
+        self.instances_of("orders").await
+    }
+
+    /// The addresses of `service`'s instances at the registry, sorted.
+    async fn instances_of(&self, service: &str) -> Vec<String> {
         let list: Vec<serde_json::Value> = self
             .http
             .get(format!(
-                "http://127.0.0.1:{}/registry/services/orders",
+                "http://127.0.0.1:{}/registry/services/{service}",
                 self.registry
             ))
             .send()
@@ -135,12 +140,20 @@ impl Shop {
         (status, r.json().await.unwrap_or_default())
     }
 
-    /// The first admin's sign-in through the gateway, tried until `within` has passed: the
-    /// admin is created just after the auth service starts, and the gateway can route to the
-    /// auth service once it has registered (with its own identity, which the registry checks
-    /// against keys it fetches at most every few seconds).
+    /// The first admin's sign-in through the gateway, within `within`. The gateway can route
+    /// to the auth service once it has registered (with its own identity, which the registry
+    /// checks against keys it fetches at most every few seconds): until then every try would
+    /// count against the gateway's breaker for auth, so the registration is awaited first. The
+    /// admin is created just after the auth service starts.
     async fn first_login(&self, password: &str, within: Duration) -> serde_json::Value {
         let started = Instant::now();
+        while self.instances_of("auth").await.is_empty() {
+            assert!(
+                started.elapsed() < within,
+                "the auth service never registered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         loop {
             let (status, body) = self
                 .token(&[
