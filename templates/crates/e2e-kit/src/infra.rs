@@ -31,10 +31,18 @@ const PORTS: std::ops::Range<u16> = 12_000..32_000;
 /// A free TCP port on the loopback interface, for a process started later. Chosen at random
 /// below the ephemeral range: a port the kernel hands out (`bind(0)`) can be taken, before the
 /// process binds it, as the source port of any outgoing connection on the machine, which made
-/// a process fail to start now and then when several systems ran at once.
+/// a process fail to start now and then when several systems ran at once. A port is handed out
+/// once per test binary: two systems booting at once in its threads each draw ports before
+/// their processes bind them, and a port free when drawn twice made the later process fail
+/// ("address in use").
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -42,14 +50,15 @@ pub fn free_port() -> u16 {
     let _ = STATE.compare_exchange(0, seed | 1, Ordering::Relaxed, Ordering::Relaxed);
     let span = u64::from(PORTS.end - PORTS.start);
     for _ in 0..1000 {
-        // xorshift over a shared state: distinct draws across the threads of a test binary.
+        // xorshift, under the lock of the ports given.
         let mut x = STATE.load(Ordering::Relaxed);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         STATE.store(x, Ordering::Relaxed);
         let port = PORTS.start + (x % span) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
             return port;
         }
     }
@@ -239,9 +248,16 @@ pub async fn redis() -> Result<Service, String> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn free_ports_are_below_the_ephemeral_range_and_distinct() {
-        let ports: std::collections::BTreeSet<u16> = (0..50).map(|_| super::free_port()).collect();
-        assert!(ports.len() > 45, "{ports:?}");
-        assert!(ports.iter().all(|p| super::PORTS.contains(p)));
+    fn free_ports_are_below_the_ephemeral_range_and_never_given_twice() {
+        // Two threads drawing at once, as two systems booting in one test binary do.
+        let draw = || (0..1000).map(|_| super::free_port()).collect::<Vec<u16>>();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(draw);
+            let b = s.spawn(draw);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let distinct: std::collections::BTreeSet<u16> = a.iter().chain(&b).copied().collect();
+        assert_eq!(distinct.len(), 2000, "a port given twice");
+        assert!(distinct.iter().all(|p| super::PORTS.contains(p)));
     }
 }
