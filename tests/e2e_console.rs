@@ -5,8 +5,8 @@
 //! and the participants' saga steps, and its log lines. Its pages need an admin (a customer
 //! gets 403, nobody a redirect to sign in). Its live view lists the instances and request
 //! rates; killing products opens the gateway's breaker, and the console shows it open. Last,
-//! the browser signs in on the console and opens the trace's waterfall (the screenshot of
-//! docs/observability.md).
+//! the browser signs in on the console, opens the trace's waterfall, and sees products red in
+//! the architecture diagram with its breaker open (the screenshots of docs/observability.md).
 
 use std::time::{Duration, Instant};
 
@@ -244,12 +244,16 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
         "a real screenshot"
     );
-    // The architecture diagram, drawn: every process a box on the page.
+    // The architecture diagram, drawn: every process a box on the page; killed products red,
+    // and its breaker open.
     browser.open(&format!("{console}/system")).await;
     browser
         .wait_for(
-            "return document.querySelectorAll('svg.diagram g.node').length > 5 && document.querySelector('svg.diagram').getBoundingClientRect().height > 100;",
-            "the architecture diagram",
+            "return document.querySelectorAll('svg.diagram g.node').length > 5 \
+             && document.querySelector('svg.diagram').getBoundingClientRect().height > 100 \
+             && document.querySelector('svg.diagram g.node.down[data-process=\"products\"]') !== null \
+             && document.querySelector('tr.breaker[data-service=\"products\"][data-state=\"open\"]') !== null;",
+            "the architecture diagram with products down and its breaker open",
         )
         .await;
     browser
