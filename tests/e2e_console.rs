@@ -179,9 +179,15 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
         "a line outside any span: {started}"
     );
 
-    // The live view: every instance from the registry, request rates per route.
+    // The live view: every instance from the registry, request rates per route (the growth
+    // between the last two scrapes, 2 s apart: the orders are read meanwhile).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        let _ = http
+            .get(format!("{gateway}/orders"))
+            .bearer_auth(&admin)
+            .send()
+            .await;
         let (_, system) = get("/system".into(), Some(admin.clone())).await;
         if system.contains("data-service=\"orders\"")
             && system.contains("<td><code>/orders")
