@@ -125,9 +125,9 @@ pub fn assemble(
 }
 
 /// The config server's routes, serving files from `dir`. Processes poll them: chatter
-/// ([`crate::service::telemetry::routine_routes`]).
+/// ([`crate::service::telemetry::routine_prefix`]).
 pub fn routes(dir: PathBuf) -> Router {
-    crate::service::telemetry::routine_routes(&["/config/{service}/{profile}"]);
+    crate::service::telemetry::routine_prefix("/config/");
     Router::new()
         .route("/config/{service}/{profile}", get(serve))
         .with_state(Arc::new(dir))

@@ -323,25 +323,31 @@ pub async fn consuming<F: std::future::Future>(
     in_span(span, traceparent, f).await
 }
 
-/// The routes of this process that the platform calls all the time (registry heartbeats and
-/// lookups, configuration polling), set by the platform process that serves them.
-static ROUTINE: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+/// Where the routes of this process that the platform calls all the time start (registry
+/// heartbeats and lookups, configuration polling), set by the platform process serving them.
+static ROUTINE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
 
-/// Declares the route patterns (as routed, `/registry/instances/{service}/{id}`) of this
-/// process that are platform chatter: like probes and scrapes, they are traced at `debug`, so
-/// they neither crowd the exported traces nor the logs at the default level. The first call
-/// in a process decides (a process serves one platform role).
-pub fn routine_routes(patterns: &'static [&'static str]) {
-    let _ = ROUTINE.set(patterns);
+/// Declares that every route of this process under `prefix` (`/registry/`) is platform
+/// chatter: like probes and scrapes, it is traced at `debug`, so it neither crowds the exported
+/// traces nor the logs at the default level. The first call in a process decides (a process
+/// serves one platform role).
+pub fn routine_prefix(prefix: &'static str) {
+    let _ = ROUTINE.set(prefix);
 }
 
-/// Whether a request to `route` is chatter: a probe (`/health/*`), a scrape (`/metrics`), a
-/// key fetch (`/.well-known/jwks.json`) or a route of [`routine_routes`].
+/// Whether a request to `route` is chatter ([`routine`], with this process's
+/// [`routine_prefix`]).
 pub fn is_routine(route: &str) -> bool {
+    routine(route, ROUTINE.get().copied())
+}
+
+/// Whether `route` is a probe (`/health/*`), a scrape (`/metrics`), a key fetch
+/// (`/.well-known/jwks.json`) or under the process's routine `prefix`.
+fn routine(route: &str, prefix: Option<&str>) -> bool {
     route.starts_with("/health/")
         || route == "/metrics"
         || route == "/.well-known/jwks.json"
-        || ROUTINE.get().is_some_and(|r| r.contains(&route))
+        || prefix.is_some_and(|p| route.starts_with(p))
 }
 
 /// The span of one inbound request at `$level`.
@@ -426,12 +432,17 @@ mod tests {
 
     #[test]
     fn probes_scrapes_and_declared_platform_routes_are_routine() {
-        routine_routes(&["/registry/instances/{service}/{id}"]);
-        assert!(is_routine("/health/ready"));
-        assert!(is_routine("/metrics"));
-        assert!(is_routine("/registry/instances/{service}/{id}"));
-        assert!(!is_routine("/registry/other"), "only what was declared");
-        assert!(!is_routine("/orders/{id}"));
+        let registry = Some("/registry/");
+        assert!(routine("/health/ready", None));
+        assert!(routine("/metrics", None));
+        assert!(routine("/.well-known/jwks.json", None));
+        assert!(routine("/registry/instances/{service}/{id}", registry));
+        assert!(
+            !routine("/registry/instances/{service}/{id}", None),
+            "only in the process that declared it"
+        );
+        assert!(!routine("/config/{service}/{profile}", registry));
+        assert!(!routine("/orders/{id}", registry));
     }
 
     #[test]

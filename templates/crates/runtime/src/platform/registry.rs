@@ -239,15 +239,9 @@ fn default_wait() -> u64 {
 }
 
 /// The registry's HTTP API. Registrations, heartbeats and lookups are the platform's chatter
-/// ([`crate::service::telemetry::routine_routes`]).
+/// ([`crate::service::telemetry::routine_prefix`]).
 pub fn routes(registry: Arc<Registry>) -> Router {
-    crate::service::telemetry::routine_routes(&[
-        "/registry/instances",
-        "/registry/instances/{service}/{id}",
-        "/registry/services",
-        "/registry/services/{service}",
-        "/registry/watch",
-    ]);
+    crate::service::telemetry::routine_prefix("/registry/");
     Router::new()
         .route("/registry/instances", post(register))
         .route(

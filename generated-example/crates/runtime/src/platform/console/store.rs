@@ -274,8 +274,8 @@ impl Store {
     /// The log lines that match `filter`, newest first, at most `limit`, each with its span's
     /// name when the console holds the span.
     pub fn logs(&self, filter: &LogFilter, limit: usize) -> Vec<LogLine> {
-        let mut out: Vec<LogLine> = self.with(|inner| {
-            inner
+        self.with(|inner| {
+            let mut matching: Vec<&LogLine> = inner
                 .logs
                 .iter()
                 .filter(|l| filter.process.is_empty() || l.process == filter.process)
@@ -286,23 +286,25 @@ impl Store {
                         || l.log.message.contains(&filter.text)
                         || l.log.fields.iter().any(|(_, v)| v.contains(&filter.text))
                 })
-                .cloned()
+                .collect();
+            matching.sort_by_key(|l| std::cmp::Reverse(l.log.time_ns));
+            // Only the lines shown are copied out, each named after its span.
+            matching
+                .into_iter()
+                .take(limit)
+                .map(|l| {
+                    let mut line = l.clone();
+                    if let Some(span) = inner
+                        .traces
+                        .get(&l.trace_id)
+                        .and_then(|spans| spans.iter().find(|s| s.span_id == l.span_id))
+                    {
+                        line.span.clone_from(&span.name);
+                    }
+                    line
+                })
                 .collect()
-        });
-        out.sort_by_key(|l| std::cmp::Reverse(l.log.time_ns));
-        out.truncate(limit);
-        self.with(|inner| {
-            for l in &mut out {
-                if let Some(span) = inner
-                    .traces
-                    .get(&l.trace_id)
-                    .and_then(|spans| spans.iter().find(|s| s.span_id == l.span_id))
-                {
-                    l.span.clone_from(&span.name);
-                }
-            }
-        });
-        out
+        })
     }
 
     /// How many log records are kept.
