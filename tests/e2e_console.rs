@@ -67,27 +67,13 @@ async fn the_console_shows_a_sagas_trace_across_processes() {
     );
     let trace = placed["trace"].as_str().expect("x-trace-id").to_string();
     let id = placed["id"].as_str().expect("the order's id").to_string();
-    let customer = sys.token(Some("customer")).expect("customer").to_string();
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        let (_, entity) = e2e_kit::checks::call(
-            &sys,
-            reqwest::Method::GET,
-            &format!("{gateway}{}/{id}", checkout.entity),
-            Some(&customer),
-            None,
-        )
-        .await
-        .expect("the order");
-        if entity[&checkout.status_field] == checkout.success.as_str() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the checkout did not succeed: {entity}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_eq!(
+        e2e_kit::checks::saga_end(&sys, checkout, &id)
+            .await
+            .expect("the checkout ends"),
+        checkout.success,
+        "the order placed in the browser"
+    );
 
     let console = sys.url("console").expect("console");
     let admin = sys.token(Some("admin")).expect("admin").to_string();

@@ -538,9 +538,16 @@ async fn run_saga(
         .as_str()
         .ok_or_else(|| format!("start {}: no id in {started}", s.name))?
         .to_string();
-    let url = format!("{gateway}{}/{id}", s.entity);
+    let status = saga_end(sys, s, &id).await?;
+    Ok((status, id, setup_ids))
+}
+
+/// Waits (45 s at most) until the instance `id` of saga `s`, however it was started, has left
+/// its running status, and returns the status it ended in, read as one of the saga's readers.
+pub async fn saga_end(sys: &System, s: &Saga, id: &str) -> Result<String, String> {
+    let url = format!("{}{}/{id}", sys.gateway()?, s.entity);
     let deadline = Instant::now() + Duration::from_secs(45);
-    let reader = sys.token(who.reader.as_deref());
+    let reader = sys.token(users(sys, &s.read, &s.write).reader.as_deref());
     loop {
         let (_, entity) = call(sys, Method::GET, &url, reader, None).await?;
         let status = entity[&s.status_field]
@@ -548,7 +555,7 @@ async fn run_saga(
             .unwrap_or_default()
             .to_string();
         if !status.is_empty() && status != s.running {
-            return Ok((status, id, setup_ids));
+            return Ok(status);
         }
         if Instant::now() > deadline {
             return Err(format!(
