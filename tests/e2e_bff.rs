@@ -13,9 +13,12 @@
 //! - An unknown order → 404 from the required `orders` call (`customers` is not called); a
 //!   caller without the composition's roles → 403.
 //! - In headless Chromium: the shell page of `web-bff` signs in and shows the products, orders
-//!   and order-history fragments with the data created through the API (screenshot in
-//!   `target/msa-gen-tests/artifacts/web-shell.png`); the gateway's docs page lists every
-//!   running service's paths.
+//!   and order-history fragments, each served by its own service, with the data created through
+//!   the API (screenshot in `target/msa-gen-tests/artifacts/web-shell.png`); the gateway's docs
+//!   page lists every running service's paths.
+//! - Micro-frontends: products rebuilt with a changed fragment template and restarted alone
+//!   changes the page (a new fragment version) while the shell runs on; products killed leaves
+//!   its placeholder and the other two fragments still load.
 
 use std::time::{Duration, Instant};
 
@@ -321,7 +324,7 @@ async fn web_bff_composes_order_details() {
     browser.click("#sign-in").await;
     browser
         .wait_for(
-            "return document.querySelectorAll('[data-loaded=\"true\"]').length === 3;",
+            "return document.querySelectorAll('msa-fragment[data-state=\"loaded\"]').length === 3;",
             "the three fragments load",
         )
         .await;
@@ -340,12 +343,95 @@ async fn web_bff_composes_order_details() {
         .await;
     assert_eq!(rows, json!(2), "the order in both fragments");
     assert!(!page.contains("unavailable"), "{page}");
+    // Micro-frontends: each fragment is served by its own service, not by the shell.
+    let owners = browser
+        .run("return [...document.querySelectorAll('[data-fragment]')].map(f => f.dataset.service + ' ' + f.dataset.fragmentVersion);")
+        .await;
+    let owners: Vec<String> = serde_json::from_value(owners).expect("owners");
+    let served_by: Vec<&str> = owners
+        .iter()
+        .filter_map(|o| o.split(' ').next())
+        .collect();
+    assert_eq!(
+        served_by,
+        ["products", "orders", "order-history"],
+        "{owners:?}"
+    );
     let shot = msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/web-shell.png");
     browser.screenshot(&shot).await;
     assert!(
         std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
         "a real screenshot"
     );
+
+    // Products redeployed alone with a changed fragment template: the page shows the change,
+    // and the shell (the BFF) runs on, never rebuilt or restarted.
+    let template = ws.join("services/products/fragments/products.html");
+    let original = std::fs::read_to_string(&template).expect("products' fragment template");
+    std::fs::write(
+        &template,
+        format!("{original}<p id=\"new-look\">Fresh from products</p>\n"),
+    )
+    .expect("edit the template");
+    // The whole workspace, as every test builds it (one feature set): only products changed.
+    let rebuilt = msa_gen_tests::cargo_output(&ws, &["build", "--workspace"]);
+    std::fs::write(&template, &original).expect("restore the template");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let fresh = ws.join("bin/.products.new");
+    std::fs::copy(msa_gen_tests::target_dir().join("debug/products"), &fresh).expect("copy");
+    std::fs::rename(&fresh, ws.join("bin/products")).expect("replace the binary");
+    products.restart().expect("products restarts");
+    wait_ready(&http, &mut products).await;
+    let shown = "return [...document.querySelectorAll('msa-fragment')].map(f => f.dataset.state).join('|') + '|' + !!document.getElementById('new-look');";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        browser.open(&format!("http://127.0.0.1:{bff_port}/")).await;
+        let _ = browser
+            .wait_for(
+                "return document.querySelectorAll('msa-fragment:not([data-state])').length === 0;",
+                "every slot settles",
+            )
+            .await;
+        let state = browser.run(shown).await;
+        let state = state.as_str().unwrap_or_default();
+        if state.ends_with("|true") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new fragment never showed: {state}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(bff.exit_status().is_none(), "the shell kept running");
+    let after: Vec<String> = serde_json::from_value(
+        browser
+            .run("return [...document.querySelectorAll('[data-fragment]')].map(f => f.dataset.service + ' ' + f.dataset.fragmentVersion);")
+            .await,
+    )
+    .expect("versions");
+    assert_ne!(after[0], owners[0], "products' fragment has a new version");
+    assert_eq!(after[1..], owners[1..], "the other fragments are unchanged");
+
+    // Products down: its placeholder, and the other fragments still work.
+    products.kill();
+    browser.open(&format!("http://127.0.0.1:{bff_port}/")).await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('msa-fragment[data-state=\"loaded\"]').length === 2 \
+             && document.querySelector('#products msa-fragment').dataset.state === 'unavailable';",
+            "products' placeholder beside the other two fragments",
+        )
+        .await;
+    let page = browser.text().await;
+    assert!(
+        page.contains("unavailable right now") && page.contains(&order_id[..8]),
+        "{page}"
+    );
+    browser
+        .screenshot(&msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/web-shell-placeholder.png"))
+        .await;
     // The gateway's docs page lists every running service's paths.
     browser
         .open(&format!("http://127.0.0.1:{gateway_port}/docs"))

@@ -46,49 +46,25 @@ const ROUTES: &[Route] = &[
     },
 ];
 
-/// The front end's fragments: one list per passed-through entity or view.
+/// The shell's slots: one fragment per passed-through entity or view, served by its owner.
 const FRAGMENTS: &[runtime::platform::web::Fragment] = &[
     runtime::platform::web::Fragment {
         name: "products",
         title: "Products",
         service: "products",
         port: 8102,
-        path: "/products",
-        columns: &[
-            ("id", "Id"),
-            ("name", "Name"),
-            ("description", "Description"),
-            ("price", "Price"),
-            ("tags", "Tags"),
-        ],
     },
     runtime::platform::web::Fragment {
         name: "orders",
         title: "Orders",
         service: "orders",
         port: 8103,
-        path: "/orders",
-        columns: &[
-            ("id", "Id"),
-            ("customer_id", "Customer id"),
-            ("total", "Total"),
-            ("status", "Status"),
-            ("reason", "Reason"),
-        ],
     },
     runtime::platform::web::Fragment {
         name: "order-history",
         title: "Order history",
         service: "order-history",
         port: 8106,
-        path: "/order-history",
-        columns: &[
-            ("order_id", "Order id"),
-            ("customer_id", "Customer id"),
-            ("total", "Total"),
-            ("status", "Status"),
-            ("payment_id", "Payment id"),
-        ],
     },
 ];
 

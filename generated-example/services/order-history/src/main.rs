@@ -5,6 +5,7 @@
 
 mod api;
 mod events;
+mod fragments;
 mod model;
 mod projections;
 mod routes;
@@ -29,7 +30,10 @@ async fn main() -> std::process::ExitCode {
         messaging: Some(events::messages()),
     };
     runtime::run_with_db(spec, &MIGRATOR, |_ctx, db| {
-        api::router(db.clone()).merge(routes::router(db))
+        let api = api::router(db.clone());
+        fragments::router(api.clone())
+            .merge(api)
+            .merge(routes::router(db))
     })
     .await
 }

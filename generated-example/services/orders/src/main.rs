@@ -5,6 +5,7 @@
 mod api;
 mod clients;
 mod events;
+mod fragments;
 mod handlers;
 mod logic;
 mod model;
@@ -33,7 +34,9 @@ async fn main() -> std::process::ExitCode {
         clients::init(&ctx.settings);
         sagas::spawn(&db);
         let logic = logic::Logic::new(&ctx, &db);
-        api::router(db.clone(), logic)
+        let api = api::router(db.clone(), logic);
+        fragments::router(api.clone())
+            .merge(api)
             .merge(sagas::router(db.clone()))
             .merge(routes::router(db))
     })

@@ -3,6 +3,7 @@
 //! `model.rs`, and your business hooks in `logic/`.
 
 mod api;
+mod fragments;
 mod logic;
 mod model;
 mod routes;
@@ -27,7 +28,10 @@ async fn main() -> std::process::ExitCode {
     };
     runtime::run_with_db(spec, &MIGRATOR, |ctx, db| {
         let logic = logic::Logic::new(&ctx, &db);
-        api::router(db.clone(), logic).merge(routes::router(db))
+        let api = api::router(db.clone(), logic);
+        fragments::router(api.clone())
+            .merge(api)
+            .merge(routes::router(db))
     })
     .await
 }

@@ -296,6 +296,25 @@ pub fn service_files(files: &mut Vec<PlannedFile>, s: &ServiceView) {
             &ctx,
         ));
     }
+    if !s.fragments.is_empty() {
+        files.push(template(
+            format!("{dir}/src/fragments.rs"),
+            Ownership::Generated,
+            "services/fragments.rs.tera",
+            &ctx,
+        ));
+    }
+    for f in &s.fragments {
+        let fctx = serde_json::json!({ "system": SHARED_SYSTEM, "service": s, "fragment": f });
+        for ext in ["html", "css"] {
+            files.push(template(
+                format!("{dir}/fragments/{}.{ext}", f.name),
+                Ownership::User,
+                &format!("services/fragment.{ext}.tera"),
+                &fctx,
+            ));
+        }
+    }
     match s.style {
         Style::Worker => files.push(template(
             format!("{dir}/src/main.rs"),

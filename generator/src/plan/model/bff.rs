@@ -40,6 +40,8 @@ pub struct BffView {
     pub required_calls: bool,
 }
 
+/// A fragment of the web shell: served by `service` (`GET /fragments/{name}`, from its list at
+/// `path`), composed by every `web` BFF that passes `path` through.
 #[derive(Debug, Clone, Serialize)]
 pub struct FragmentView {
     pub name: String,
@@ -116,6 +118,22 @@ fn fragment_view(bp: &Blueprint, prefix: &str) -> Option<FragmentView> {
         }
     }
     None
+}
+
+/// The fragments `service` serves: one per list of it that a `web` BFF passes through.
+pub fn fragments_served_by(bp: &Blueprint, service: &str) -> Vec<FragmentView> {
+    let mut out: Vec<FragmentView> = Vec::new();
+    for b in bp.bffs.iter().filter(|b| b.client == "web") {
+        for prefix in &b.routes {
+            if let Some(f) = fragment_view(bp, &prefix.value)
+                && f.service == service
+                && !out.iter().any(|o| o.name == f.name)
+            {
+                out.push(f);
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::aggregate::{AggregateView, aggregate_view};
+use super::bff::FragmentView;
 use super::calls::{CallView, call_views};
 use super::entity::{EntityView, entity_view};
 use super::messaging::{
@@ -69,6 +70,8 @@ pub struct ServiceView {
     pub participations: Vec<ParticipantView>,
     /// Events between two snapshots of an aggregate.
     pub snapshot_every: u32,
+    /// The web shell's fragments it serves (`src/fragments.rs`, templates in `fragments/`).
+    pub fragments: Vec<FragmentView>,
 }
 
 fn kinds(f: &Field) -> Vec<&Kind> {
@@ -252,6 +255,7 @@ pub fn service_view(s: &Service, bp: &Blueprint) -> ServiceView {
             Vec::new()
         },
         snapshot_every: s.snapshot_every.value,
+        fragments: super::bff::fragments_served_by(bp, &s.name.value),
     };
     view.client_example = client_example(s, bp, &view.calls);
     if let Some(m) = &view.messaging {

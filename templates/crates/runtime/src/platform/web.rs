@@ -1,17 +1,20 @@
-//! The composed web front end of a `web` BFF (UI composition): a shell page with a sign-in
-//! form, and one server-rendered fragment per exposed service (a list view of its data), which
-//! the shell loads into its slots with a few lines of JavaScript. No bundler, no download.
+//! The web shell of a `web` BFF (UI composition with micro-frontends): a page holding only the
+//! layout, the navigation and the sign-in. Its content is fragments, each served by the service
+//! that owns it ([`crate::platform::fragment`]) and composed at run time in the browser: every
+//! slot is a `<msa-fragment>` Web Component that loads its fragment through this BFF, which
+//! finds the owner (registry or DNS) and calls it with the signed-in user's token. A service
+//! redeployed alone changes its fragment on the next page load; the shell is not rebuilt.
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /` | the shell: sign-in form, or one slot per fragment when signed in |
+//! | `GET /` | the shell: sign-in form, or navigation and one slot per fragment when signed in |
 //! | `POST /sign-in` | password grant at the auth service; the token goes into an `HttpOnly`, `SameSite=Strict`, `Secure` cookie (`cookie-secure = false` drops `Secure` for plain-HTTP development) |
 //! | `POST /sign-out` | clears the cookies |
-//! | `GET /fragments/{name}` | a fragment: the first page of the service's list, as an HTML table |
+//! | `GET /fragments/{name}` | the owner's `GET /fragments/{name}`, called with the user's token |
 //!
-//! Fragments call the services with the signed-in user's token (cookie or `Authorization`),
-//! so the services' own role checks apply; a fragment that fails shows its error in its slot
-//! and the others still render.
+//! The services' own role checks apply. A fragment that fails, or is slower than its timeout
+//! (2 s here, 5 s in the browser), leaves a placeholder in its slot and the rest of the page
+//! works.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,18 +34,15 @@ pub const TOKEN_COOKIE: &str = "msa_token";
 /// The cookie holding the signed-in user's name, for display only.
 pub const USER_COOKIE: &str = "msa_user";
 
-/// One fragment: a service's list.
+/// One slot of the shell: a fragment and the service that serves it.
 #[derive(Debug, Clone, Copy)]
 pub struct Fragment {
     /// Slot and URL name (`orders`).
     pub name: &'static str,
     pub title: &'static str,
+    /// Its owner.
     pub service: &'static str,
     pub port: u16,
-    /// The service's list path (`/orders`).
-    pub path: &'static str,
-    /// (JSON member, column heading).
-    pub columns: &'static [(&'static str, &'static str)],
 }
 
 /// What the front end shows.
@@ -149,7 +149,23 @@ th{color:#5b6475;font-weight:600}code{font-size:.82rem;color:#457b9d}.empty,.err
 .signin h2{margin-top:0}label{display:block;margin:.6rem 0 .2rem;font-size:.9rem}input{width:100%;padding:.5rem;border:1px solid #c9ced8;border-radius:6px}
 button{margin-top:1rem;background:#e63946;color:#fff;border:0;border-radius:6px;padding:.5rem 1rem;font-weight:600;cursor:pointer}
 header button{margin:0;background:#457b9d}
+nav{max-width:72rem;margin:1rem auto 0;padding:0 1rem;display:flex;gap:1rem}nav a{color:#1d3557;font-weight:600;text-decoration:none}
+.placeholder{color:#5b6475;font-style:italic;background:repeating-linear-gradient(45deg,#f4f6f9,#f4f6f9 8px,#fff 8px,#fff 16px);padding:1rem;border-radius:6px}
 ";
+
+/// The `<msa-fragment src>` Web Component: loads its fragment, and leaves a placeholder
+/// (`data-state="unavailable"`) when the fragment fails or takes longer than 5 s.
+const COMPONENT: &str = "customElements.define('msa-fragment', class extends HTMLElement {\
+ connectedCallback() {\
+  const stop = new AbortController(); const timer = setTimeout(() => stop.abort(), 5000);\
+  const placeholder = () => { this.dataset.state = 'unavailable';\
+   this.innerHTML = '<h2></h2><p class=\"placeholder\">This part of the page is unavailable right now.</p>';\
+   this.querySelector('h2').textContent = this.dataset.title; };\
+  fetch(this.getAttribute('src'), {credentials: 'same-origin', signal: stop.signal})\
+   .then(r => r.ok ? r.text() : Promise.reject(r.status))\
+   .then(html => { this.innerHTML = html; this.dataset.state = 'loaded'; })\
+   .catch(placeholder).finally(() => clearTimeout(timer));\
+ }});";
 
 /// The shell page.
 pub fn shell(
@@ -171,22 +187,27 @@ pub fn shell(
                  <button type=\"submit\">Sign out</button></form></header><main>",
                 escape(u)
             ));
+            page.push_str("<nav>");
             for f in fragments {
                 page.push_str(&format!(
-                    "<section id=\"{name}\" data-fragment=\"fragments/{name}\"><h2>{title}</h2>\
-                     <p class=\"empty\">Loading…</p></section>",
+                    "<a href=\"#{name}\">{title}</a>",
                     name = escape(f.name),
                     title = escape(f.title)
                 ));
             }
-            page.push_str(
-                "</main><script>\
-                 for (const s of document.querySelectorAll('[data-fragment]')) {\
-                   fetch(s.dataset.fragment, {credentials: 'same-origin'})\
-                     .then(r => r.text()).then(html => { s.innerHTML = html; s.dataset.loaded = 'true'; })\
-                     .catch(e => { s.querySelector('p').textContent = 'unavailable'; });\
-                 }</script>",
-            );
+            page.push_str("</nav><main>");
+            for f in fragments {
+                page.push_str(&format!(
+                    "<section id=\"{name}\"><msa-fragment src=\"fragments/{name}\" \
+                     data-title=\"{title}\"><h2>{title}</h2><p class=\"empty\">Loading…</p>\
+                     </msa-fragment></section>",
+                    name = escape(f.name),
+                    title = escape(f.title)
+                ));
+            }
+            page.push_str("</main><script>");
+            page.push_str(COMPONENT);
+            page.push_str("</script>");
         }
         None => {
             page.push_str("</header><form class=\"signin\" method=\"post\" action=\"sign-in\"><h2>Sign in</h2>");
@@ -205,59 +226,6 @@ pub fn shell(
     }
     page.push_str("</body></html>");
     page
-}
-
-/// A fragment's table from a page of items (`{"items": [...]}`).
-pub fn table(fragment: &Fragment, page: &serde_json::Value) -> String {
-    let mut html = format!("<h2>{}</h2>", escape(fragment.title));
-    let items = page["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if items.is_empty() {
-        html.push_str("<p class=\"empty\">Nothing yet.</p>");
-        return html;
-    }
-    html.push_str("<table><thead><tr>");
-    for (_, heading) in fragment.columns {
-        html.push_str(&format!("<th>{}</th>", escape(heading)));
-    }
-    html.push_str("</tr></thead><tbody>");
-    for item in items {
-        html.push_str("<tr>");
-        for (member, _) in fragment.columns {
-            let cell = match &item[*member] {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::Array(list) => list
-                    .iter()
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                other => other.to_string(),
-            };
-            html.push_str(&format!("<td>{}</td>", cell_html(&cell)));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</tbody></table>");
-    html
-}
-
-/// A cell: ids (UUIDs) shortened to their first 8 digits, the whole id in the tooltip.
-fn cell_html(text: &str) -> String {
-    // Only a real hyphenated UUID: slicing any 36-byte text with four dashes panicked on a
-    // multi-byte character.
-    match uuid::Uuid::try_parse(text)
-        .ok()
-        .filter(|_| text.len() == 36)
-    {
-        Some(id) => {
-            let id = id.hyphenated().to_string();
-            format!("<code title=\"{id}\">{}…</code>", &id[..8])
-        }
-        None => escape(text),
-    }
 }
 
 /// The front end's routes.
@@ -417,23 +385,37 @@ async fn fragment(
         )
             .into_response();
     };
-    let path = format!("{}?page=0&size=20", f.path);
     let token = service_token(token(&headers)).await;
     match client
-        .get::<serde_json::Value>(&path, token.as_deref())
+        .get_bytes(&format!("/fragments/{}", f.name), token.as_deref())
         .await
     {
-        Ok(page) => Html(table(f, &page)).into_response(),
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(fragment = f.name, error = %e, "fragment unavailable");
-            Html(format!(
-                "<h2>{}</h2><p class=\"error\">{} is unavailable right now.</p>",
-                escape(f.title),
-                escape(f.service)
-            ))
-            .into_response()
+            (
+                crate::resilience::calls::status_of(&e),
+                Html(placeholder(f)),
+            )
+                .into_response()
         }
     }
+}
+
+/// What stands in a slot whose owner failed or was too slow.
+pub fn placeholder(f: &Fragment) -> String {
+    format!(
+        "<h2>{}</h2><p class=\"placeholder\">{} is unavailable right now.</p>",
+        escape(f.title),
+        escape(f.service)
+    )
 }
 
 #[cfg(test)]
@@ -454,25 +436,11 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_uuid_shaped_text_with_wide_characters_is_escaped_not_sliced() {
-        let tricky = "aaaaaaaé-aaaa-bbbb-cccc-ddddddddddd";
-        assert_eq!(tricky.len(), 36);
-        assert_eq!(cell_html(tricky), escape(tricky));
-        let id = "67e55044-10b1-426f-9247-bb680e5fe0c8";
-        assert_eq!(
-            cell_html(id),
-            format!("<code title=\"{id}\">67e55044…</code>")
-        );
-    }
-
     const ORDERS: Fragment = Fragment {
         name: "orders",
         title: "Orders",
         service: "orders",
         port: 8101,
-        path: "/orders",
-        columns: &[("id", "Id"), ("total", "Total")],
     };
 
     #[test]
@@ -484,31 +452,16 @@ mod tests {
     }
 
     #[test]
-    fn tables_render_the_columns_escaped() {
-        let page = serde_json::json!({ "items": [{ "id": "1", "total": "<b>9</b>" }, { "id": "2", "total": ["a", 1] }] });
-        let html = table(&ORDERS, &page);
-        assert!(html.contains("<th>Total</th>"));
-        assert!(html.contains("<td>&lt;b&gt;9&lt;/b&gt;</td>"));
-        assert_eq!(html.matches("<tr>").count(), 3);
-        assert!(html.contains("<td>a, 1</td>"), "lists joined: {html}");
-        assert!(table(&ORDERS, &serde_json::json!({ "items": [] })).contains("Nothing yet"));
-        let id = "5fc356a2-01a0-4cb1-a8e9-8a7ea2b94e3a";
-        let html = table(&ORDERS, &serde_json::json!({ "items": [{ "id": id }] }));
-        assert!(
-            html.contains(&format!("<code title=\"{id}\">5fc356a2…</code>")),
-            "{html}"
-        );
-    }
-
-    #[test]
     fn the_shell_shows_sign_in_or_slots() {
         let signed_out = shell("shop", &[ORDERS], None, Some("wrong <password>"));
         assert!(
             signed_out.contains("id=\"sign-in\"") && signed_out.contains("wrong &lt;password&gt;")
         );
-        assert!(!signed_out.contains("data-fragment"));
+        assert!(!signed_out.contains("msa-fragment src"));
         let signed_in = shell("shop", &[ORDERS], Some("ada"), None);
-        assert!(signed_in.contains("data-fragment=\"fragments/orders\""));
+        assert!(signed_in.contains("<msa-fragment src=\"fragments/orders\""));
+        assert!(signed_in.contains("<a href=\"#orders\">Orders</a>"));
+        assert!(placeholder(&ORDERS).contains("orders is unavailable"));
         assert!(signed_in.contains(">ada<"));
     }
 

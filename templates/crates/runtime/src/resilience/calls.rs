@@ -236,6 +236,12 @@ impl ServiceClient {
         })
     }
 
+    /// `GET path` on the service, its body as it is (no fallback applies), with the policy's
+    /// retries and breaker.
+    pub async fn get_bytes(&self, path: &str, token: Option<&str>) -> Result<Bytes, CallError> {
+        self.call(path, token).await
+    }
+
     async fn call(&self, path: &str, token: Option<&str>) -> Result<Bytes, CallError> {
         // Dropped unrecorded (the caller gave up on this call), the permit gives its
         // permission back, so an abandoned half-open probe never blocks the breaker.
