@@ -348,10 +348,7 @@ async fn web_bff_composes_order_details() {
         .run("return [...document.querySelectorAll('[data-fragment]')].map(f => f.dataset.service + ' ' + f.dataset.fragmentVersion);")
         .await;
     let owners: Vec<String> = serde_json::from_value(owners).expect("owners");
-    let served_by: Vec<&str> = owners
-        .iter()
-        .filter_map(|o| o.split(' ').next())
-        .collect();
+    let served_by: Vec<&str> = owners.iter().filter_map(|o| o.split(' ').next()).collect();
     assert_eq!(
         served_by,
         ["products", "orders", "order-history"],
@@ -364,6 +361,28 @@ async fn web_bff_composes_order_details() {
         "a real screenshot"
     );
 
+    // The gateway's docs page lists every running service's paths.
+    browser
+        .open(&format!("http://127.0.0.1:{gateway_port}/docs"))
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('details.op').length > 10;",
+            "the docs page renders the merged document",
+        )
+        .await;
+    let docs = browser.text().await;
+    for path in [
+        "/orders/{id}",
+        "/customers/{id}",
+        "/products/{id}",
+        "/order-history/{key}",
+    ] {
+        assert!(docs.contains(path), "{path} not in the docs page");
+    }
+    browser
+        .screenshot(&msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/gateway-docs.png"))
+        .await;
     // Products redeployed alone with a changed fragment template: the page shows the change,
     // and the shell (the BFF) runs on, never rebuilt or restarted.
     let template = ws.join("services/products/fragments/products.html");
@@ -401,7 +420,10 @@ async fn web_bff_composes_order_details() {
         if state.ends_with("|true") {
             break;
         }
-        assert!(Instant::now() < deadline, "the new fragment never showed: {state}");
+        assert!(
+            Instant::now() < deadline,
+            "the new fragment never showed: {state}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(bff.exit_status().is_none(), "the shell kept running");
@@ -430,29 +452,9 @@ async fn web_bff_composes_order_details() {
         "{page}"
     );
     browser
-        .screenshot(&msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/web-shell-placeholder.png"))
-        .await;
-    // The gateway's docs page lists every running service's paths.
-    browser
-        .open(&format!("http://127.0.0.1:{gateway_port}/docs"))
-        .await;
-    browser
-        .wait_for(
-            "return document.querySelectorAll('details.op').length > 10;",
-            "the docs page renders the merged document",
+        .screenshot(
+            &msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/web-shell-placeholder.png"),
         )
-        .await;
-    let docs = browser.text().await;
-    for path in [
-        "/orders/{id}",
-        "/customers/{id}",
-        "/products/{id}",
-        "/order-history/{key}",
-    ] {
-        assert!(docs.contains(path), "{path} not in the docs page");
-    }
-    browser
-        .screenshot(&msa_gen_tests::target_dir().join("msa-gen-tests/artifacts/gateway-docs.png"))
         .await;
     drop(browser);
 

@@ -185,7 +185,7 @@ pub fn shell(
         Some(u) => {
             page.push_str(&format!(
                 "<form method=\"post\" action=\"sign-out\"><span id=\"user\">{}</span> \
-                 <button type=\"submit\">Sign out</button></form></header><main>",
+                 <button type=\"submit\">Sign out</button></form></header>",
                 escape(u)
             ));
             page.push_str("<nav>");
@@ -462,6 +462,8 @@ mod tests {
         let signed_in = shell("shop", &[ORDERS], Some("ada"), None);
         assert!(signed_in.contains("<msa-fragment src=\"fragments/orders\""));
         assert!(signed_in.contains("<a href=\"#orders\">Orders</a>"));
+        assert_eq!(signed_in.matches("<main>").count(), 1, "{signed_in}");
+        assert!(signed_in.contains("</header><nav>"), "{signed_in}");
         assert!(placeholder(&ORDERS).contains("orders is unavailable"));
         assert!(signed_in.contains(">ada<"));
     }
