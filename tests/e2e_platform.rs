@@ -24,6 +24,10 @@
 //! - The gateway's `/openapi.json` merges the documents of the services that run.
 //! - A refreshable value changed in the config server's files is seen by a running service,
 //!   and a route configured there by a running gateway.
+//! - The config server on a real Git repository: a commit reaches a running service (which names
+//!   its revision), a changed non-refreshable key is reported as needing a restart, a commit that
+//!   does not parse is refused (last good revision kept), the refresh hook needs an identity,
+//!   and moving the label back rolls the value back.
 //! - `sessions = "redis"`: opaque session tokens swapped for JWTs at the gateway; a revoked
 //!   session is refused at once; a replayed refresh token ends all the user's sessions.
 
@@ -184,6 +188,181 @@ impl Shop {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
+
+/// `git` in `dir`, as a user would run it.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=ops", "-c", "user.email=ops@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The config server serving a real Git repository (issue 23): a commit changing a refreshable
+/// key reaches a running service, which names the commit it runs with; a changed key that is not
+/// refreshable is reported as needing a restart; a commit that does not parse is refused and the
+/// last good one stays served; moving the label back rolls the value back.
+async fn git_backed_configuration(http: &reqwest::Client, ws: &Path, shop: &Shop, auth_port: u16) {
+    let repo = std::env::temp_dir().join(format!("msa-config-repo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(&repo).expect("repo dir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    let commit = |text: &str, message: &str| {
+        std::fs::write(repo.join("orders.toml"), text).expect("write");
+        git(
+            &repo,
+            &["commit", "-q", "-a", "--allow-empty", "-m", message],
+        );
+        git(&repo, &["rev-parse", "HEAD"])
+    };
+    std::fs::write(repo.join("orders.toml"), "").expect("write");
+    git(&repo, &["add", "orders.toml"]);
+    let first = commit(
+        "refreshable = [\"greeting\"]\ngreeting = \"hello\"\nbatch-size = 10\n",
+        "orders: hello",
+    );
+    let config_port = free_port();
+    let mut config_server = spawn_with(
+        ws,
+        "config-server",
+        config_port,
+        "",
+        NO_BROKER,
+        &[
+            ("APP_GIT_REPO", repo.display().to_string()),
+            ("APP_GIT_REFRESH_MS", "300".into()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+        ],
+    );
+    wait_ready(http, &mut config_server).await;
+    // Every answer names the commit it comes from.
+    let orders_identity = identity_token(shop, "orders").await;
+    let read = http
+        .get(format!(
+            "http://127.0.0.1:{config_port}/config/orders/default"
+        ))
+        .bearer_auth(&orders_identity)
+        .send()
+        .await
+        .expect("config server");
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(
+        read.headers()
+            .get("x-config-revision")
+            .and_then(|v| v.to_str().ok()),
+        Some(first.as_str())
+    );
+    let port = free_port();
+    let mut orders = spawn_with(
+        ws,
+        "orders",
+        port,
+        &shop.db,
+        NO_BROKER,
+        &[
+            ("CONFIG_URL", format!("http://127.0.0.1:{config_port}")),
+            ("APP_CONFIG_REFRESH_MS", "200".into()),
+            ("APP_AUTH_URL", format!("http://127.0.0.1:{auth_port}")),
+            ("APP_JWKS_MAX_AGE_MS", JWKS_MAX_AGE_MS.to_string()),
+        ],
+    );
+    wait_ready(http, &mut orders).await;
+    let admin_config = || async {
+        http.get(format!("http://127.0.0.1:{port}/admin/config"))
+            .bearer_auth(&shop.token)
+            .send()
+            .await
+            .expect("admin config")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+    };
+    let state = admin_config().await;
+    assert_eq!(state["values"]["greeting"], "hello", "{state}");
+    assert_eq!(
+        state["revision"],
+        first.as_str(),
+        "the revision it runs with"
+    );
+    let wait_for = |want: &'static str, revision: String, what: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let state = admin_config().await;
+            if state["values"]["greeting"] == want && state["revision"] == revision.as_str() {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "{what}: {state}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // A commit reaches the running service: the refreshable key at once, the other reported.
+    let second = commit(
+        "refreshable = [\"greeting\"]\ngreeting = \"bonjour\"\nbatch-size = 50\n",
+        "orders: bonjour, bigger batches",
+    );
+    let state = wait_for("bonjour", second.clone(), "the commit never reached orders").await;
+    assert_eq!(
+        state["restart_needed"],
+        serde_json::json!(["batch_size"]),
+        "{state}"
+    );
+    let metrics = processes::metrics(http, port).await;
+    assert!(
+        metrics.contains(&format!("config_revision{{revision=\"{second}\"}} 1")),
+        "the revision as a metric:\n{metrics}"
+    );
+
+    // A commit that does not parse is refused; the last good one stays served.
+    commit("greeting = \n", "orders: broken");
+    // The refresh hook needs a service identity (or an admin).
+    let hook = |token: Option<&str>| {
+        let mut r = http.post(format!("http://127.0.0.1:{config_port}/config/refresh"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.expect("refresh hook") }
+    };
+    assert_eq!(hook(None).await.status(), StatusCode::UNAUTHORIZED);
+    let refreshed = hook(Some(&orders_identity)).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: serde_json::Value = refreshed.json().await.expect("json");
+    assert_eq!(
+        refreshed["revisions"]["main"],
+        second.as_str(),
+        "{refreshed}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let state = admin_config().await;
+    assert_eq!(state["values"]["greeting"], "bonjour", "{state}");
+    assert_eq!(state["revision"], second.as_str(), "{state}");
+    let served = processes::metrics(http, config_port).await;
+    assert!(
+        served.contains("config_rejected_revisions_total 1"),
+        "the refused revision is counted:\n{served}"
+    );
+    assert!(
+        served.contains(&format!(
+            "config_server_revision{{label=\"main\",revision=\"{second}\"}} 1"
+        )),
+        "{served}"
+    );
+
+    // Rolling back is moving the label: main back to the first commit.
+    git(&repo, &["reset", "-q", "--hard", &first]);
+    let state = wait_for("hello", first.clone(), "the rollback never reached orders").await;
+    assert_eq!(state["restart_needed"], serde_json::json!([]), "{state}");
+    orders.kill();
+    config_server.kill();
+    let _ = std::fs::remove_dir_all(&repo);
 }
 
 /// The service identity token of process `name` (its test secret), through the gateway.
@@ -1015,6 +1194,8 @@ async fn gateway_and_registry_keep_requests_flowing() {
         assert!(Instant::now() < deadline, "the new value was not picked up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    git_backed_configuration(&http, &ws, &shop, auth_port).await;
 
     // Routes change without a restart: a gateway following the config server sees a route
     // configured there (here: `/orders` reading only for a role nobody has).

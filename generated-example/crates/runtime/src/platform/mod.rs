@@ -4,6 +4,8 @@
 //! console, the web shell of a `web` BFF and the fragments services serve into it.
 
 pub mod auth_server;
+#[cfg(feature = "git")]
+pub mod config_git;
 pub mod config_server;
 #[cfg(feature = "console")]
 pub mod console;
