@@ -448,7 +448,11 @@ async fn serve(
     }
     let found = match store.as_ref() {
         Store::Folder(dir) => {
-            let _ = &asked;
+            if asked.label.is_some() {
+                return Err(crate::ApiError::BadRequest(
+                    "this config server serves a folder, which has no labels".into(),
+                ));
+            }
             assemble(dir, &service, &profile)
         }
         #[cfg(feature = "git")]
