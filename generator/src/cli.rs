@@ -223,7 +223,9 @@ fn render_all(
     dir: Option<&Path>,
 ) -> Result<(Vec<crate::render::RenderedFile>, Vec<String>), Failure> {
     let history = history(dir)?;
+    let started = std::time::Instant::now();
     let plan = crate::plan::plan(&l.blueprint, text, history.as_ref());
+    crate::timings::phase("planned", started);
     let files =
         crate::render::render(&plan).map_err(|e| Failure::Usage(format!("internal error: {e}")))?;
     let lines = plan
@@ -235,6 +237,7 @@ fn render_all(
 }
 
 fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
+    crate::render::warm_up();
     let text = read(bp_path)?;
     let loaded = load_text(bp_path, &text)?;
     let dir = out.unwrap_or_else(|| PathBuf::from(&loaded.blueprint.system.name.value));
@@ -249,8 +252,10 @@ fn cmd_new(bp_path: &Path, out: Option<PathBuf>) -> Outcome {
     }
     let started = std::time::Instant::now();
     let (files, warnings) = render_all(&loaded, &text, None)?;
+    let written = std::time::Instant::now();
     let changes = crate::write::apply(&dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    crate::timings::phase("written", written);
     for line in &warnings {
         println!("{line}");
     }
@@ -295,11 +300,14 @@ fn cmd_generate(dir: &Path, dry_run: bool) -> Outcome {
     if dry_run {
         return cmd_plan(dir, true);
     }
+    crate::render::warm_up();
     let (path, text) = workspace_blueprint(dir)?;
     let loaded = load_text(&path, &text)?;
     let (files, warnings) = render_all(&loaded, &text, Some(dir))?;
+    let written = std::time::Instant::now();
     let changes = crate::write::apply(dir, &files, text.as_bytes())
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    crate::timings::phase("written", written);
     for line in &warnings {
         println!("{line}");
     }

@@ -11,12 +11,14 @@ pub mod cli;
 pub mod dev;
 pub mod diagnostics;
 pub mod embedded;
+pub mod fmt_cache;
 pub mod graph;
 pub mod merge;
 pub mod names;
 pub mod plan;
 pub mod render;
 pub mod schema;
+pub mod timings;
 pub mod verify;
 pub mod write;
 

@@ -41,6 +41,21 @@ fn shared_tera() -> Result<&'static tera::Tera, RenderError> {
         })
 }
 
+/// The `rustfmt` to format with, found once per process.
+fn rustfmt() -> Option<&'static Rustfmt> {
+    static RUSTFMT: std::sync::OnceLock<Option<Rustfmt>> = std::sync::OnceLock::new();
+    RUSTFMT.get_or_init(Rustfmt::detect).as_ref()
+}
+
+/// Parses the templates and finds rustfmt on another thread, while the caller loads and plans
+/// the blueprint: [`render`] then finds both ready (or waits for them).
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        let _ = shared_tera();
+        let _ = rustfmt();
+    });
+}
+
 /// Formatted Rust by unformatted input, per process: rustfmt's output for a file depends only
 /// on that file, and a regeneration renders mostly what it rendered before.
 static FORMATTED: std::sync::Mutex<Option<HashMap<Vec<u8>, Vec<u8>>>> = std::sync::Mutex::new(None);
@@ -85,7 +100,10 @@ pub fn header_for(path: &str) -> Option<String> {
 
 /// Renders every file of the plan.
 pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+    let started = std::time::Instant::now();
     let tera = shared_tera()?;
+    crate::timings::phase("templates parsed", started);
+    let started = std::time::Instant::now();
     let mut out = Vec::with_capacity(plan.files.len());
     let mut to_format = Vec::new();
     // One context holds the system for every template that names it; each file's own (small)
@@ -134,8 +152,9 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
             bytes,
         });
     }
-    static RUSTFMT: std::sync::OnceLock<Option<Rustfmt>> = std::sync::OnceLock::new();
-    if let Some(fmt) = RUSTFMT.get_or_init(Rustfmt::detect) {
+    crate::timings::phase("templates rendered", started);
+    let started = std::time::Instant::now();
+    if let Some(fmt) = rustfmt() {
         let mut cache = FORMATTED
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -143,12 +162,19 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
         let misses: Vec<usize> = to_format
             .iter()
             .copied()
-            .filter(|&i| match cache.get(&out[i].bytes) {
-                Some(done) => {
-                    out[i].bytes = done.clone();
-                    false
+            .filter(|&i| {
+                let kept = cache.get(&out[i].bytes).cloned().or_else(|| {
+                    let done = fmt.disk.as_ref()?.get(&out[i].bytes)?;
+                    cache.insert(out[i].bytes.clone(), done.clone());
+                    Some(done)
+                });
+                match kept {
+                    Some(done) => {
+                        out[i].bytes = done;
+                        false
+                    }
+                    None => true,
                 }
-                None => true,
             })
             .collect();
         // The other Rust files of the same crates are there only so `mod` declarations resolve.
@@ -213,10 +239,14 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
         for (bin, result) in bins.iter().zip(results) {
             for (&i, (_, bytes)) in bin.iter().zip(result?) {
                 let raw = std::mem::replace(&mut out[i].bytes, bytes);
+                if let Some(disk) = &fmt.disk {
+                    disk.put(&raw, &out[i].bytes);
+                }
                 cache.insert(raw, out[i].bytes.clone());
             }
         }
     }
+    crate::timings::phase("rustfmt", started);
     for f in &mut out {
         if f.ownership == Ownership::Generated
             && let Some(h) = header_for(&f.path)
@@ -257,22 +287,38 @@ type Batch = Vec<(String, Vec<u8>)>;
 /// The `rustfmt` of the active toolchain.
 struct Rustfmt {
     program: String,
+    /// Its output kept between runs.
+    disk: Option<crate::fmt_cache::DiskCache>,
 }
+
+/// The arguments every file is formatted with.
+const FORMAT_ARGS: [&str; 5] = ["--edition", "2024", "--style-edition", "2024", "--quiet"];
 
 impl Rustfmt {
     fn detect() -> Option<Self> {
         let program = std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".into());
-        let ok = Command::new(&program)
+        let version = Command::new(&program)
             .arg("--version")
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            Some(Self { program })
-        } else {
-            eprintln!("warning: rustfmt not found; generated Rust is written unformatted");
-            None
+            .output()
+            .ok()
+            .filter(|o| o.status.success());
+        match version {
+            Some(v) => {
+                let version = format!(
+                    "{} {}",
+                    String::from_utf8_lossy(&v.stdout).trim(),
+                    FORMAT_ARGS.join(" ")
+                );
+                Some(Self {
+                    program,
+                    disk: crate::fmt_cache::DiskCache::open(&version),
+                })
+            }
+            None => {
+                eprintln!("warning: rustfmt not found; generated Rust is written unformatted");
+                None
+            }
         }
     }
 
@@ -307,7 +353,7 @@ impl Rustfmt {
                 std::fs::write(&full, bytes).map_err(|e| fail(e.to_string()))?;
             }
             let output = Command::new(&self.program)
-                .args(["--edition", "2024", "--style-edition", "2024", "--quiet"])
+                .args(FORMAT_ARGS)
                 .args(files.iter().map(|(p, _)| scratch.join(p)))
                 .stdin(Stdio::null())
                 .output()
