@@ -8,7 +8,15 @@
 
 use std::path::PathBuf;
 
-use crate::write::sha256;
+use sha2::{Digest, Sha256};
+
+/// Lowercase hexadecimal SHA-256.
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The cache of one rustfmt version.
 pub struct DiskCache {
