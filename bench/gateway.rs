@@ -79,11 +79,36 @@ fn percentile(text: &str, pct: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {pct} latency from wrk:\n{text}"))
 }
 
+/// `cmd`, pinned to the cores `cpus` (taskset's list, `0` or `0,1`) when given.
+fn pinned(cpus: Option<&str>, program: &str) -> Command {
+    match cpus {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", list, program]);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 fn wrk(url: &str, token: &str, secs: u32, connections: u32) -> Run {
+    let threads = if connections == 1 { 1 } else { 2 };
+    wrk_on(None, threads, url, token, secs, connections)
+}
+
+/// wrk with `threads` threads, pinned to `cpus` when given.
+fn wrk_on(
+    cpus: Option<&str>,
+    threads: u32,
+    url: &str,
+    token: &str,
+    secs: u32,
+    connections: u32,
+) -> Run {
     let script = std::env::temp_dir().join("msa-bench-status.lua");
     std::fs::write(&script, STATUS_SCRIPT).expect("wrk script");
-    let out = Command::new("wrk")
-        .arg(if connections == 1 { "-t1" } else { "-t2" })
+    let out = pinned(cpus, "wrk")
+        .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
         .args(["--latency", &format!("-d{secs}s"), "-s"])
         .arg(&script)
@@ -111,8 +136,12 @@ fn wrk(url: &str, token: &str, secs: u32, connections: u32) -> Run {
 /// `MSA_BENCH_UPSTREAM`; spans exported as the environment says (`OTEL_EXPORTER_OTLP_ENDPOINT`
 /// or `APP_OTLP_ENDPOINT=none`).
 fn serve_gateway(port: u16, upstream: u16) {
+    let threads = std::env::var("MSA_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .expect("runtime");
@@ -324,5 +353,143 @@ http {{
         let _ = g.kill();
         let _ = g.wait();
     }
+    if std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) >= 2 {
+        pinned_run(&dir, &exe, &token);
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An nginx with `workers` worker processes and the `http` block `body`, pinned to `cpus`.
+fn nginx_on(
+    dir: &std::path::Path,
+    name: &str,
+    cpus: &str,
+    workers: u32,
+    body: &str,
+) -> std::process::Child {
+    let conf = format!(
+        r#"daemon off;
+worker_processes {workers};
+pid {dir}/{name}.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/{name}-body;
+    proxy_temp_path {dir}/{name}-proxy;
+    fastcgi_temp_path {dir}/{name}-fastcgi;
+    uwsgi_temp_path {dir}/{name}-uwsgi;
+    scgi_temp_path {dir}/{name}-scgi;
+{body}
+}}
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join(format!("{name}.conf"));
+    std::fs::write(&path, conf).expect("conf");
+    pinned(Some(cpus), "nginx")
+        .args(["-c", &path.display().to_string(), "-e", "stderr"])
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("nginx")
+}
+
+/// The same comparison with every part on a core of its own side: the load (wrk, one thread)
+/// and the upstream (nginx, one worker) on core 0, the proxy alone on core 1 (nginx with one
+/// worker, or the gateway with one runtime thread). Each proxy then has exactly one core, and
+/// neither shares it with the load or the upstream: requests/s per proxy core.
+fn pinned_run(dir: &std::path::Path, exe: &std::path::Path, token: &str) {
+    let (upstream, proxy, gateway) = (free_port(), free_port(), free_port());
+    let up = nginx_on(
+        dir,
+        "upstream",
+        "0",
+        1,
+        &format!(
+            r#"    server {{
+        listen 127.0.0.1:{upstream};
+        location /.well-known/ {{ root {dir}/www; default_type application/json; }}
+        location / {{ return 200 "ok\n"; }}
+    }}"#,
+            dir = dir.display()
+        ),
+    );
+    let px = nginx_on(
+        dir,
+        "proxy",
+        "1",
+        1,
+        &format!(
+            r#"    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{proxy};
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}"#
+        ),
+    );
+    let mut gw = pinned(Some("1"), &exe.display().to_string())
+        .env("MSA_BENCH_GATEWAY_PORT", gateway.to_string())
+        .env("MSA_BENCH_UPSTREAM", upstream.to_string())
+        .env("MSA_BENCH_THREADS", "1")
+        .env("APP_LOG_LEVEL", "warn")
+        .env("APP_OTLP_ENDPOINT", "none")
+        .spawn()
+        .expect("gateway process");
+    std::thread::sleep(Duration::from_secs(1));
+    let targets = [
+        (
+            "direct (upstream)",
+            format!("http://127.0.0.1:{upstream}/orders/1"),
+        ),
+        (
+            "nginx proxy_pass",
+            format!("http://127.0.0.1:{proxy}/orders/1"),
+        ),
+        (
+            "gateway, JWT checked",
+            format!("http://127.0.0.1:{gateway}/orders/1"),
+        ),
+    ];
+    for (_, url) in &targets {
+        wrk_on(Some("0"), 1, url, token, 2, 64);
+    }
+    let busy: Vec<Run> = targets
+        .iter()
+        .map(|(_, url)| wrk_on(Some("0"), 1, url, token, 10, 64))
+        .collect();
+    let calm: Vec<Run> = targets
+        .iter()
+        .map(|(_, url)| wrk_on(Some("0"), 1, url, token, 5, 1))
+        .collect();
+    println!("\npinned: wrk and the upstream on core 0, the proxy alone on core 1");
+    println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
+    for (((name, _), b), c) in targets.iter().zip(&busy).zip(&calm) {
+        println!(
+            "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
+            b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
+        );
+    }
+    println!(
+        "pinned ratio gateway / nginx (req/s)   {:>6.2}",
+        busy[2].rps / busy[1].rps
+    );
+    for (i, name) in [(1, "nginx"), (2, "gateway")] {
+        println!(
+            "pinned, added to direct at 1 conn, {name:<8} p50 {:>6.3} ms, p99 {:>6.3} ms",
+            calm[i].p50_ms - calm[0].p50_ms,
+            calm[i].p99_ms - calm[0].p99_ms
+        );
+    }
+    for mut nginx in [up, px] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &nginx.id().to_string()])
+            .status();
+        let _ = nginx.wait();
+    }
+    let _ = gw.kill();
+    let _ = gw.wait();
 }
