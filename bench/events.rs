@@ -8,6 +8,12 @@
 //! broker: the relay's publish rate (outbox drained) and the end-to-end rate (all effects),
 //! plus the commit rate of the producers for scale. One run, one machine: compare the numbers
 //! with each other, not with other machines.
+//!
+//! Every run checks the effects: exactly `N` rows, one per event id (a primary key), so none is
+//! lost and none is applied twice. For Kafka, a last run (`kafka-raw`) bypasses msa-gen: `N`
+//! messages produced with rdkafka as the relay produces them (idempotent, `acks=all`), then
+//! consumed by a fresh group with offsets committed every 500, to show what the broker alone
+//! gives on this machine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,11 +134,88 @@ async fn run(kind: &str) {
     let _ = relay.await;
     let _ = consuming.await;
     let drained = drained.unwrap_or(total);
+    let effects = scalar(&pool, "SELECT count(*) FROM effects").await;
+    let distinct = scalar(&pool, "SELECT count(DISTINCT event_id) FROM effects").await;
     println!(
-        "{kind:>8}: {N} events | producers commit {:>7.0} ev/s | relay publishes {:>7.0} ev/s | outbox → broker → consumer {:>7.0} ev/s",
+        "{kind:>8}: {N} events | producers commit {:>7.0} ev/s | relay publishes {:>7.0} ev/s | outbox → broker → consumer {:>7.0} ev/s | lost {} duplicated {}",
         commit_rate,
         N as f64 / drained.as_secs_f64(),
         N as f64 / total.as_secs_f64(),
+        N - distinct,
+        effects - distinct,
+    );
+    if kind == "kafka" {
+        kafka_raw(&broker.url).await;
+    }
+}
+
+/// Kafka without msa-gen: produce `N` messages as the relay does, then consume them.
+async fn kafka_raw(url: &str) {
+    use futures_util::StreamExt;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let bootstrap = runtime::messaging::broker::kafka::bootstrap_servers(url);
+    let topic = format!("raw-{}", uuid::Uuid::new_v4().simple());
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .create()
+        .expect("producer");
+    let payload = vec![b'x'; 300];
+    let started = Instant::now();
+    let sends: Vec<_> = (0..N)
+        .map(|n| {
+            let (producer, topic, payload) = (&producer, &topic, &payload);
+            async move {
+                let key = n.to_string();
+                let record = FutureRecord::to(topic).key(&key).payload(payload);
+                producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| e)
+            }
+        })
+        .collect();
+    let sent = futures_util::future::join_all(sends).await;
+    assert!(sent.iter().all(Result::is_ok), "a raw produce failed");
+    let produced = started.elapsed();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("raw-{}", uuid::Uuid::new_v4().simple()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut stream = consumer.stream();
+    let mut got = 0;
+    while got < N {
+        let m = tokio::time::timeout(Duration::from_secs(60), stream.next())
+            .await
+            .expect("a raw message within 60 s")
+            .expect("stream")
+            .expect("message");
+        got += 1;
+        if got % 500 == 0 || got == N {
+            consumer
+                .commit_message(&m, CommitMode::Async)
+                .expect("commit");
+        }
+        let _ = m.payload();
+    }
+    let consumed = started.elapsed();
+    println!(
+        "kafka-raw: {N} messages, no msa-gen | rdkafka produces {:>7.0} msg/s | a fresh group consumes {:>7.0} msg/s",
+        N as f64 / produced.as_secs_f64(),
+        N as f64 / consumed.as_secs_f64(),
     );
 }
 

@@ -205,14 +205,21 @@ pub fn built(label: &str, text: &str, packages: &[&str]) -> PathBuf {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ws = generated_from(label, text);
-    cargo(&ws, &["build", "--workspace"]);
+    // `MSA_TEST_PROFILE=release`: the binaries of a release build (bench/sagas.sh).
+    let release = std::env::var("MSA_TEST_PROFILE").is_ok_and(|p| p == "release");
+    if release {
+        cargo(&ws, &["build", "--workspace", "--release"]);
+    } else {
+        cargo(&ws, &["build", "--workspace"]);
+    }
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     for name in packages {
         // Copied beside, then renamed over: another test may be running the old binary, and
         // writing into a running executable fails (ETXTBSY) where replacing it does not.
         let fresh = bin.join(format!(".{name}.new"));
-        std::fs::copy(target_dir().join("debug").join(name), &fresh).expect("copy binary");
+        let profile = if release { "release" } else { "debug" };
+        std::fs::copy(target_dir().join(profile).join(name), &fresh).expect("copy binary");
         std::fs::rename(&fresh, bin.join(name)).expect("replace binary");
     }
     ws
