@@ -166,6 +166,23 @@ async fn kafka_raw(url: &str) {
         .set("linger.ms", "2")
         .create()
         .expect("producer");
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .expect("admin");
+    let created = admin
+        .create_topics(
+            &[rdkafka::admin::NewTopic::new(
+                &topic,
+                1,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .expect("create topic");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
     let payload = vec![b'x'; 300];
     let started = Instant::now();
     let sends: Vec<_> = (0..N)
@@ -183,7 +200,9 @@ async fn kafka_raw(url: &str) {
         })
         .collect();
     let sent = futures_util::future::join_all(sends).await;
-    assert!(sent.iter().all(Result::is_ok), "a raw produce failed");
+    if let Some(Err(e)) = sent.iter().find(|r| r.is_err()) {
+        panic!("a raw produce failed: {e}");
+    }
     let produced = started.elapsed();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)

@@ -457,9 +457,36 @@ fn pinned_run(dir: &std::path::Path, exe: &std::path::Path, token: &str) {
     for (_, url) in &targets {
         wrk_on(Some("0"), 1, url, token, 2, 64);
     }
+    // MSA_BENCH_PERF=<file>: the pinned gateway's saturated run is profiled into <file>
+    // (`perf record`; read it with `perf report -i <file> --sort dso,symbol`).
+    let profile = std::env::var("MSA_BENCH_PERF").ok();
     let busy: Vec<Run> = targets
         .iter()
-        .map(|(_, url)| wrk_on(Some("0"), 1, url, token, 10, 64))
+        .enumerate()
+        .map(|(i, (_, url))| {
+            let perf = profile.as_ref().filter(|_| i == 2).map(|out| {
+                Command::new("perf")
+                    .args([
+                        "record",
+                        "-o",
+                        out,
+                        "-p",
+                        &gw.id().to_string(),
+                        "--",
+                        "sleep",
+                        "8",
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("perf")
+            });
+            let run = wrk_on(Some("0"), 1, url, token, 10, 64);
+            if let Some(mut p) = perf {
+                let _ = p.wait();
+            }
+            run
+        })
         .collect();
     let calm: Vec<Run> = targets
         .iter()
