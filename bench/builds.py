@@ -51,17 +51,23 @@ def describe(label, data, elapsed):
     print(f"\n#### {label}: {elapsed:.0f} s wall, {len(data)} units\n")
     total = sum(u["duration"] for u in data)
     builds = sum(u["duration"] for u in data if u["mode"] == "run-custom-build")
-    binaries = [u for u in data if "(bin" in u.get("target", "")]
+    binaries = [u for u in data if '"bin"' in u.get("target", "")]
     bins = sum(u["duration"] for u in binaries)
     macros = sum(u["duration"] for u in data
                  if "proc-macro" in u.get("target", "") or u["name"].endswith(("-macros", "_macros", "-derive", "_derive")))
     print(f"- unit time {total:.0f} s (on 2 cores); build scripts run {builds:.0f} s; proc-macro crates {macros:.0f} s;")
     print(f"- the {len(binaries)} binaries (each process's crate, codegen and link) {bins:.0f} s, "
           f"slowest {max((u['duration'] for u in binaries), default=0):.0f} s;")
-    twice = collections.Counter((u["name"], u["version"]) for u in data
-                                if u["mode"] == "todo" and "(bin" not in u.get("target", ""))
-    doubled = sorted(f"{n} {v}" for (n, v), c in twice.items() if c > 1)
-    print(f"- crates built more than once (different features or profiles): {', '.join(doubled) or 'none'}.")
+    libs = [u for u in data if u.get("target", "").strip() == ""]
+    twice = collections.Counter((u["name"], u["version"]) for u in libs)
+    cost = collections.Counter()
+    for u in libs:
+        if twice[(u["name"], u["version"])] > 1:
+            cost[(u["name"], u["version"])] += u["duration"]
+    largest = ", ".join(f"{n} {v} ({c:.0f} s)" for (n, v), c in cost.most_common(6))
+    print(f"- {len(cost)} library crates built twice (for build scripts and proc macros on the "
+          f"host and for the binaries, or with two feature sets), {sum(cost.values()) / 2:.0f} s of "
+          f"unit time for the second builds; the largest: {largest or 'none'}.")
     print("\n| slowest units | s |\n|---|---|")
     for u in sorted(data, key=lambda u: -u["duration"])[:12]:
         print(f"| {u['name']} {u['version']}{u.get('target', '')} | {u['duration']:.1f} |")
