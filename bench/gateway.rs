@@ -79,6 +79,17 @@ fn percentile(text: &str, pct: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {pct} latency from wrk:\n{text}"))
 }
 
+/// The table of one run: per target, the saturated (`busy`) and one-connection (`calm`) figures.
+fn print_runs<'a>(names: impl Iterator<Item = &'a str>, busy: &[Run], calm: &[Run]) {
+    println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
+    for ((name, b), c) in names.zip(busy).zip(calm) {
+        println!(
+            "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
+            b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
+        );
+    }
+}
+
 /// `cmd`, pinned to the cores `cpus` (taskset's list, `0` or `0,1`) when given.
 fn pinned(cpus: Option<&str>, program: &str) -> Command {
     match cpus {
@@ -320,13 +331,7 @@ http {{
         .iter()
         .map(|(_, url)| wrk(url, &token, 5, 1))
         .collect();
-    println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
-    for (((name, _), b), c) in targets.iter().zip(&busy).zip(&calm) {
-        println!(
-            "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
-            b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
-        );
-    }
+    print_runs(targets.iter().map(|(name, _)| *name), &busy, &calm);
     println!(
         "ratio gateway / nginx (req/s)          {:>6.2}",
         busy[2].rps / busy[1].rps
@@ -493,13 +498,7 @@ fn pinned_run(dir: &std::path::Path, exe: &std::path::Path, token: &str) {
         .map(|(_, url)| wrk_on(Some("0"), 1, url, token, 5, 1))
         .collect();
     println!("\npinned: wrk and the upstream on core 0, the proxy alone on core 1");
-    println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
-    for (((name, _), b), c) in targets.iter().zip(&busy).zip(&calm) {
-        println!(
-            "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
-            b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
-        );
-    }
+    print_runs(targets.iter().map(|(name, _)| *name), &busy, &calm);
     println!(
         "pinned ratio gateway / nginx (req/s)   {:>6.2}",
         busy[2].rps / busy[1].rps
