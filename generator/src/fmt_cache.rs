@@ -8,15 +8,7 @@
 
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
-/// Lowercase hexadecimal SHA-256.
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use crate::digest::sha256;
 
 /// The cache of one rustfmt version.
 pub struct DiskCache {

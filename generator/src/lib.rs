@@ -10,6 +10,7 @@ pub mod cargo_template;
 pub mod cli;
 pub mod dev;
 pub mod diagnostics;
+pub mod digest;
 pub mod embedded;
 pub mod fmt_cache;
 pub mod graph;
