@@ -458,12 +458,17 @@ async fn serve(
         #[cfg(feature = "git")]
         Store::Git(served) => {
             let label = served.label_for(&profile, asked.label.as_deref());
-            let s = served.clone();
-            let l = label.clone();
-            let revision = tokio::task::spawn_blocking(move || s.revision(&l))
-                .await
-                .map_err(|e| crate::ApiError::Internal(e.to_string()))?
-                .map_err(crate::ApiError::Unavailable)?;
+            // A served label answers from memory; only a label first asked for reads Git.
+            let revision = match served.current(&label) {
+                Some(r) => r,
+                None => {
+                    let (s, l) = (served.clone(), label.clone());
+                    tokio::task::spawn_blocking(move || s.revision(&l))
+                        .await
+                        .map_err(|e| crate::ApiError::Internal(e.to_string()))?
+                        .map_err(crate::ApiError::Unavailable)?
+                }
+            };
             assemble_with(
                 &|name| Ok(revision.files.get(name).cloned()),
                 &service,
@@ -547,10 +552,8 @@ pub async fn fetch(
 }
 
 struct Live {
-    version: String,
-    revision: Option<String>,
-    label: Option<String>,
-    values: BTreeMap<String, serde_json::Value>,
+    /// The configuration last fetched: the one in effect for refreshable keys.
+    current: RemoteConfig,
     /// Keys changed on the config server since start that only a restart applies.
     restart_needed: Vec<String>,
 }
@@ -559,7 +562,13 @@ static LIVE: OnceLock<RwLock<Live>> = OnceLock::new();
 
 /// The current value of a refreshable key (snake case), from the config server.
 pub fn value(key: &str) -> Option<serde_json::Value> {
-    LIVE.get()?.read().ok()?.values.get(key).cloned()
+    let live = LIVE.get()?.read().ok()?;
+    let c = &live.current;
+    c.refreshable
+        .iter()
+        .any(|k| k == key)
+        .then(|| c.values.get(key).cloned())
+        .flatten()
 }
 
 /// The refreshable values, the version and revision they come from, and the keys waiting for a
@@ -568,11 +577,12 @@ pub fn snapshot() -> serde_json::Value {
     LIVE.get()
         .and_then(|l| {
             l.read().ok().map(|l| {
+                let c = &l.current;
                 serde_json::json!({
-                    "version": l.version,
-                    "revision": l.revision,
-                    "label": l.label,
-                    "values": l.values,
+                    "version": c.version,
+                    "revision": c.revision,
+                    "label": c.label,
+                    "values": refreshable_of(c),
                     "restart_needed": l.restart_needed,
                 })
             })
@@ -619,10 +629,7 @@ pub fn follow(url: String, first: RemoteConfig, every: Duration) {
     }
     let live = LIVE.get_or_init(|| {
         RwLock::new(Live {
-            version: first.version.clone(),
-            revision: first.revision.clone(),
-            label: first.label.clone(),
-            values: refreshable_of(&first),
+            current: first.clone(),
             restart_needed: Vec::new(),
         })
     });
@@ -650,10 +657,7 @@ pub fn follow(url: String, first: RemoteConfig, every: Duration) {
                 revision_gauge(next.revision.as_deref(), 1.0);
             }
             if let Ok(mut l) = live.write() {
-                l.version = next.version.clone();
-                l.revision = next.revision.clone();
-                l.label = next.label.clone();
-                l.values = refreshable_of(&next);
+                l.current = next.clone();
                 l.restart_needed = restart;
             }
             let level = next.values.get("log_level");
