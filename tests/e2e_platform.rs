@@ -131,6 +131,19 @@ impl Shop {
             .expect("gateway answers")
     }
 
+    /// `GET /admin/config` of the process on `port`, as the admin: the configuration it runs with.
+    async fn admin_config(&self, port: u16) -> serde_json::Value {
+        self.http
+            .get(format!("http://127.0.0.1:{port}/admin/config"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("admin config")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// `POST /oauth/token` through the gateway with a form.
     async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
         let r = self
@@ -275,16 +288,7 @@ async fn git_backed_configuration(http: &reqwest::Client, ws: &Path, shop: &Shop
         ],
     );
     wait_ready(http, &mut orders).await;
-    let admin_config = || async {
-        http.get(format!("http://127.0.0.1:{port}/admin/config"))
-            .bearer_auth(&shop.token)
-            .send()
-            .await
-            .expect("admin config")
-            .json::<serde_json::Value>()
-            .await
-            .expect("json")
-    };
+    let admin_config = || shop.admin_config(port);
     let state = admin_config().await;
     assert_eq!(state["values"]["greeting"], "hello", "{state}");
     assert_eq!(
@@ -1169,16 +1173,7 @@ async fn gateway_and_registry_keep_requests_flowing() {
     );
     wait_ready(&http, &mut c).await;
     let greeting = || async {
-        let v: serde_json::Value = http
-            .get(format!("http://127.0.0.1:{port_c}/admin/config"))
-            .bearer_auth(&shop.token)
-            .send()
-            .await
-            .expect("admin config")
-            .json()
-            .await
-            .expect("json");
-        v["values"]["greeting"]
+        shop.admin_config(port_c).await["values"]["greeting"]
             .as_str()
             .unwrap_or_default()
             .to_string()
