@@ -202,14 +202,16 @@ pub fn routes(
         .with_state(served)
 }
 
-fn html(status: StatusCode, version: Option<&str>, body: String) -> Response {
+/// An HTML answer that is never cached (a fragment changes with its data and its owner's
+/// deployments), naming the fragment's `version` when given.
+pub fn html(status: StatusCode, version: Option<&str>, body: impl Into<Body>) -> Response {
     let mut r = (
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        body.into(),
     )
         .into_response();
     if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
@@ -227,7 +229,7 @@ async fn serve(
         return html(
             StatusCode::NOT_FOUND,
             None,
-            "<p class=\"error\">no such fragment</p>".into(),
+            "<p class=\"error\">no such fragment</p>",
         );
     };
     // The caller's credentials travel to the list, so the API's role checks decide.

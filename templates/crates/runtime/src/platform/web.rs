@@ -390,14 +390,7 @@ async fn fragment(
         .get_bytes(&format!("/fragments/{}", f.name), token.as_deref())
         .await
     {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => crate::platform::fragment::html(StatusCode::OK, None, body),
         Err(e) => {
             tracing::warn!(fragment = f.name, error = %e, "fragment unavailable");
             (
