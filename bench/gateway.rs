@@ -79,13 +79,26 @@ fn percentile(text: &str, pct: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {pct} latency from wrk:\n{text}"))
 }
 
-/// The table of one run: per target, the saturated (`busy`) and one-connection (`calm`) figures.
-fn print_runs<'a>(names: impl Iterator<Item = &'a str>, busy: &[Run], calm: &[Run]) {
+/// The table of one run (per target, the saturated `busy` and one-connection `calm` figures;
+/// direct, nginx and the gateway first), the ratio gateway / nginx, and what each proxy adds to
+/// the direct call at one connection. `label` starts the summary lines.
+fn print_runs<'a>(label: &str, names: impl Iterator<Item = &'a str>, busy: &[Run], calm: &[Run]) {
     println!("target                  64 conns: req/s   p50 ms   p99 ms | 1 conn: p50 ms   p99 ms");
     for ((name, b), c) in names.zip(busy).zip(calm) {
         println!(
             "{name:<24} {:>15.0} {:>8.2} {:>8.2} | {:>14.3} {:>8.3}",
             b.rps, b.p50_ms, b.p99_ms, c.p50_ms, c.p99_ms
+        );
+    }
+    println!(
+        "{label}ratio gateway / nginx (req/s)   {:>6.2}",
+        busy[2].rps / busy[1].rps
+    );
+    for (i, name) in [(1, "nginx"), (2, "gateway")] {
+        println!(
+            "{label}added to direct at 1 conn, {name:<8} p50 {:>6.3} ms, p99 {:>6.3} ms",
+            calm[i].p50_ms - calm[0].p50_ms,
+            calm[i].p99_ms - calm[0].p99_ms
         );
     }
 }
@@ -241,50 +254,17 @@ fn main() {
     });
 
     let (upstream, proxy, gateway) = (free_port(), free_port(), free_port());
-    let conf = format!(
-        r#"daemon off;
-worker_processes auto;
-pid {dir}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_max_body_size 16m;
-    client_body_buffer_size 16m;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{upstream};
-        location /.well-known/ {{ root {dir}/www; default_type application/json; }}
-        location / {{ return 200 "ok\n"; }}
-    }}
-    server {{
-        listen 127.0.0.1:{proxy};
-        location / {{
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"#,
-        dir = dir.display()
+    let nginx = nginx_on(
+        &dir,
+        "nginx",
+        None,
+        "auto",
+        &format!(
+            "    client_max_body_size 16m;\n    client_body_buffer_size 16m;\n{}\n{}",
+            upstream_server(&dir, upstream),
+            proxy_server(proxy, upstream)
+        ),
     );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    let mut nginx = Command::new("nginx")
-        .args([
-            "-c",
-            &dir.join("nginx.conf").display().to_string(),
-            "-e",
-            "stderr",
-        ])
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx (apt-get install nginx-light)");
 
     // The gateway runs twice, each in its own process (a process has one log subscriber):
     // without span export, and exporting every span over OTLP to the upstream nginx, which
@@ -331,29 +311,14 @@ http {{
         .iter()
         .map(|(_, url)| wrk(url, &token, 5, 1))
         .collect();
-    print_runs(targets.iter().map(|(name, _)| *name), &busy, &calm);
-    println!(
-        "ratio gateway / nginx (req/s)          {:>6.2}",
-        busy[2].rps / busy[1].rps
-    );
+    print_runs("", targets.iter().map(|(name, _)| *name), &busy, &calm);
     println!(
         "ratio export on / off (req/s)          {:>6.2}; at 1 conn p50 {:+.3} ms, p99 {:+.3} ms",
         busy[3].rps / busy[2].rps,
         calm[3].p50_ms - calm[2].p50_ms,
         calm[3].p99_ms - calm[2].p99_ms
     );
-    for (i, name) in [(1, "nginx"), (2, "gateway")] {
-        println!(
-            "added to direct at 1 conn, {name:<8}    p50 {:>6.3} ms, p99 {:>6.3} ms",
-            calm[i].p50_ms - calm[0].p50_ms,
-            calm[i].p99_ms - calm[0].p99_ms
-        );
-    }
-    // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
-    let _ = Command::new("kill")
-        .args(["-TERM", &nginx.id().to_string()])
-        .status();
-    let _ = nginx.wait();
+    stop_nginx(nginx);
     for mut g in gateways {
         let _ = g.kill();
         let _ = g.wait();
@@ -364,12 +329,13 @@ http {{
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An nginx with `workers` worker processes and the `http` block `body`, pinned to `cpus`.
+/// An nginx with `workers` worker processes (`auto`: one a core) and the `http` block `body`,
+/// pinned to `cpus` when given.
 fn nginx_on(
     dir: &std::path::Path,
     name: &str,
-    cpus: &str,
-    workers: u32,
+    cpus: Option<&str>,
+    workers: &str,
     body: &str,
 ) -> std::process::Child {
     let conf = format!(
@@ -392,11 +358,46 @@ http {{
     );
     let path = dir.join(format!("{name}.conf"));
     std::fs::write(&path, conf).expect("conf");
-    pinned(Some(cpus), "nginx")
+    pinned(cpus, "nginx")
         .args(["-c", &path.display().to_string(), "-e", "stderr"])
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("nginx")
+        .expect("nginx (apt-get install nginx-light)")
+}
+
+/// The upstream's `server` block: `200 ok` for every path, and the JWKS file.
+fn upstream_server(dir: &std::path::Path, port: u16) -> String {
+    format!(
+        r#"    server {{
+        listen 127.0.0.1:{port};
+        location /.well-known/ {{ root {dir}/www; default_type application/json; }}
+        location / {{ return 200 "ok\n"; }}
+    }}"#,
+        dir = dir.display()
+    )
+}
+
+/// The proxy's `upstream` and `server` blocks: `proxy_pass` to `upstream` with keep-alive.
+fn proxy_server(port: u16, upstream: u16) -> String {
+    format!(
+        r#"    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}"#
+    )
+}
+
+/// Stops an nginx: SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+fn stop_nginx(mut nginx: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &nginx.id().to_string()])
+        .status();
+    let _ = nginx.wait();
 }
 
 /// The same comparison with every part on a core of its own side: the load (wrk, one thread)
@@ -408,34 +409,11 @@ fn pinned_run(dir: &std::path::Path, exe: &std::path::Path, token: &str) {
     let up = nginx_on(
         dir,
         "upstream",
-        "0",
-        1,
-        &format!(
-            r#"    server {{
-        listen 127.0.0.1:{upstream};
-        location /.well-known/ {{ root {dir}/www; default_type application/json; }}
-        location / {{ return 200 "ok\n"; }}
-    }}"#,
-            dir = dir.display()
-        ),
-    );
-    let px = nginx_on(
-        dir,
-        "proxy",
+        Some("0"),
         "1",
-        1,
-        &format!(
-            r#"    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{proxy};
-        location / {{
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}"#
-        ),
+        &upstream_server(dir, upstream),
     );
+    let px = nginx_on(dir, "proxy", Some("1"), "1", &proxy_server(proxy, upstream));
     let mut gw = pinned(Some("1"), &exe.display().to_string())
         .env("MSA_BENCH_GATEWAY_PORT", gateway.to_string())
         .env("MSA_BENCH_UPSTREAM", upstream.to_string())
@@ -498,24 +476,14 @@ fn pinned_run(dir: &std::path::Path, exe: &std::path::Path, token: &str) {
         .map(|(_, url)| wrk_on(Some("0"), 1, url, token, 5, 1))
         .collect();
     println!("\npinned: wrk and the upstream on core 0, the proxy alone on core 1");
-    print_runs(targets.iter().map(|(name, _)| *name), &busy, &calm);
-    println!(
-        "pinned ratio gateway / nginx (req/s)   {:>6.2}",
-        busy[2].rps / busy[1].rps
+    print_runs(
+        "pinned, ",
+        targets.iter().map(|(name, _)| *name),
+        &busy,
+        &calm,
     );
-    for (i, name) in [(1, "nginx"), (2, "gateway")] {
-        println!(
-            "pinned, added to direct at 1 conn, {name:<8} p50 {:>6.3} ms, p99 {:>6.3} ms",
-            calm[i].p50_ms - calm[0].p50_ms,
-            calm[i].p99_ms - calm[0].p99_ms
-        );
-    }
-    for mut nginx in [up, px] {
-        let _ = Command::new("kill")
-            .args(["-TERM", &nginx.id().to_string()])
-            .status();
-        let _ = nginx.wait();
-    }
+    stop_nginx(up);
+    stop_nginx(px);
     let _ = gw.kill();
     let _ = gw.wait();
 }
