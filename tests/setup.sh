@@ -17,6 +17,12 @@ if ! command -v python3 >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
 fi
 
+if ! command -v git >/dev/null 2>&1; then
+  echo "setup: installing git (the config server's tests build real repositories with it)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
+fi
+
 if ! command -v chromedriver >/dev/null 2>&1; then
   echo "setup: installing chromium and chromium-driver (browser tests)"
   apt-get update -qq
