@@ -14,6 +14,12 @@
 //! messages produced with rdkafka as the relay produces them (idempotent, `acks=all`), then
 //! consumed by a fresh group with offsets committed every 500, to show what the broker alone
 //! gives on this machine.
+//!
+//! Then sagas (`sagas`): the shop's `orders`, `customers` and `payments` on release builds, as
+//! processes on a real Postgres and NATS, and 200 concurrent sagas of each kind, `place-order`
+//! (choreography) and `checkout` (orchestration), every one checked to settle with the credit
+//! balancing exactly (`msa_gen_tests::sagas::concurrent`, the same load `tests/e2e_sagas.rs`
+//! runs on debug builds). Printed: completed sagas per second.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -245,9 +251,45 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let wanted = |part: &str| only.is_empty() || only.iter().any(|o| part.contains(o.as_str()));
     for kind in ["nats", "rabbitmq", "kafka"] {
-        if only.is_empty() || only.iter().any(|o| kind.contains(o.as_str())) {
+        if wanted(kind) {
             run(kind).await;
         }
+    }
+    if wanted("sagas") {
+        sagas().await;
+    }
+}
+
+/// Completed sagas per second, each kind, on release binaries.
+async fn sagas() {
+    use msa_gen_tests::processes::wait_ready;
+    use msa_gen_tests::sagas::{Saga, Shop, concurrent, start};
+
+    let names = ["orders", "customers", "payments"];
+    let ws = msa_gen_tests::shop_in(msa_gen_tests::Profile::Release, "nats", &names);
+    let pg = infra::postgres(&names.map(String::from))
+        .await
+        .expect("postgres");
+    let nats = infra::broker("nats").await.expect("nats");
+    let shop = Shop {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("client"),
+        orders: msa_gen_tests::free_port(),
+        customers: msa_gen_tests::free_port(),
+    };
+    let ports = [shop.orders, shop.customers, msa_gen_tests::free_port()];
+    let mut running = Vec::new();
+    for (name, port) in names.iter().zip(ports) {
+        let mut p = start(&ws, name, port, &format!("{}/{name}", pg.url), &nats.url);
+        wait_ready(&shop.http, &mut p).await;
+        running.push(p);
+    }
+    for saga in [Saga::PlaceOrder, Saga::Checkout] {
+        let load = concurrent(&shop, saga, 200).await;
+        println!("sagas: {:<11} release | {load}", saga.name());
     }
 }

@@ -336,19 +336,36 @@ async fn guarantees_hold(kind: &str) {
         );
     }
 
-    // 7. A backlog is handled in batches: events waiting together share one transaction.
+    // 7. A backlog is handled in batches: events waiting together share one transaction. In
+    //    it, every tenth event comes twice in a row and five events that took effect long ago
+    //    come again: each still has one effect (the batch's inbox rows are one statement).
     let _ = consumer.stop.send(true);
     consumer.task.await.expect("consumer stops");
-    let backlog: Vec<Outgoing> = (1000..1300)
-        .map(|n| {
-            let id = uuid::Uuid::new_v4();
-            Outgoing {
-                subject: event_subject(SYSTEM, EVENT),
-                message_id: id.to_string(),
-                payload: envelope(id, n),
-            }
-        })
+    let old: Vec<(uuid::Uuid, i32)> =
+        sqlx::query_as("SELECT event_id, n FROM effects WHERE n BETWEEN 1 AND 5 ORDER BY n")
+            .fetch_all(&pool)
+            .await
+            .expect("old events");
+    let again = |id: uuid::Uuid, n: i64| Outgoing {
+        subject: event_subject(SYSTEM, EVENT),
+        message_id: format!("again-{id}"),
+        payload: envelope(id, n),
+    };
+    let mut backlog: Vec<Outgoing> = old
+        .iter()
+        .map(|(id, n)| again(*id, i64::from(*n)))
         .collect();
+    for n in 1000..1300 {
+        let id = uuid::Uuid::new_v4();
+        backlog.push(Outgoing {
+            subject: event_subject(SYSTEM, EVENT),
+            message_id: id.to_string(),
+            payload: envelope(id, n),
+        });
+        if n % 10 == 0 {
+            backlog.push(again(id, n));
+        }
+    }
     b.publish(&backlog).await.expect("publish a backlog");
     consumer = start_consumer(&pool, &config, false);
     wait_for_effects(&pool, 751, "a backlog").await;
@@ -405,6 +422,12 @@ async fn guarantees_hold(kind: &str) {
             .iter()
             .any(|(reason, attempts)| reason.contains("always fails") && *attempts == 3),
         "{kind}: {audited:?}"
+    );
+
+    assert_eq!(
+        counts(&pool).await,
+        (751, 751),
+        "{kind}: the backlog's repeated events had no second effect"
     );
 
     for r in [relay, consumer, auditing] {

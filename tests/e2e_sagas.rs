@@ -14,130 +14,19 @@
 //! - 200 concurrent sagas over 10 customers: every one ends approved or rejected, and each
 //!   customer's reserved credit equals the total of its approved orders exactly, never over its
 //!   limit. Prints sagas/second.
+//! - `checkout` (orchestration) the same way, ending with 200 concurrent checkouts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e_kit::infra;
-use e2e_kit::process::Instance;
 use msa_gen_tests::free_port;
-use msa_gen_tests::processes::{self, spawn_with, wait_ready};
-use reqwest::StatusCode;
+use msa_gen_tests::processes::{self, wait_ready};
+use msa_gen_tests::sagas::{self, Saga, Shop, TIMEOUT_MS, start};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-const TIMEOUT_MS: u64 = 4000;
-
-struct Shop {
-    http: reqwest::Client,
-    orders: u16,
-    customers: u16,
-}
-
-impl Shop {
-    async fn customer(&self, limit: &str) -> uuid::Uuid {
-        let r = self
-            .http
-            .post(format!("http://127.0.0.1:{}/customers", self.customers))
-            .json(&json!({
-                "name": "Ada", "email": "ada@example.com", "credit_limit": limit,
-                "credit_reserved": "0", "tier": "basic",
-            }))
-            .send()
-            .await
-            .expect("create customer");
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let v: Value = r.json().await.expect("json");
-        v["id"].as_str().expect("id").parse().expect("uuid")
-    }
-
-    async fn order(&self, customer: uuid::Uuid, total: &str, trace: Option<&str>) -> uuid::Uuid {
-        let mut r = self
-            .http
-            .post(format!("http://127.0.0.1:{}/orders", self.orders))
-            .json(&json!({ "customer_id": customer, "total": total, "status": "pending" }));
-        if let Some(t) = trace {
-            r = r.header("traceparent", t);
-        }
-        let r = r.send().await.expect("create order");
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let v: Value = r.json().await.expect("json");
-        v["id"].as_str().expect("id").parse().expect("uuid")
-    }
-
-    async fn get(&self, port: u16, path: &str) -> Value {
-        self.http
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json")
-    }
-
-    /// Waits until every order has left `pending`; returns id → (status, reason).
-    async fn settled(
-        &self,
-        ids: &[uuid::Uuid],
-        within: Duration,
-    ) -> BTreeMap<uuid::Uuid, (String, Value)> {
-        let deadline = Instant::now() + within;
-        loop {
-            let mut out = BTreeMap::new();
-            for id in ids {
-                let o = self.get(self.orders, &format!("/orders/{id}")).await;
-                let status = o["status"].as_str().unwrap_or_default().to_string();
-                if status != "pending" {
-                    out.insert(*id, (status, o["reason"].clone()));
-                }
-            }
-            if out.len() == ids.len() {
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {} orders still pending",
-                ids.len() - out.len(),
-                ids.len()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn reserved(&self, customer: uuid::Uuid) -> Decimal {
-        let c = self
-            .get(self.customers, &format!("/customers/{customer}"))
-            .await;
-        c["credit_reserved"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| {
-                c["credit_reserved"]
-                    .as_f64()
-                    .and_then(|f| Decimal::try_from(f).ok())
-            })
-            .unwrap_or_else(|| panic!("credit_reserved of {c}"))
-    }
-}
-
-fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Instance {
-    spawn_with(
-        ws,
-        name,
-        port,
-        db,
-        broker,
-        &[
-            ("APP_AUTH_URL", "none".into()),
-            ("APP_SAGA_TIMEOUT_MS", TIMEOUT_MS.to_string()),
-            // Deliveries in flight when a process is killed come back after 1 s.
-            ("APP_EVENT_ACK_WAIT_MS", "1000".into()),
-        ],
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn place_order_saga() {
@@ -272,92 +161,13 @@ async fn place_order_saga() {
     assert_eq!(shop.reserved(carol).await, Decimal::new(10000, 2));
 
     // 200 concurrent sagas: all end, and the credit balances exactly.
-    let mut people = Vec::new();
-    for _ in 0..10 {
-        people.push(shop.customer("500.00").await);
-    }
-    let started = Instant::now();
-    let creates = (0..200).map(|i| {
-        let who = people[i % people.len()];
-        let total = format!("{}.{:02}", 20 + (i * 37) % 90, (i * 13) % 100);
-        let shop = &shop;
-        async move { (shop.order(who, &total, None).await, who, total) }
-    });
-    let created: Vec<(uuid::Uuid, uuid::Uuid, String)> = {
-        let mut out = Vec::new();
-        // 20 at a time: the test client, not the system, is the limit here.
-        let mut creates = creates.collect::<Vec<_>>();
-        while !creates.is_empty() {
-            let batch: Vec<_> = creates.drain(..creates.len().min(20)).collect();
-            out.extend(futures_util::future::join_all(batch).await);
-        }
-        out
-    };
-    let ids: Vec<uuid::Uuid> = created.iter().map(|c| c.0).collect();
-    let done = shop.settled(&ids, Duration::from_secs(120)).await;
-    let elapsed = started.elapsed();
-    println!(
-        "200 place-order sagas settled in {:.2}s: {:.0} sagas/s",
-        elapsed.as_secs_f64(),
-        200.0 / elapsed.as_secs_f64()
-    );
-    let mut approved: BTreeMap<uuid::Uuid, Decimal> = BTreeMap::new();
-    for (id, who, total) in &created {
-        let (status, _) = &done[id];
-        assert!(status == "approved" || status == "rejected", "{status}");
-        if status == "approved" {
-            *approved.entry(*who).or_default() += total.parse::<Decimal>().expect("decimal");
-        }
-    }
-    let mut rejected = 0;
-    for who in &people {
-        let reserved = shop.reserved(*who).await;
-        let want = approved.get(who).copied().unwrap_or_default();
-        assert_eq!(reserved, want, "customer {who}");
-        assert!(reserved <= Decimal::new(500, 0));
-        rejected += created
-            .iter()
-            .filter(|c| c.1 == *who && done[&c.0].0 == "rejected")
-            .count();
-    }
-    assert!(
-        rejected > 0,
-        "the limits were reached, some orders were refused"
-    );
+    let load = sagas::concurrent(&shop, Saga::PlaceOrder, 200).await;
+    println!("place-order: {load}");
     let metrics = processes::metrics(&shop.http, shop.orders).await;
     assert!(
         metrics.contains("sagas_completed_total{saga=\"place-order\"}"),
         "saga metrics"
     );
-}
-
-impl Shop {
-    async fn checkout(&self, customer: uuid::Uuid, total: &str) -> uuid::Uuid {
-        let r = self
-            .http
-            .post(format!("http://127.0.0.1:{}/orders/checkout", self.orders))
-            .json(&json!({ "customer_id": customer, "total": total, "status": "approved" }))
-            .send()
-            .await
-            .expect("checkout");
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let v: Value = r.json().await.expect("json");
-        assert_eq!(v["status"], "pending", "a checkout starts pending: {v}");
-        v["id"].as_str().expect("id").parse().expect("uuid")
-    }
-
-    async fn history(&self, saga: &str, id: uuid::Uuid) -> (Value, Vec<String>) {
-        let v = self
-            .get(self.orders, &format!("/admin/sagas/{saga}/{id}"))
-            .await;
-        let entries = v["history"]
-            .as_array()
-            .expect("history")
-            .iter()
-            .filter_map(|e| e["entry"].as_str().map(str::to_string))
-            .collect();
-        (v["instance"].clone(), entries)
-    }
 }
 
 /// `checkout` (orchestration): orders sends commands to customers (`reserve-credit`) and
@@ -402,7 +212,7 @@ async fn checkout_saga() {
     let done = shop.settled(&[ok], Duration::from_secs(30)).await;
     assert_eq!(done[&ok].0, "approved");
     assert_eq!(shop.reserved(ada).await, Decimal::new(4000, 2));
-    let (instance, entries) = shop.history("checkout", ok).await;
+    let (instance, entries) = shop.history(Saga::Checkout, ok).await;
     assert_eq!(instance["status"], "completed");
     assert_eq!(
         entries,
@@ -427,7 +237,7 @@ async fn checkout_saga() {
         "{:?}",
         done[&refused]
     );
-    let (instance, entries) = shop.history("checkout", refused).await;
+    let (instance, entries) = shop.history(Saga::Checkout, refused).await;
     assert_eq!(instance["status"], "compensated");
     assert_eq!(
         entries,
@@ -466,13 +276,13 @@ async fn checkout_saga() {
         o["status"], "pending",
         "compensating until payments answers"
     );
-    let (instance, _) = shop.history("checkout", late).await;
+    let (instance, _) = shop.history(Saga::Checkout, late).await;
     assert_eq!(instance["status"], "compensating", "{instance}");
     let mut payments = start(&ws, "payments", payments_port, &db("payments"), nats);
     wait_ready(&shop.http, &mut payments).await;
     let done = shop.settled(&[late], Duration::from_secs(30)).await;
     assert_eq!(done[&late], ("rejected".to_string(), json!("timed out")));
-    let (instance, entries) = shop.history("checkout", late).await;
+    let (instance, entries) = shop.history(Saga::Checkout, late).await;
     assert_eq!(instance["status"], "timed-out");
     let sent: Vec<&str> = entries
         .iter()
@@ -480,6 +290,10 @@ async fn checkout_saga() {
         .collect();
     assert_eq!(sent, ["charge", "refund", "release-credit"], "{entries:?}");
     assert_eq!(shop.reserved(carol).await, Decimal::ZERO);
+
+    // 200 concurrent checkouts: all end, and the credit balances exactly.
+    let load = sagas::concurrent(&shop, Saga::Checkout, 200).await;
+    println!("checkout: {load}");
 }
 
 /// A saga's instance at its owner (`/admin/sagas/{saga}/{id}`), once its status is not

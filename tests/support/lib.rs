@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod processes;
 pub mod random;
+pub mod sagas;
 
 pub use e2e_kit::infra::free_port;
 
@@ -190,36 +191,61 @@ fn sync_tree(from: &Path, to: &Path, rel: &Path) {
 /// cargo for the same feature set and no test's build undoes another's; calls are serialised,
 /// as tests of one binary run in parallel on the same directory.
 pub fn shop(broker: &str, packages: &[&str]) -> PathBuf {
+    shop_in(Profile::Debug, broker, packages)
+}
+
+/// [`shop`] built with `profile` (the events bench runs the sagas on release binaries).
+pub fn shop_in(profile: Profile, broker: &str, packages: &[&str]) -> PathBuf {
     let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
         .expect("shop blueprint")
         .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
-    built(&format!("shop-{broker}"), &text, packages)
+    built_in(profile, &format!("shop-{broker}"), &text, packages)
+}
+
+/// The cargo profile test workspaces are built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// What the tests run: quick to build.
+    Debug,
+    /// What the benches measure.
+    Release,
+}
+
+impl Profile {
+    /// The profile's folder in the target directory.
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
 }
 
 /// The workspace generated from `text` under `label`, built, with the binaries of `packages`
 /// copied to its `bin/` (the shared target dir's binaries are named for services, which other
 /// systems share).
 pub fn built(label: &str, text: &str, packages: &[&str]) -> PathBuf {
+    built_in(Profile::Debug, label, text, packages)
+}
+
+/// [`built`] with `profile`.
+pub fn built_in(profile: Profile, label: &str, text: &str, packages: &[&str]) -> PathBuf {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let ws = generated_from(label, text);
-    // `MSA_TEST_PROFILE=release`: the binaries of a release build (bench/sagas.sh).
-    let release = std::env::var("MSA_TEST_PROFILE").is_ok_and(|p| p == "release");
-    if release {
-        cargo(&ws, &["build", "--workspace", "--release"]);
-    } else {
-        cargo(&ws, &["build", "--workspace"]);
-    }
+    match profile {
+        Profile::Debug => cargo(&ws, &["build", "--workspace"]),
+        Profile::Release => cargo(&ws, &["build", "--workspace", "--release"]),
+    };
     let bin = ws.join("bin");
     std::fs::create_dir_all(&bin).expect("bin dir");
     for name in packages {
         // Copied beside, then renamed over: another test may be running the old binary, and
         // writing into a running executable fails (ETXTBSY) where replacing it does not.
         let fresh = bin.join(format!(".{name}.new"));
-        let profile = if release { "release" } else { "debug" };
-        std::fs::copy(target_dir().join(profile).join(name), &fresh).expect("copy binary");
+        std::fs::copy(target_dir().join(profile.dir()).join(name), &fresh).expect("copy binary");
         std::fs::rename(&fresh, bin.join(name)).expect("replace binary");
     }
     ws
