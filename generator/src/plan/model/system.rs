@@ -58,6 +58,9 @@ pub struct SystemView {
     /// Every process with who calls it and the events it publishes and consumes: the console's
     /// map of the system.
     pub process_map: Vec<NodeView>,
+    /// The folders of the system's own crates, in manifest order: what a plain `cargo build`
+    /// builds (the workspace's `default-members`; the end-to-end suite is left to `--workspace`).
+    pub system_crates: Vec<String>,
 }
 
 /// One process on the console's map.
@@ -185,6 +188,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
             port: 0,
         },
         process_map: Vec::new(),
+        system_crates: Vec::new(),
     };
     view.console.port = super::gateway::free_port_from(bp, 4318, &[view.gateway.management_port]);
     for i in 0..view.services.len() {
@@ -209,6 +213,7 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
             }
         })
         .collect();
+    view.system_crates = view.crate_dirs();
     if view.auth.is_some() {
         view.identities = view
             .processes()
@@ -221,6 +226,22 @@ pub fn system_view(bp: &Blueprint) -> SystemView {
 }
 
 impl SystemView {
+    /// See [`SystemView::system_crates`].
+    fn crate_dirs(&self) -> Vec<String> {
+        let platform = ["gateway", "console"]
+            .into_iter()
+            .chain(self.auth.is_some().then_some("auth"))
+            .chain(self.config_server.as_ref().map(|c| c.name.as_str()))
+            .chain(self.registry.as_ref().map(|r| r.name.as_str()))
+            .map(|p| format!("platform/{p}"));
+        ["crates/runtime".to_string(), "crates/contracts".to_string()]
+            .into_iter()
+            .chain(platform)
+            .chain(self.services.iter().map(|s| format!("services/{}", s.name)))
+            .chain(self.bffs.iter().map(|b| format!("bffs/{}", b.name)))
+            .collect()
+    }
+
     /// Every process of the system, platform first.
     pub fn processes(&self) -> Vec<String> {
         let platform = [&self.registry, &self.config_server]

@@ -413,6 +413,43 @@ impl Consumer {
         if !first {
             return Ok(Outcome::Duplicate);
         }
+        self.handle_first(conn, handler, incoming).await?;
+        Ok(Outcome::Handled)
+    }
+
+    /// Records the event ids of `items` in the inbox with one statement; returns those that
+    /// were not there yet (an id twice in `items` is returned once: its first delivery counts).
+    async fn record_all(
+        &self,
+        conn: &mut PgConnection,
+        items: &[(&Handler, Incoming)],
+    ) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
+        let ids: Vec<uuid::Uuid> = items.iter().map(|(_, i)| i.header.event_id).collect();
+        let types: Vec<&str> = items
+            .iter()
+            .map(|(_, i)| i.header.event_type.as_str())
+            .collect();
+        let fresh: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "INSERT INTO msa_inbox (consumer, event_id, event_type) \
+             SELECT $1, e.id, e.event_type FROM unnest($2::uuid[], $3::text[]) AS e(id, event_type) \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(&self.group)
+        .bind(&ids)
+        .bind(&types)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(fresh.into_iter().collect())
+    }
+
+    /// The effect of an event seen for the first time, in the caller's transaction: appended
+    /// to the journal (read models), then the handler.
+    async fn handle_first(
+        &self,
+        conn: &mut PgConnection,
+        handler: &Handler,
+        incoming: &Incoming,
+    ) -> Result<(), HandlerError> {
         if self.journal {
             sqlx::query(
                 "INSERT INTO msa_journal (consumer, event_id, event_type, payload) \
@@ -425,8 +462,7 @@ impl Consumer {
             .execute(&mut *conn)
             .await?;
         }
-        handler(conn, incoming).await?;
-        Ok(Outcome::Handled)
+        handler(conn, incoming).await
     }
 
     /// Handles deliveries that arrived together, in order, and settles each (see the module
@@ -474,19 +510,31 @@ impl Consumer {
             items.push((handler, incoming));
         }
         let mut tx = pool.begin().await.ok()?;
+        // One statement for the whole batch's inbox rows: a round trip per event fewer.
+        let mut fresh = match self.record_all(&mut tx, &items).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(consumer = %self.group, error = %e, "recording a batch in the inbox failed; handling its deliveries one by one");
+                return None;
+            }
+        };
         let mut done = Vec::with_capacity(items.len());
         for (handler, incoming) in items {
+            if !fresh.remove(&incoming.header.event_id) {
+                done.push((incoming, Outcome::Duplicate));
+                continue;
+            }
             let trace = incoming.header.trace_context.clone();
             let event = incoming.header.event_type.clone();
-            let outcome = crate::service::telemetry::consuming(
+            let handled = crate::service::telemetry::consuming(
                 &event,
                 &self.group,
                 trace,
-                self.record_and_handle(&mut tx, handler, &incoming),
+                self.handle_first(&mut tx, handler, &incoming),
             )
             .await;
-            match outcome {
-                Ok(o) => done.push((incoming, o)),
+            match handled {
+                Ok(()) => done.push((incoming, Outcome::Handled)),
                 Err(e) => {
                     tracing::debug!(consumer = %self.group, error = %e, "a handler of a batch failed; handling its deliveries one by one");
                     return None;

@@ -545,7 +545,16 @@ impl Broker for Kafka {
                     });
                 }
                 drop(stream);
-                commit(&consumer, &offsets, CommitMode::Sync);
+                // A last synchronous commit, then leaving the group (the consumer's drop waits
+                // until it has left): both block, so they run off the runtime's threads.
+                let closed = tokio::task::spawn_blocking(move || {
+                    commit(&consumer, &offsets, CommitMode::Sync);
+                    drop(consumer);
+                })
+                .await;
+                if let Err(e) = closed {
+                    tracing::warn!(error = %e, "kafka: closing the consumer failed");
+                }
             });
             Ok(sub)
         })
