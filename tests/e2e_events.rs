@@ -46,7 +46,9 @@ fn envelope(event_id: uuid::Uuid, n: i64) -> Vec<u8> {
         "event_id": event_id,
         "event_type": EVENT,
         "version": 1,
-        "aggregate_id": null,
+        // The aggregate is the event itself: on Kafka, an event and its re-sent copy share a
+        // key, so they land on one partition, in order (the backlog step repeats events there).
+        "aggregate_id": event_id,
         "occurred_at": "2026-11-25T00:00:00Z",
         "correlation_id": uuid::Uuid::new_v4(),
         "payload": { "n": n },

@@ -199,7 +199,12 @@ pub fn shop_in(profile: Profile, broker: &str, packages: &[&str]) -> PathBuf {
     let text = std::fs::read_to_string(repo().join("blueprints/shop.toml"))
         .expect("shop blueprint")
         .replace("broker = \"nats\"", &format!("broker = \"{broker}\""));
-    built_in(profile, &format!("shop-{broker}"), &text, packages)
+    let label = match profile {
+        Profile::Debug => format!("shop-{broker}"),
+        // Its own folder and `bin/`: a bench beside a test run replaces none of its binaries.
+        Profile::Release => format!("shop-{broker}-release"),
+    };
+    built_in(profile, &label, &text, packages)
 }
 
 /// The cargo profile test workspaces are built with.

@@ -15,9 +15,9 @@
 //! Deliveries that arrive together (up to [`BATCH`]) are handled in order in **one** transaction
 //! when every one of them is an envelope for an in-transaction handler: one commit instead of
 //! one per event, which is what bounds a consumer's rate. They are acknowledged after that
-//! commit. If a handler fails, or the commit does, the transaction rolls back and each
-//! delivery is processed on its own, so retries and dead letters are exactly those of a single
-//! delivery.
+//! commit. Their inbox rows are recorded with one statement. If that statement, a handler or
+//! the commit fails, the transaction rolls back and each delivery is processed on its own, so
+//! retries and dead letters are exactly those of a single delivery.
 //!
 //! Failures: a handler that returns [`HandlerError::Retry`] is retried with exponential backoff
 //! up to `max_attempts` deliveries; then, or at once for [`HandlerError::Poison`], an
@@ -491,7 +491,8 @@ impl Consumer {
     }
 
     /// Runs `batch` in one transaction; `None` (rolled back) when a delivery is not an envelope
-    /// for an in-transaction handler, when a handler fails or when the commit fails.
+    /// for an in-transaction handler, or when the inbox statement, a handler or the commit
+    /// fails. Only new events get a consumer span; a duplicate in the batch is counted, not traced.
     async fn together(&self, batch: &[Delivery]) -> Option<Vec<(Incoming, Outcome)>> {
         let pool = self.pool.as_ref()?;
         let mut items = Vec::with_capacity(batch.len());
@@ -514,7 +515,7 @@ impl Consumer {
         let mut fresh = match self.record_all(&mut tx, &items).await {
             Ok(f) => f,
             Err(e) => {
-                tracing::debug!(consumer = %self.group, error = %e, "recording a batch in the inbox failed; handling its deliveries one by one");
+                tracing::warn!(consumer = %self.group, error = %e, "recording a batch in the inbox failed; handling its deliveries one by one");
                 return None;
             }
         };

@@ -24,7 +24,7 @@ use crate::resilience::backoff::Backoff;
 /// service owns its database).
 const RELAY_LOCK: i64 = 0x6d73_615f_6f75_7462;
 /// Rows sent per round trip.
-const BATCH: i64 = 500;
+const BATCH: i64 = 2000;
 
 /// Records `payload` for publication on `subject`, in the caller's transaction.
 pub async fn enqueue(

@@ -51,8 +51,9 @@ const GROUP_HEADER: &str = "msa-group";
 const MESSAGE_ID_HEADER: &str = "msa-message-id";
 /// How often settled offsets are committed.
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
-/// Deliveries handed to the consumer ahead of its handler.
-const PREFETCH: usize = 64;
+/// Deliveries handed to the consumer ahead of its handler: the next batches wait ready while
+/// one is handled.
+const PREFETCH: usize = 256;
 
 pub struct Kafka {
     producer: FutureProducer,

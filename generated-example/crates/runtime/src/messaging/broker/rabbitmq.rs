@@ -246,8 +246,10 @@ impl Broker for Rabbit {
         Box::pin(async move {
             let fail = |e: lapin::Error| BrokerError::Subscribe(e.to_string());
             let channel = self.connection.create_channel().await.map_err(fail)?;
+            // Up to 256 unacknowledged: while the consumer handles one batch (64) in its
+            // transaction, the next ones are already on their way instead of waiting for its acks.
             channel
-                .basic_qos(64, BasicQosOptions::default())
+                .basic_qos(256, BasicQosOptions::default())
                 .await
                 .map_err(fail)?;
             let name = self.declare_group(&channel, group, subjects).await?;
