@@ -34,7 +34,7 @@ async fn prepare(pool: &PgPool) {
     // `tx`: the transaction that made the effect, to see which events shared one.
     sqlx::query(
         "CREATE TABLE effects (event_id UUID NOT NULL, n INTEGER NOT NULL, \
-         tx BIGINT NOT NULL DEFAULT txid_current())",
+         tx BIGINT NOT NULL DEFAULT txid_current(), seq BIGSERIAL)",
     )
     .execute(pool)
     .await
@@ -42,13 +42,17 @@ async fn prepare(pool: &PgPool) {
 }
 
 fn envelope(event_id: uuid::Uuid, n: i64) -> Vec<u8> {
+    // The aggregate is the event itself: on Kafka, an event and its re-sent copy share a key, so
+    // they land on one partition, in order (the backlog step repeats events there).
+    envelope_of(event_id, event_id, n)
+}
+
+fn envelope_of(event_id: uuid::Uuid, aggregate_id: uuid::Uuid, n: i64) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "event_id": event_id,
         "event_type": EVENT,
         "version": 1,
-        // The aggregate is the event itself: on Kafka, an event and its re-sent copy share a
-        // key, so they land on one partition, in order (the backlog step repeats events there).
-        "aggregate_id": event_id,
+        "aggregate_id": aggregate_id,
         "occurred_at": "2026-11-25T00:00:00Z",
         "correlation_id": uuid::Uuid::new_v4(),
         "payload": { "n": n },
@@ -340,7 +344,9 @@ async fn guarantees_hold(kind: &str) {
 
     // 7. A backlog is handled in batches: events waiting together share one transaction. In
     //    it, every tenth event comes twice in a row and five events that took effect long ago
-    //    come again: each still has one effect (the batch's inbox rows are one statement).
+    //    come again: each still has one effect (the batch's inbox rows are one statement). Its
+    //    events belong to 7 aggregates, and each aggregate's take effect in the order they were
+    //    published, although Kafka's partitions are handled at once.
     let _ = consumer.stop.send(true);
     consumer.task.await.expect("consumer stops");
     let old: Vec<(uuid::Uuid, i32)> =
@@ -348,24 +354,26 @@ async fn guarantees_hold(kind: &str) {
             .fetch_all(&pool)
             .await
             .expect("old events");
-    let again = |id: uuid::Uuid, n: i64| Outgoing {
+    let aggregates: Vec<uuid::Uuid> = (0..7).map(|_| uuid::Uuid::new_v4()).collect();
+    let aggregate_of = |n: i64| aggregates[n.rem_euclid(7) as usize];
+    let again = |id: uuid::Uuid, aggregate: uuid::Uuid, n: i64| Outgoing {
         subject: event_subject(SYSTEM, EVENT),
         message_id: format!("again-{id}"),
-        payload: envelope(id, n),
+        payload: envelope_of(id, aggregate, n),
     };
     let mut backlog: Vec<Outgoing> = old
         .iter()
-        .map(|(id, n)| again(*id, i64::from(*n)))
+        .map(|(id, n)| again(*id, *id, i64::from(*n)))
         .collect();
     for n in 1000..1300 {
         let id = uuid::Uuid::new_v4();
         backlog.push(Outgoing {
             subject: event_subject(SYSTEM, EVENT),
             message_id: id.to_string(),
-            payload: envelope(id, n),
+            payload: envelope_of(id, aggregate_of(n), n),
         });
         if n % 10 == 0 {
-            backlog.push(again(id, n));
+            backlog.push(again(id, aggregate_of(n), n));
         }
     }
     b.publish(&backlog).await.expect("publish a backlog");
@@ -381,6 +389,21 @@ async fn guarantees_hold(kind: &str) {
         transactions < 300,
         "waiting events share transactions ({transactions} for 300)"
     );
+    let handled: Vec<(i32,)> = sqlx::query_as("SELECT n FROM effects WHERE n >= 1000 ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .expect("handling order");
+    for (i, aggregate) in aggregates.iter().enumerate() {
+        let order: Vec<i32> = handled
+            .iter()
+            .map(|(n,)| *n)
+            .filter(|n| aggregate_of(i64::from(*n)) == *aggregate)
+            .collect();
+        assert!(
+            order.is_sorted(),
+            "aggregate {i}'s events took effect in the order they were published: {order:?}"
+        );
+    }
 
     // 8. Inbox rows older than the dedup window are purged; younger ones stay.
     sqlx::query(

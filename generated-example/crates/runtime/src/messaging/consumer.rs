@@ -17,7 +17,9 @@
 //! one per event, which is what bounds a consumer's rate. They are acknowledged after that
 //! commit. Their inbox rows are recorded with one statement. If that statement, a handler or
 //! the commit fails, the transaction rolls back and each delivery is processed on its own, so
-//! retries and dead letters are exactly those of a single delivery.
+//! retries and dead letters are exactly those of a single delivery. Deliveries of different
+//! lanes ([`Delivery::lane`]: Kafka's partitions) are handled at once, up to [`LANES`], each lane
+//! in its order; NATS and RabbitMQ deliver on one lane.
 //!
 //! Failures: a handler that returns [`HandlerError::Retry`] is retried with exponential backoff
 //! up to `max_attempts` deliveries; then, or at once for [`HandlerError::Poison`], an
@@ -39,6 +41,11 @@ use crate::resilience::backoff::Backoff;
 
 /// Deliveries handled in one transaction at most.
 pub const BATCH: usize = 64;
+
+/// Lanes handled at once at most (see [`Delivery::lane`]): a Kafka consumer with several
+/// partitions runs their batches in concurrent transactions, as instances of a scaled-out service
+/// already do, while each partition keeps its order.
+pub const LANES: usize = 4;
 
 /// How long an event id stays in `msa_inbox`: a redelivery within this window has no second
 /// effect. Far longer than any broker keeps redelivering (NATS and RabbitMQ redeliver within
@@ -490,6 +497,15 @@ impl Consumer {
         }
     }
 
+    /// Handles the deliveries of one lane in order, [`BATCH`] at a time.
+    async fn process_lane(&self, broker: &dyn Broker, mut lane: Vec<Delivery>) {
+        while !lane.is_empty() {
+            let rest = lane.split_off(lane.len().min(BATCH));
+            self.process_all(broker, lane).await;
+            lane = rest;
+        }
+    }
+
     /// Runs `batch` in one transaction; `None` (rolled back) when a delivery is not an envelope
     /// for an in-transaction handler, or when the inbox statement, a handler or the commit
     /// fails. Only new events get a consumer span; a duplicate in the batch is counted, not traced.
@@ -586,20 +602,21 @@ impl Consumer {
     }
 
     /// Runs until `stop` turns true: subscribes, handles deliveries (those that arrived together
-    /// in one transaction), and subscribes again (with backoff) whenever the connection is lost.
+    /// in one transaction per lane, the lanes at once), and subscribes again (with backoff) whenever the connection is lost.
     pub async fn run(
         self,
         brokers: Arc<dyn BrokerSource>,
         subjects: Vec<String>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let me = Arc::new(self);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        if let Some(pool) = self.pool.clone() {
-            tokio::spawn(purge_periodically(pool, self.group.clone(), stop.clone()));
+        if let Some(pool) = me.pool.clone() {
+            tokio::spawn(purge_periodically(pool, me.group.clone(), stop.clone()));
         }
         while !*stop.borrow() {
             let subscribed = match brokers.get().await {
-                Ok(broker) => match broker.subscribe(&self.group, &subjects).await {
+                Ok(broker) => match broker.subscribe(&me.group, &subjects).await {
                     Ok(sub) => Ok((broker, sub)),
                     Err(e) => Err(e),
                 },
@@ -609,7 +626,7 @@ impl Consumer {
                 Ok(s) => s,
                 Err(e) => {
                     let wait = backoff.next_delay();
-                    tracing::warn!(consumer = %self.group, error = %e, retry_in_ms = wait.as_millis() as u64, "cannot subscribe yet");
+                    tracing::warn!(consumer = %me.group, error = %e, retry_in_ms = wait.as_millis() as u64, "cannot subscribe yet");
                     brokers.reset();
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -619,29 +636,55 @@ impl Consumer {
                 }
             };
             backoff.reset();
-            tracing::info!(consumer = %self.group, subjects = ?subjects, broker = broker.kind(), "consuming");
+            tracing::info!(consumer = %me.group, subjects = ?subjects, broker = broker.kind(), "consuming");
             loop {
                 let next = tokio::select! {
                     next = sub.next() => next,
                     _ = stop.changed() => None,
                 };
                 let Some(delivery) = next else { break };
-                let mut batch = vec![delivery];
-                while batch.len() < BATCH
+                let mut ready = vec![delivery];
+                while ready.len() < BATCH * LANES
                     && let Some(more) = sub.ready()
                 {
-                    batch.push(more);
+                    ready.push(more);
                 }
-                self.process_all(broker.as_ref(), batch).await;
+                let mut lanes = by_lane(ready, LANES);
+                let last = lanes.pop().unwrap_or_default();
+                let mut others = tokio::task::JoinSet::new();
+                for lane in lanes {
+                    let (me, broker) = (me.clone(), broker.clone());
+                    others.spawn(async move { me.process_lane(broker.as_ref(), lane).await });
+                }
+                me.process_lane(broker.as_ref(), last).await;
+                while let Some(done) = others.join_next().await {
+                    if let Err(e) = done {
+                        tracing::error!(consumer = %me.group, error = %e, "a lane of deliveries failed; they will be redelivered");
+                    }
+                }
             }
             if !*stop.borrow() {
-                tracing::warn!(consumer = %self.group, "subscription ended; subscribing again");
+                tracing::warn!(consumer = %me.group, "subscription ended; subscribing again");
                 brokers.reset();
                 tokio::time::sleep(backoff.current()).await;
             }
         }
-        tracing::info!(consumer = %self.group, "consumer stopped");
+        tracing::info!(consumer = %me.group, "consumer stopped");
     }
+}
+
+/// `ready` split into at most `lanes` groups by [`Delivery::lane`] (modulo `lanes`), each in the
+/// order of arrival: what may be handled at once without reordering a lane.
+fn by_lane(ready: Vec<Delivery>, lanes: usize) -> Vec<Vec<Delivery>> {
+    let mut groups: Vec<(usize, Vec<Delivery>)> = Vec::new();
+    for delivery in ready {
+        let lane = delivery.lane as usize % lanes.max(1);
+        match groups.iter_mut().find(|(l, _)| *l == lane) {
+            Some((_, group)) => group.push(delivery),
+            None => groups.push((lane, vec![delivery])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// Commits `tx`, or fails when a statement in it failed. Postgres answers `COMMIT` in an aborted
@@ -679,6 +722,56 @@ enum Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messaging::broker::Settle;
+
+    struct Unsettled;
+
+    impl Settle for Unsettled {
+        fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), BrokerError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn retry(self: Box<Self>, _: Duration) -> BoxFuture<'static, Result<(), BrokerError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn on_lane(lane: u32, n: u8) -> Delivery {
+        Delivery {
+            subject: "s".into(),
+            payload: vec![n],
+            attempt: 1,
+            lane,
+            settle: Box::new(Unsettled),
+        }
+    }
+
+    fn payloads(groups: &[Vec<Delivery>]) -> Vec<Vec<u8>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|d| d.payload[0]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn lanes_keep_arrival_order_and_are_bounded() {
+        let ready = || {
+            [(0, 1), (1, 2), (0, 3), (5, 4), (2, 5), (1, 6)]
+                .into_iter()
+                .map(|(lane, n)| on_lane(lane, n))
+                .collect::<Vec<_>>()
+        };
+        // Lane 5 shares a group with lane 1 when only 4 may run at once.
+        assert_eq!(
+            payloads(&by_lane(ready(), 4)),
+            vec![vec![1, 3], vec![2, 4, 6], vec![5]]
+        );
+        assert_eq!(
+            payloads(&by_lane(ready(), 1)),
+            vec![vec![1, 2, 3, 4, 5, 6]],
+            "one lane: everything in arrival order"
+        );
+        assert_eq!(payloads(&by_lane(ready(), 0)).len(), 1, "0 lanes is one");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

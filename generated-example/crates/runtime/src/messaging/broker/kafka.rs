@@ -7,7 +7,8 @@
 //!   it has none), so the events of one aggregate stay in order on one partition.
 //! - **Consumer groups**: group `customers` of system `shop` is the Kafka group `shop.customers`;
 //!   its instances share the partitions. A new group starts from the earliest offset, so events
-//!   published before a consumer first ran are kept for it.
+//!   published before a consumer first ran are kept for it. A delivery's lane is its partition,
+//!   so an instance handles several partitions' batches at once, each in order.
 //! - **Commits**: a delivery's offset is committed only after it was settled, that is after the
 //!   handler's transaction committed (ack) or after its retry copy was stored (retry). Commits
 //!   are per partition and contiguous: an offset is committed only when every earlier offset of
@@ -531,6 +532,7 @@ impl Broker for Kafka {
                         subject: topic.clone(),
                         payload: payload.clone(),
                         attempt,
+                        lane: u32::try_from(partition).unwrap_or(0),
                         settle: Box::new(KafkaSettle {
                             offsets: offsets.clone(),
                             topic,

@@ -228,6 +228,7 @@ impl Broker for Nats {
                             subject: message.subject.to_string(),
                             payload: message.payload.to_vec(),
                             attempt,
+                            lane: 0,
                             settle: Box::new(NatsSettle(message)),
                         };
                         if tx.send(delivery).await.is_err() {

@@ -66,6 +66,10 @@ pub struct Delivery {
     pub payload: Vec<u8>,
     /// 1 on first delivery, then counted up by the broker on each redelivery.
     pub attempt: u32,
+    /// The ordered stream the delivery came on. Deliveries of one lane are handled in the order
+    /// they came; those of different lanes may be handled at once. Kafka: the partition (what
+    /// keeps an aggregate's events in order); NATS and RabbitMQ: 0, one ordered stream.
+    pub lane: u32,
     pub settle: Box<dyn Settle>,
 }
 

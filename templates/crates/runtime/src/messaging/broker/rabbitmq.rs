@@ -285,6 +285,7 @@ impl Broker for Rabbit {
                         subject: delivery.routing_key.to_string(),
                         payload: delivery.data,
                         attempt,
+                        lane: 0,
                         settle: Box::new(RabbitSettle(delivery.acker)),
                     };
                     if tx.send(delivery).await.is_err() {
