@@ -115,6 +115,9 @@ async fn run(kind: &str) {
     let consuming =
         tokio::spawn(consumer.run(brokers, vec![event_subject(SYSTEM, EVENT)], stopped));
     let mut drained = None;
+    // When the consumer's first effect landed, and how many had by then: what the start (a
+    // connection, a consumer group to join) costs, apart from the rate after it.
+    let mut first: Option<(Duration, i64)> = None;
     loop {
         if drained.is_none()
             && scalar(
@@ -126,7 +129,11 @@ async fn run(kind: &str) {
         {
             drained = Some(started.elapsed());
         }
-        if scalar(&pool, "SELECT count(*) FROM effects").await >= N {
+        let done = scalar(&pool, "SELECT count(*) FROM effects").await;
+        if first.is_none() && done > 0 {
+            first = Some((started.elapsed(), done));
+        }
+        if done >= N {
             break;
         }
         assert!(
@@ -142,11 +149,15 @@ async fn run(kind: &str) {
     let drained = drained.unwrap_or(total);
     let effects = scalar(&pool, "SELECT count(*) FROM effects").await;
     let distinct = scalar(&pool, "SELECT count(DISTINCT event_id) FROM effects").await;
+    let (first_at, first_done) = first.unwrap_or((total, N));
+    let after_first = (N - first_done) as f64 / (total - first_at).as_secs_f64().max(1e-3);
     println!(
-        "{kind:>8}: {N} events | producers commit {:>7.0} ev/s | relay publishes {:>7.0} ev/s | outbox → broker → consumer {:>7.0} ev/s | lost {} duplicated {}",
+        "{kind:>8}: {N} events | producers commit {:>7.0} ev/s | relay publishes {:>7.0} ev/s | outbox → broker → consumer {:>7.0} ev/s (first effect after {} ms, then {:>7.0} ev/s) | lost {} duplicated {}",
         commit_rate,
         N as f64 / drained.as_secs_f64(),
         N as f64 / total.as_secs_f64(),
+        first_at.as_millis(),
+        after_first,
         N - distinct,
         effects - distinct,
     );
