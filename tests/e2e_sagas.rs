@@ -199,7 +199,17 @@ async fn checkout_saga() {
         customers: free_port(),
     };
     let payments_port = free_port();
-    let mut orders = start(&ws, "orders", shop.orders, &db("orders"), nats);
+    // Orders' log, kept to read its start on a fresh database.
+    let logs = tempfile::tempdir().expect("log dir");
+    let orders_log = logs.path().join("orders.log");
+    let mut orders = sagas::start_logged(
+        &ws,
+        "orders",
+        shop.orders,
+        &db("orders"),
+        nats,
+        Some(&orders_log),
+    );
     let mut customers = start(&ws, "customers", shop.customers, &db("customers"), nats);
     let mut payments = start(&ws, "payments", payments_port, &db("payments"), nats);
     wait_ready(&shop.http, &mut orders).await;
@@ -211,6 +221,13 @@ async fn checkout_saga() {
     let ok = shop.checkout(ada, "40.00").await;
     let done = shop.settled(&[ok], Duration::from_secs(30)).await;
     assert_eq!(done[&ok].0, "approved");
+    // Its first start on an empty database logged no error: resuming unfinished sagas waits for
+    // the runtime's tables.
+    let errors = processes::error_lines(&orders_log);
+    assert!(
+        errors.is_empty(),
+        "orders' start logged errors: {errors:#?}"
+    );
     assert_eq!(shop.reserved(ada).await, Decimal::new(4000, 2));
     let (instance, entries) = shop.history(Saga::Checkout, ok).await;
     assert_eq!(instance["status"], "completed");

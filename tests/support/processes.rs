@@ -38,6 +38,18 @@ pub fn spawn_with(
     broker: &str,
     env: &[(&str, String)],
 ) -> Instance {
+    Instance::start(launch(ws, name, port, db, broker, env)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What [`spawn_with`] starts, to be changed before (its log kept in a file, say).
+pub fn launch(
+    ws: &Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    broker: &str,
+    env: &[(&str, String)],
+) -> Launch {
     let mut vars = vec![
         ("DATABASE_URL".to_string(), db.to_string()),
         ("BROKER_URL".into(), broker.into()),
@@ -68,7 +80,7 @@ pub fn spawn_with(
         ("APP_HOST".into(), "127.0.0.1".into()),
         ("APP_LOG_LEVEL".into(), "warn".into()),
     ]);
-    Instance::start(Launch {
+    Launch {
         binary: ws.join("bin").join(name),
         args: Vec::new(),
         workspace: ws.to_path_buf(),
@@ -76,8 +88,17 @@ pub fn spawn_with(
         port,
         env: vars,
         log: None,
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The lines of the JSON log at `path` written at level `ERROR`.
+pub fn error_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(r#""level":"ERROR""#))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Waits until `p` answers `/health/ready` (60 s at most); panics if it exits first.

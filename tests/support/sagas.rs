@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::processes::spawn_with;
+use crate::processes::launch;
 
 /// The sagas' timeout in these processes (`APP_SAGA_TIMEOUT_MS`).
 pub const TIMEOUT_MS: u64 = 4000;
@@ -20,7 +20,19 @@ pub const TIMEOUT_MS: u64 = 4000;
 /// Starts `bin/<name>` of `ws` for the saga tests: tokens off, the saga timeout above, and
 /// deliveries in flight when a process is killed coming back after 1 s.
 pub fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Instance {
-    spawn_with(
+    start_logged(ws, name, port, db, broker, None)
+}
+
+/// [`start`], its stdout and stderr appended to `log` when given.
+pub fn start_logged(
+    ws: &Path,
+    name: &str,
+    port: u16,
+    db: &str,
+    broker: &str,
+    log: Option<&Path>,
+) -> Instance {
+    let mut launch = launch(
         ws,
         name,
         port,
@@ -31,7 +43,9 @@ pub fn start(ws: &Path, name: &str, port: u16, db: &str, broker: &str) -> Instan
             ("APP_SAGA_TIMEOUT_MS", TIMEOUT_MS.to_string()),
             ("APP_EVENT_ACK_WAIT_MS", "1000".into()),
         ],
-    )
+    );
+    launch.log = log.map(Path::to_path_buf);
+    Instance::start(launch).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The two saga owners' and participants' ports the sagas are driven through.

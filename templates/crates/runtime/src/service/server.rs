@@ -315,6 +315,15 @@ async fn start(
     let ctx = Context {
         settings: settings.clone(),
     };
+    // The runtime's messaging tables come before the service's own code: what it starts at once
+    // (unfinished sagas resumed, timeouts swept) reads them.
+    if spec.messaging.is_some()
+        && let Some(pool) = db.as_ref()
+    {
+        crate::messaging::wiring::ensure_schema(pool)
+            .await
+            .map_err(StartError::Messaging)?;
+    }
     let mut own = router(ctx, db.clone());
     let management_port = spec.management_port.map(|default| {
         settings
@@ -361,9 +370,6 @@ async fn start(
     let mut messaging = None;
     if let Some(m) = spec.messaging {
         if let Some(pool) = db.as_ref() {
-            crate::messaging::wiring::ensure_schema(pool)
-                .await
-                .map_err(StartError::Messaging)?;
             own = own.merge(crate::security::auth::protect(
                 crate::messaging::wiring::admin_routes(pool.clone())
                     .merge(crate::messaging::saga::admin_routes(pool.clone())),
