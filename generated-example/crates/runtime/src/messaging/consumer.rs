@@ -406,17 +406,10 @@ impl Consumer {
         handler: &Handler,
         incoming: &Incoming,
     ) -> Result<Outcome, HandlerError> {
-        let first = sqlx::query(
-            "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.group)
-        .bind(incoming.header.event_id)
-        .bind(&incoming.header.event_type)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-            == 1;
+        let first = self
+            .record_all(conn, [incoming])
+            .await?
+            .contains(&incoming.header.event_id);
         if !first {
             return Ok(Outcome::Duplicate);
         }
@@ -424,18 +417,17 @@ impl Consumer {
         Ok(Outcome::Handled)
     }
 
-    /// Records the event ids of `items` in the inbox with one statement; returns those that
-    /// were not there yet (an id twice in `items` is returned once: its first delivery counts).
-    async fn record_all(
+    /// Records the event ids of `incoming` in the inbox with one statement; returns those that
+    /// were not there yet (an id twice in `incoming` is returned once: its first delivery counts).
+    async fn record_all<'a>(
         &self,
         conn: &mut PgConnection,
-        items: &[(&Handler, Incoming)],
+        incoming: impl IntoIterator<Item = &'a Incoming>,
     ) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
-        let ids: Vec<uuid::Uuid> = items.iter().map(|(_, i)| i.header.event_id).collect();
-        let types: Vec<&str> = items
-            .iter()
-            .map(|(_, i)| i.header.event_type.as_str())
-            .collect();
+        let (ids, types): (Vec<uuid::Uuid>, Vec<&str>) = incoming
+            .into_iter()
+            .map(|i| (i.header.event_id, i.header.event_type.as_str()))
+            .unzip();
         let fresh: Vec<uuid::Uuid> = sqlx::query_scalar(
             "INSERT INTO msa_inbox (consumer, event_id, event_type) \
              SELECT $1, e.id, e.event_type FROM unnest($2::uuid[], $3::text[]) AS e(id, event_type) \
@@ -528,7 +520,7 @@ impl Consumer {
         }
         let mut tx = pool.begin().await.ok()?;
         // One statement for the whole batch's inbox rows: a round trip per event fewer.
-        let mut fresh = match self.record_all(&mut tx, &items).await {
+        let mut fresh = match self.record_all(&mut tx, items.iter().map(|(_, i)| i)).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(consumer = %self.group, error = %e, "recording a batch in the inbox failed; handling its deliveries one by one");
